@@ -1,0 +1,34 @@
+//! `delivery_agents`: users who deliver, with their availability.
+
+use sea_orm::entity::prelude::*;
+
+use crate::AgentStatus;
+
+/// A delivery agent row; the zip codes it serves are in `delivery_agent_zip_codes`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "delivery_agents")]
+pub struct Model {
+    /// Primary key.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// The agent's user account; one agent per user.
+    #[sea_orm(unique)]
+    pub user_id: Uuid,
+    /// Short public code, unique.
+    #[sea_orm(unique)]
+    pub agent_code: String,
+    /// ACTIVE or SUSPENDED.
+    pub status: AgentStatus,
+    /// Whether the agent takes work right now.
+    pub is_available: bool,
+    /// When the row was created.
+    pub created_at: DateTimeUtc,
+    /// When the row last changed.
+    pub updated_at: DateTimeUtc,
+}
+
+/// No ORM relations: relations are loaded by id through the API dataloaders.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,38 @@
+//! `payments`: attempts to pay for an order.
+
+use sea_orm::entity::prelude::*;
+
+use crate::{PaymentMethod, PaymentStatus};
+
+/// A payment row.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "payments")]
+pub struct Model {
+    /// Primary key.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// The order paid for.
+    pub order_id: Uuid,
+    /// Amount in minor units; equals the order total.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// How it is paid.
+    pub method: PaymentMethod,
+    /// Lifecycle state.
+    pub status: PaymentStatus,
+    /// Sum of refunds so far, in minor units.
+    pub refunded_minor: i64,
+    /// When money moved.
+    pub captured_at: Option<DateTimeUtc>,
+    /// When the row was created.
+    pub created_at: DateTimeUtc,
+    /// When the row last changed.
+    pub updated_at: DateTimeUtc,
+}
+
+/// No ORM relations: relations are loaded by id through the API dataloaders.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,176 @@
+//! The `courier` command line. Each subcommand is a thin wrapper over the
+//! library; settings come from [`Config`].
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use tokio::net::TcpListener;
+
+use crate::auth::TokenService;
+use crate::config::{Config, Environment};
+use crate::domain::{seed, users};
+use crate::http::{self, AppState};
+use crate::{db, graphql};
+
+/// Result of a command; the message of an error is printed as is.
+pub type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Demo orders `courier serve` seeds into an empty database.
+const DEMO_ORDERS: u64 = 40;
+
+/// `courier`: GraphQL API server for a delivery marketplace.
+#[derive(Debug, Parser)]
+#[command(name = "courier", version, about)]
+pub struct Cli {
+    /// Settings (also read from the environment).
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate, seed demo data into an empty database, and serve GraphQL (the default).
+    Serve,
+    /// Apply or revert schema migrations.
+    Migrate {
+        /// What to do.
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Seed demo data (idempotent); `--orders N` builds large datasets for benchmarks.
+    Seed {
+        /// Demo orders to have in total.
+        #[arg(long, default_value_t = DEMO_ORDERS)]
+        orders: u64,
+    },
+    /// Write the GraphQL schema (SDL) generated from the code.
+    ExportSchema {
+        /// Compare instead of writing; exit 1 when the file is stale.
+        #[arg(long)]
+        check: bool,
+        /// Where the schema lives.
+        #[arg(long, default_value = "schema.graphql")]
+        path: PathBuf,
+    },
+    /// Mint a bearer token for a user.
+    Token {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// Migration actions.
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply all pending migrations.
+    Up,
+    /// Revert the last `--steps` migrations.
+    Down {
+        /// How many to revert.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List applied and pending migrations.
+    Status,
+    /// Drop everything and re-apply all migrations (refused in production).
+    Fresh,
+}
+
+/// Runs the chosen command.
+pub async fn run(cli: Cli) -> CliResult {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate { action } => migrate(&config, action).await,
+        Command::Seed { orders } => {
+            let db = db::connect(&config).await?;
+            Migrator::up(&db, None).await?;
+            let report = seed::seed(&db, orders, config.platform_fee_rate).await?;
+            println!(
+                "seeded: {} users created, {} orders created, {} demo orders in total",
+                report.users_created, report.orders_created, report.orders_total
+            );
+            Ok(())
+        }
+        Command::ExportSchema { check, path } => export_schema(check, &path),
+        Command::Token { email } => {
+            let db = db::connect(&config).await?;
+            let user = users::find_by_email(&db, &email).await?;
+            println!("{}", TokenService::new(&config.jwt_secret, config.jwt_ttl_hours).mint(user.id)?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> CliResult {
+    let db = db::connect(&config).await?;
+    Migrator::up(&db, None).await?;
+    if entity::user::Entity::find().count(&db).await? == 0 {
+        let report = seed::seed(&db, DEMO_ORDERS, config.platform_fee_rate).await?;
+        tracing::info!(event = "demo_data_seeded", orders = report.orders_total, "seeded demo data into an empty database");
+    }
+    let listener = TcpListener::bind(config.bind).await?;
+    let addr = listener.local_addr()?;
+    print_welcome(&db, &config, addr).await?;
+    tracing::info!(event = "server_started", %addr, backend = ?db.get_database_backend(), "listening");
+    http::serve(listener, AppState::new(db, config), http::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn print_welcome(db: &DatabaseConnection, config: &Config, addr: std::net::SocketAddr) -> CliResult {
+    let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
+    println!("\nCourier is up: GraphiQL at http://{addr}/graphiql\n");
+    println!("Demo bearer tokens (paste into GraphiQL's Headers tab as {{\"Authorization\": \"Bearer <token>\"}}):");
+    let mut seen = Vec::new();
+    for (email, _, role) in seed::DEMO_USERS {
+        if seen.contains(role) {
+            continue;
+        }
+        seen.push(*role);
+        if let Ok(user) = users::find_by_email(db, email).await {
+            println!("  {:<7} {email}\n          {}", format!("{role:?}").to_uppercase(), tokens.mint(user.id)?);
+        }
+    }
+    println!();
+    Ok(())
+}
+
+async fn migrate(config: &Config, action: MigrateAction) -> CliResult {
+    let db = db::connect(config).await?;
+    match action {
+        MigrateAction::Up => Migrator::up(&db, None).await?,
+        MigrateAction::Down { steps } => Migrator::down(&db, Some(steps)).await?,
+        MigrateAction::Fresh if config.env == Environment::Production => {
+            return Err("`migrate fresh` drops every table and is refused when COURIER_ENV=production".into());
+        }
+        MigrateAction::Fresh => Migrator::fresh(&db).await?,
+        MigrateAction::Status => {
+            for m in Migrator::get_migration_with_status(&db).await? {
+                println!("{:<8} {}", format!("{:?}", m.status()).to_lowercase(), m.name());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn export_schema(check: bool, path: &std::path::Path) -> CliResult {
+    let sdl = graphql::sdl();
+    if check {
+        let current = std::fs::read_to_string(path).unwrap_or_default();
+        if current != sdl {
+            return Err(format!("{} is stale: run `cargo run -- export-schema`", path.display()).into());
+        }
+        println!("{} is current", path.display());
+    } else {
+        std::fs::write(path, sdl)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Every setting Courier reads, its environment variable and its default, in
+//! one place. `README.md` lists the same table; `courier --help` prints it.
+//!
+//! Settings come from the environment (each can also be given as a flag). All
+//! but `DATABASE_URL` are prefixed `COURIER_`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use rust_decimal::Decimal;
+
+/// The JWT secret used when none is configured. Refused when `COURIER_ENV=production`.
+pub const DEV_JWT_SECRET: &str = "courier-dev-secret-do-not-use-in-production";
+
+/// Where the server runs; production refuses unsafe defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Local development and tests.
+    Development,
+    /// A real deployment.
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when the output is a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// All settings.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL: `postgres://...` or `sqlite://path?mode=rwc`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/courier.db?mode=rwc", global = true)]
+    pub database_url: String,
+
+    /// Address the HTTP server binds to.
+    #[arg(long, env = "COURIER_BIND", default_value = "127.0.0.1:8000", global = true)]
+    pub bind: SocketAddr,
+
+    /// `development` or `production`; production refuses the dev JWT secret.
+    #[arg(long, env = "COURIER_ENV", value_enum, default_value = "development", global = true)]
+    pub env: Environment,
+
+    /// HS256 secret for bearer tokens.
+    #[arg(long, env = "COURIER_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true, global = true)]
+    pub jwt_secret: String,
+
+    /// Lifetime of minted tokens, in hours.
+    #[arg(long, env = "COURIER_JWT_TTL_HOURS", default_value_t = 24, global = true)]
+    pub jwt_ttl_hours: u32,
+
+    /// Log format: `pretty` or `json`.
+    #[arg(long, env = "COURIER_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax.
+    #[arg(long, env = "COURIER_LOG", default_value = "info", global = true)]
+    pub log_filter: String,
+
+    /// SQL statements slower than this many milliseconds are logged as `slow_query_detected`.
+    #[arg(long, env = "COURIER_SLOW_SQL_MS", default_value_t = 100, global = true)]
+    pub slow_sql_ms: u64,
+
+    /// Resolvers slower than this many milliseconds are logged as `slow_resolver_detected`.
+    #[arg(long, env = "COURIER_SLOW_RESOLVER_MS", default_value_t = 500, global = true)]
+    pub slow_resolver_ms: u64,
+
+    /// Maximum connections in the database pool.
+    #[arg(long, env = "COURIER_DB_POOL_MAX", default_value_t = 10, global = true)]
+    pub db_pool_max: u32,
+
+    /// Connections the pool keeps open when idle.
+    #[arg(long, env = "COURIER_DB_POOL_MIN", default_value_t = 1, global = true)]
+    pub db_pool_min: u32,
+
+    /// How long a request waits for a pooled connection, in milliseconds.
+    #[arg(long, env = "COURIER_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000, global = true)]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Platform fee on captured payments, as a fraction (0.10 = 10%).
+    #[arg(long, env = "COURIER_PLATFORM_FEE_RATE", default_value = "0.10", global = true)]
+    pub platform_fee_rate: Decimal,
+
+    /// When set, every GraphQL response's `extensions` carries `sqlStatements`.
+    #[arg(long, env = "COURIER_DEBUG_SQL_COUNT", default_value_t = false, global = true)]
+    pub debug_sql_count: bool,
+}
+
+impl Config {
+    /// Settings from the environment alone, with the documented defaults.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Only as clap::Parser>::try_parse_from(["courier"]).map(|o| o.config)
+    }
+
+    /// Refuses settings that are unsafe for the chosen environment.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.env == Environment::Production && self.jwt_secret == DEV_JWT_SECRET {
+            return Err("COURIER_JWT_SECRET must be set when COURIER_ENV=production".into());
+        }
+        if self.jwt_secret.len() < 16 {
+            return Err("COURIER_JWT_SECRET must be at least 16 bytes".into());
+        }
+        if self.db_pool_max == 0 || self.db_pool_min > self.db_pool_max {
+            return Err("COURIER_DB_POOL_MAX must be positive and at least COURIER_DB_POOL_MIN".into());
+        }
+        if self.platform_fee_rate < Decimal::ZERO || self.platform_fee_rate >= Decimal::ONE {
+            return Err("COURIER_PLATFORM_FEE_RATE must be at least 0 and below 1".into());
+        }
+        Ok(())
+    }
+
+    /// Slow SQL threshold.
+    pub fn slow_sql(&self) -> Duration {
+        Duration::from_millis(self.slow_sql_ms)
+    }
+
+    /// Slow resolver threshold.
+    pub fn slow_resolver(&self) -> Duration {
+        Duration::from_millis(self.slow_resolver_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev() -> Config {
+        Config::from_env().expect("defaults parse")
+    }
+
+    #[test]
+    fn production_refuses_the_dev_secret() {
+        let mut config = dev();
+        assert!(config.validate().is_ok());
+        config.env = Environment::Production;
+        assert!(config.validate().unwrap_err().contains("COURIER_JWT_SECRET"));
+        config.jwt_secret = "a-real-secret-of-enough-length".into();
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn pool_bounds_are_checked() {
+        let mut config = dev();
+        config.db_pool_min = 20;
+        assert!(config.validate().is_err());
+    }
+}

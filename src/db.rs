@@ -1,0 +1,142 @@
+//! The database connection: pool settings, per-backend tuning, statement
+//! metrics (slow SQL events and the per-request statement counter) and pool
+//! statistics. Backend differences live here and nowhere else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, Statement};
+use serde::Serialize;
+
+use crate::config::Config;
+
+/// How long SQLite waits for another writer before answering `SQLITE_BUSY`.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+tokio::task_local! {
+    /// The statement counter of the request being served, when one is in scope.
+    static STATEMENTS: StatementCounter;
+}
+
+/// Counts the SQL statements run on behalf of one request.
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    /// Statements counted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Runs `fut` with this counter in scope: every statement it executes
+    /// (on any connection of the pool) is counted here.
+    pub fn scope<F: Future>(self, fut: F) -> tokio::task::futures::TaskLocalFuture<StatementCounter, F> {
+        STATEMENTS.scope(self, fut)
+    }
+}
+
+/// Opens the pool described by `config`, creating the SQLite file (and its
+/// folder) when needed, and installs the statement metrics.
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    if let Some(path) = sqlite_file(&config.database_url)
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+    }
+
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options
+        .max_connections(config.db_pool_max)
+        .min_connections(config.db_pool_min)
+        .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
+        .connect_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(300))
+        // Statements are observed through the metric callback below instead.
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .create_if_missing(true)
+        });
+
+    let mut db = Database::connect(options).await?;
+    let slow = config.slow_sql();
+    db.set_metric_callback(move |info| {
+        let _ = STATEMENTS.try_with(|counter| counter.0.fetch_add(1, Ordering::Relaxed));
+        if info.elapsed >= slow {
+            tracing::warn!(
+                event = "slow_query_detected",
+                duration_ms = info.elapsed.as_secs_f64() * 1000.0,
+                threshold_ms = slow.as_millis() as u64,
+                failed = info.failed,
+                sql = %info.statement.sql,
+                "slow SQL statement"
+            );
+        }
+    });
+    Ok(db)
+}
+
+/// The file path inside a `sqlite://` URL, if it names a file.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Runs `SELECT 1`.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.query_one_raw(Statement::from_string(backend, "SELECT 1")).await.map(|_| ())
+}
+
+/// A snapshot of the connection pool.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStats {
+    /// Connections open now.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Connections lent out.
+    pub in_use: u32,
+    /// Upper bound.
+    pub max: u32,
+    /// `in_use / max`, between 0 and 1.
+    pub utilization: f64,
+}
+
+/// Reads the pool's counters (no I/O).
+pub fn pool_stats(db: &DatabaseConnection, max: u32) -> PoolStats {
+    let (size, idle) = match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle() as u32)
+        }
+        DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle() as u32)
+        }
+        _ => (0, 0),
+    };
+    let in_use = size.saturating_sub(idle);
+    let utilization = if max == 0 { 0.0 } else { f64::from(in_use) / f64::from(max) };
+    PoolStats { size, idle, in_use, max, utilization }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_file("sqlite://data/courier.db?mode=rwc"), Some("data/courier.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://localhost/x"), None);
+    }
+}

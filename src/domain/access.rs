@@ -1,0 +1,161 @@
+//! Who may see what, written once as SQL conditions so that single lookups
+//! and lists share the same rule and filter in the database, never after it.
+//!
+//! - Admins see everything.
+//! - Buyers see their own orders, payments and wallet; sellers see orders
+//!   placed with them and their payments.
+//! - Agents see assignments offered to them or open in a zip code they serve,
+//!   and the orders behind their assignments.
+//! - Any signed-in user sees delivery agents' public profiles.
+//! - Anonymous viewers see nothing.
+//!
+//! A forbidden object reads as NOT_FOUND, so existence is not revealed.
+
+use entity::{
+    AssignmentStatus, delivery_agent, delivery_agent_zip_code, ledger_entry, order, payment, shipping_assignment,
+    user, wallet,
+};
+use sea_orm::sea_query::{Condition, Query, SelectStatement};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use uuid::Uuid;
+
+use crate::domain::Viewer;
+
+/// What part of a table a viewer may read.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Every row.
+    All,
+    /// Rows matching the condition.
+    Only(Condition),
+    /// No row.
+    Nothing,
+}
+
+impl Scope {
+    /// Restricts `select` to the scope; `None` when nothing is visible.
+    pub fn apply<E: EntityTrait>(self, select: Select<E>) -> Option<Select<E>> {
+        match self {
+            Self::All => Some(select),
+            Self::Only(condition) => Some(select.filter(condition)),
+            Self::Nothing => None,
+        }
+    }
+}
+
+fn scoped(viewer: Option<&Viewer>, rule: impl FnOnce(&Viewer) -> Condition) -> Scope {
+    match viewer {
+        None => Scope::Nothing,
+        Some(v) if v.is_admin() => Scope::All,
+        Some(v) => Scope::Only(rule(v)),
+    }
+}
+
+/// `SELECT id FROM delivery_agents WHERE user_id = $viewer`.
+fn agent_ids_of(user_id: Uuid) -> SelectStatement {
+    Query::select()
+        .column(delivery_agent::Column::Id)
+        .from(delivery_agent::Entity)
+        .and_where(delivery_agent::Column::UserId.eq(user_id))
+        .to_owned()
+}
+
+/// `SELECT id FROM orders WHERE buyer_id = $v OR seller_id = $v`.
+fn own_order_ids(user_id: Uuid) -> SelectStatement {
+    Query::select()
+        .column(order::Column::Id)
+        .from(order::Entity)
+        .cond_where(Condition::any().add(order::Column::BuyerId.eq(user_id)).add(order::Column::SellerId.eq(user_id)))
+        .to_owned()
+}
+
+/// Users: yourself (admins: everyone).
+pub fn users(viewer: Option<&Viewer>) -> Scope {
+    scoped(viewer, |v| Condition::all().add(user::Column::Id.eq(v.id)))
+}
+
+/// Wallets: your own.
+pub fn wallets(viewer: Option<&Viewer>) -> Scope {
+    scoped(viewer, |v| Condition::all().add(wallet::Column::UserId.eq(v.id)))
+}
+
+/// Ledger entries: those of your own wallet.
+pub fn ledger_entries(viewer: Option<&Viewer>) -> Scope {
+    scoped(viewer, |v| {
+        Condition::all().add(
+            ledger_entry::Column::WalletId.in_subquery(
+                Query::select()
+                    .column(wallet::Column::Id)
+                    .from(wallet::Entity)
+                    .and_where(wallet::Column::UserId.eq(v.id))
+                    .to_owned(),
+            ),
+        )
+    })
+}
+
+/// Orders: bought, sold, or carried by you.
+pub fn orders(viewer: Option<&Viewer>) -> Scope {
+    scoped(viewer, |v| {
+        Condition::any().add(order::Column::BuyerId.eq(v.id)).add(order::Column::SellerId.eq(v.id)).add(
+            order::Column::Id.in_subquery(
+                Query::select()
+                    .column(shipping_assignment::Column::OrderId)
+                    .from(shipping_assignment::Entity)
+                    .and_where(shipping_assignment::Column::AgentId.in_subquery(agent_ids_of(v.id)))
+                    .to_owned(),
+            ),
+        )
+    })
+}
+
+/// Payments: those of orders you bought or sold.
+pub fn payments(viewer: Option<&Viewer>) -> Scope {
+    scoped(viewer, |v| Condition::all().add(payment::Column::OrderId.in_subquery(own_order_ids(v.id))))
+}
+
+/// Shipping assignments: yours as the agent, open offers in zip codes you
+/// serve, and those of orders you bought or sold.
+pub fn shipping_assignments(viewer: Option<&Viewer>) -> Scope {
+    use shipping_assignment::Column as A;
+    scoped(viewer, |v| {
+        let served_zip_orders = Query::select()
+            .column(order::Column::Id)
+            .from(order::Entity)
+            .and_where(
+                order::Column::DeliveryZipCode.in_subquery(
+                    Query::select()
+                        .column(delivery_agent_zip_code::Column::ZipCode)
+                        .from(delivery_agent_zip_code::Entity)
+                        .and_where(delivery_agent_zip_code::Column::AgentId.in_subquery(agent_ids_of(v.id)))
+                        .to_owned(),
+                ),
+            )
+            .to_owned();
+        Condition::any()
+            .add(A::AgentId.in_subquery(agent_ids_of(v.id)))
+            .add(
+                Condition::all()
+                    .add(A::AgentId.is_null())
+                    .add(A::Status.eq(AssignmentStatus::Offered))
+                    .add(A::OrderId.in_subquery(served_zip_orders)),
+            )
+            .add(A::OrderId.in_subquery(own_order_ids(v.id)))
+    })
+}
+
+/// Delivery agents: every signed-in user sees their public profile.
+pub fn delivery_agents(viewer: Option<&Viewer>) -> Scope {
+    match viewer {
+        None => Scope::Nothing,
+        Some(_) => Scope::All,
+    }
+}
+
+/// Audit logs: admins only.
+pub fn audit_logs(viewer: Option<&Viewer>) -> Scope {
+    match viewer {
+        Some(v) if v.is_admin() => Scope::All,
+        _ => Scope::Nothing,
+    }
+}

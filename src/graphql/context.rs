@@ -1,0 +1,62 @@
+//! What every resolver can reach: the database, the viewer and the request's
+//! metadata.
+
+use async_graphql::Context;
+use sea_orm::DatabaseConnection;
+
+use crate::domain::Viewer;
+use crate::error::AppError;
+use crate::graphql::loaders::Loaders;
+
+/// Facts about the HTTP request, for logs, audit rows and error extensions.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    /// The request's `X-Request-ID`.
+    pub request_id: String,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+}
+
+/// Per-request data: who is asking, and the request's metadata.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The authenticated user, or `None` for anonymous requests.
+    pub viewer: Option<Viewer>,
+    /// Request metadata.
+    pub meta: RequestMeta,
+}
+
+/// Typed access to the schema and request data.
+pub trait ContextExt {
+    /// The connection pool.
+    fn db(&self) -> &DatabaseConnection;
+    /// The per-request data.
+    fn request(&self) -> &RequestContext;
+    /// The request's dataloaders.
+    fn loaders(&self) -> &Loaders;
+    /// The viewer, if any.
+    fn viewer(&self) -> Option<&Viewer> {
+        self.request().viewer.as_ref()
+    }
+    /// The viewer, or UNAUTHENTICATED.
+    fn require_viewer(&self) -> Result<&Viewer, AppError> {
+        self.viewer().ok_or_else(|| AppError::Unauthenticated("Sign in to see this".into()))
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn db(&self) -> &DatabaseConnection {
+        self.data_unchecked::<DatabaseConnection>()
+    }
+
+    fn loaders(&self) -> &Loaders {
+        self.data_unchecked::<Loaders>()
+    }
+
+    fn request(&self) -> &RequestContext {
+        static ANONYMOUS: std::sync::OnceLock<RequestContext> = std::sync::OnceLock::new();
+        self.data_opt::<RequestContext>().unwrap_or_else(|| ANONYMOUS.get_or_init(RequestContext::default))
+    }
+}

@@ -1,0 +1,3 @@
+//! Schema extensions.
+
+pub mod slow_resolver;

@@ -1,0 +1,147 @@
+//! The GraphQL endpoint (POST for everything, GET for queries only) and
+//! GraphiQL.
+//!
+//! Here, and only here, every error in a response gets `extensions.requestId`,
+//! and errors raised before execution (parse, validation) get a `code`.
+
+use std::net::SocketAddr;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{ErrorExtensions, Response, ServerError, Value};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Extension;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse};
+
+use crate::db::StatementCounter;
+use crate::domain::{Viewer, users};
+use crate::error::{AppError, ErrorCode};
+use crate::graphql::context::{RequestContext, RequestMeta};
+use crate::graphql::loaders::Loaders;
+use crate::http::AppState;
+use crate::http::request_id::RequestId;
+
+/// GraphiQL, with the headers editor for `Authorization: Bearer ...`.
+pub async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").title("Courier GraphiQL").finish())
+}
+
+/// `POST /graphql`.
+pub async fn post(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> impl IntoResponse {
+    let meta = request_meta(request_id, peer, &headers);
+    execute(&state, meta, &headers, request.into_inner()).await.into_response()
+}
+
+/// `GET /graphql`: queries only; a mutation is refused with 405.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> axum::response::Response {
+    let meta = request_meta(request_id, peer, &headers);
+    let mut request = request.into_inner();
+    if selects_mutation(&mut request) {
+        let err = AppError::validation("query", "Mutations are only accepted over POST");
+        let response = with_request_id(Response::from_errors(vec![request_error(&err)]), &meta);
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], GraphQLResponse::from(response))
+            .into_response();
+    }
+    execute(&state, meta, &headers, request).await.into_response()
+}
+
+/// Whether the operation the request would run is a mutation (or subscription).
+fn selects_mutation(request: &mut async_graphql::Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else { return false };
+    let ty = match &doc.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
+        DocumentOperations::Multiple(ops) => match name {
+            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            None => None,
+        },
+    };
+    matches!(ty, Some(OperationType::Mutation | OperationType::Subscription))
+}
+
+fn request_meta(request_id: RequestId, peer: SocketAddr, headers: &HeaderMap) -> RequestMeta {
+    RequestMeta {
+        request_id: request_id.0,
+        ip: Some(peer.ip().to_string()),
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+    }
+}
+
+/// Resolves the bearer token, if any, into a viewer.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AppError::Unauthenticated("Authorization must be `Bearer <token>`".into()))?;
+    let user_id = state.tokens.verify(token)?;
+    users::authenticate(&state.db, user_id).await.map(Some)
+}
+
+async fn execute(
+    state: &AppState,
+    meta: RequestMeta,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> GraphQLResponse {
+    let counter = StatementCounter::default();
+    let work = async {
+        let viewer = match authenticate(state, headers).await {
+            Ok(viewer) => viewer,
+            Err(err) => return Response::from_errors(vec![request_error(&err)]),
+        };
+        let loaders = Loaders::new(state.db.clone(), viewer, counter.clone());
+        let request = request.data(RequestContext { viewer, meta: meta.clone() }).data(loaders);
+        state.schema.execute(request).await
+    };
+    let mut response = counter.clone().scope(work).await;
+    if state.config.debug_sql_count {
+        response.extensions.insert("sqlStatements".into(), Value::from(counter.get()));
+    }
+    with_request_id(response, &meta).into()
+}
+
+/// An error about the request as a whole (no location, no path).
+fn request_error(err: &AppError) -> ServerError {
+    let extended = err.extend();
+    let mut error = ServerError::new(extended.message, None);
+    error.extensions = extended.extensions;
+    error
+}
+
+/// Adds `requestId` to every error, and a `code` to errors that have none
+/// (those raised by the GraphQL engine itself before any resolver ran).
+fn with_request_id(mut response: Response, meta: &RequestMeta) -> Response {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            let code = if error.path.is_empty() { ErrorCode::BadUserInput } else { ErrorCode::InternalServerError };
+            if code == ErrorCode::InternalServerError {
+                tracing::error!(event = "internal_error", error = %error.message, "resolver error without a code");
+                error.message = "Internal server error".into();
+            }
+            extensions.set("code", code.as_str());
+        }
+        extensions.set("requestId", meta.request_id.as_str());
+    }
+    response
+}
+

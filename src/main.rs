@@ -1,0 +1,32 @@
+//! `courier`: parse the command line, load settings, start logging, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use courier::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = cli.config.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = courier::telemetry::init(cli.config.log_format, &cli.config.log_filter, std::io::stderr) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
