@@ -52,8 +52,7 @@ impl TokenService {
     /// Mints a token for `user_id`.
     pub fn mint(&self, user_id: Uuid) -> Result<String, AppError> {
         let now = Utc::now().timestamp();
-        let claims =
-            Claims { sub: user_id, iss: ISSUER.into(), iat: now, exp: now + i64::from(self.ttl_hours) * 3600 };
+        let claims = Claims { sub: user_id, iss: ISSUER.into(), iat: now, exp: now + i64::from(self.ttl_hours) * 3600 };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::Internal(format!("cannot sign token: {e}")))
     }
@@ -64,12 +63,10 @@ impl TokenService {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 30;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims.sub)
-            .map_err(|e| {
-                tracing::debug!(event = "auth_token_rejected", reason = %e, "bearer token rejected");
-                AppError::Unauthenticated("Invalid or expired token".into())
-            })
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|data| data.claims.sub).map_err(|e| {
+            tracing::debug!(event = "auth_token_rejected", reason = %e, "bearer token rejected");
+            AppError::Unauthenticated("Invalid or expired token".into())
+        })
     }
 }
 

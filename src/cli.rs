@@ -114,7 +114,11 @@ async fn serve(config: Config) -> CliResult {
     Migrator::up(&db, None).await?;
     if entity::user::Entity::find().count(&db).await? == 0 {
         let report = seed::seed(&db, DEMO_ORDERS, config.platform_fee_rate).await?;
-        tracing::info!(event = "demo_data_seeded", orders = report.orders_total, "seeded demo data into an empty database");
+        tracing::info!(
+            event = "demo_data_seeded",
+            orders = report.orders_total,
+            "seeded demo data into an empty database"
+        );
     }
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;

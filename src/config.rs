@@ -143,7 +143,7 @@ mod tests {
         let mut config = dev();
         assert!(config.validate().is_ok());
         config.env = Environment::Production;
-        assert!(config.validate().unwrap_err().contains("COURIER_JWT_SECRET"));
+        assert!(config.validate().expect_err("refused").contains("COURIER_JWT_SECRET"));
         config.jwt_secret = "a-real-secret-of-enough-length".into();
         assert!(config.validate().is_ok());
     }

@@ -177,9 +177,7 @@ pub fn classify(err: &DbErr) -> DbFailure {
             Some("23503") => DbFailure::ForeignKeyViolation,
             Some("55P03") => DbFailure::LockNotAvailable,
             Some("40001" | "40P01") => DbFailure::SerializationFailure,
-            Some(c) if c.starts_with("08") || c == "57P01" || c == "57P03" || c == "53300" => {
-                DbFailure::ConnectionLost
-            }
+            Some(c) if c.starts_with("08") || c == "57P01" || c == "57P03" || c == "53300" => DbFailure::ConnectionLost,
             // SQLite extended result codes.
             Some("2067" | "1555") => DbFailure::UniqueViolation,
             Some("787") => DbFailure::ForeignKeyViolation,
@@ -197,10 +195,9 @@ impl From<DbErr> for AppError {
                 message: "A record with the same unique value already exists".into(),
                 context: serde_json::json!({ "reason": "UNIQUE_VIOLATION" }),
             },
-            DbFailure::ForeignKeyViolation => Self::Validation {
-                field: None,
-                message: "A referenced record does not exist".into(),
-            },
+            DbFailure::ForeignKeyViolation => {
+                Self::Validation { field: None, message: "A referenced record does not exist".into() }
+            }
             DbFailure::LockNotAvailable | DbFailure::SerializationFailure => Self::Conflict {
                 message: "The record is being changed by another request, retry".into(),
                 context: serde_json::json!({ "retryable": true }),
@@ -282,8 +279,9 @@ mod tests {
 
     #[test]
     fn business_rules_carry_rule_and_context() {
-        let err = AppError::rule("ORDER_CANNOT_CANCEL_AFTER_SHIPPING", "too late", serde_json::json!({"status": "SHIPPING"}))
-            .extend();
+        let err =
+            AppError::rule("ORDER_CANNOT_CANCEL_AFTER_SHIPPING", "too late", serde_json::json!({"status": "SHIPPING"}))
+                .extend();
         let ext = err.extensions.expect("extensions");
         assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("BUSINESS_RULE_VIOLATION")));
         assert_eq!(ext.get("rule"), Some(&async_graphql::Value::from("ORDER_CANNOT_CANCEL_AFTER_SHIPPING")));

@@ -50,7 +50,7 @@ where
     R: IntoIden + 'static,
     RC: IntoIden + 'static,
 {
-    let name = format!("fk_{}_{}", table.clone().into_iden().to_string(), column.clone().into_iden().to_string());
+    let name = format!("fk_{}_{}", table.clone().into_iden(), column.clone().into_iden());
     ForeignKey::create()
         .name(name)
         .from(table, column)

@@ -12,8 +12,8 @@
 //! A forbidden object reads as NOT_FOUND, so existence is not revealed.
 
 use entity::{
-    AssignmentStatus, delivery_agent, delivery_agent_zip_code, ledger_entry, order, payment, shipping_assignment,
-    user, wallet,
+    AssignmentStatus, delivery_agent, delivery_agent_zip_code, ledger_entry, order, payment, shipping_assignment, user,
+    wallet,
 };
 use sea_orm::sea_query::{Condition, Query, SelectStatement};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};

@@ -85,26 +85,43 @@ pub enum Found {
 
 /// Finds one entity the viewer may see: one SQL statement, with the access
 /// rule in its WHERE clause. Hidden and missing are both NOT_FOUND.
-pub async fn find(db: &impl ConnectionTrait, viewer: Option<&Viewer>, kind: EntityKind, id: Uuid) -> Result<Found, AppError> {
+pub async fn find(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    kind: EntityKind,
+    id: Uuid,
+) -> Result<Found, AppError> {
     let found = match kind {
-        EntityKind::User => one(db, access::users(viewer), user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()))
-            .await?
-            .map(Found::User),
-        EntityKind::Wallet => one(db, access::wallets(viewer), wallet::Entity::find_by_id(id)).await?.map(Found::Wallet),
-        EntityKind::Order => one(db, access::orders(viewer), order::Entity::find_by_id(id).filter(order::Column::DeletedAt.is_null()))
-            .await?
-            .map(Found::Order),
-        EntityKind::Payment => one(db, access::payments(viewer), payment::Entity::find_by_id(id)).await?.map(Found::Payment),
+        EntityKind::User => {
+            one(db, access::users(viewer), user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()))
+                .await?
+                .map(Found::User)
+        }
+        EntityKind::Wallet => {
+            one(db, access::wallets(viewer), wallet::Entity::find_by_id(id)).await?.map(Found::Wallet)
+        }
+        EntityKind::Order => {
+            one(db, access::orders(viewer), order::Entity::find_by_id(id).filter(order::Column::DeletedAt.is_null()))
+                .await?
+                .map(Found::Order)
+        }
+        EntityKind::Payment => {
+            one(db, access::payments(viewer), payment::Entity::find_by_id(id)).await?.map(Found::Payment)
+        }
         EntityKind::LedgerEntry => {
             one(db, access::ledger_entries(viewer), ledger_entry::Entity::find_by_id(id)).await?.map(Found::LedgerEntry)
         }
-        EntityKind::DeliveryAgent => {
-            one(db, access::delivery_agents(viewer), delivery_agent::Entity::find_by_id(id)).await?.map(Found::DeliveryAgent)
-        }
-        EntityKind::ShippingAssignment => one(db, access::shipping_assignments(viewer), shipping_assignment::Entity::find_by_id(id))
+        EntityKind::DeliveryAgent => one(db, access::delivery_agents(viewer), delivery_agent::Entity::find_by_id(id))
             .await?
-            .map(Found::ShippingAssignment),
-        EntityKind::AuditLog => one(db, access::audit_logs(viewer), audit_log::Entity::find_by_id(id)).await?.map(Found::AuditLog),
+            .map(Found::DeliveryAgent),
+        EntityKind::ShippingAssignment => {
+            one(db, access::shipping_assignments(viewer), shipping_assignment::Entity::find_by_id(id))
+                .await?
+                .map(Found::ShippingAssignment)
+        }
+        EntityKind::AuditLog => {
+            one(db, access::audit_logs(viewer), audit_log::Entity::find_by_id(id)).await?.map(Found::AuditLog)
+        }
     };
     found.ok_or_else(|| AppError::not_found(kind.name(), id))
 }

@@ -31,7 +31,7 @@ use crate::error::AppError;
 /// Currency of all demo data.
 const CURRENCY: &str = "USD";
 /// Each demo user's opening top-up, in cents.
-const OPENING_TOP_UP: i64 = 1_000_00;
+const OPENING_TOP_UP: i64 = 100_000;
 /// Rows per INSERT, well under both backends' bound-parameter limits.
 const BATCH: usize = 500;
 
@@ -129,7 +129,11 @@ pub async fn seed(db: &DatabaseConnection, orders: u64, fee_rate: Decimal) -> Re
     }
     tx.commit().await?;
 
-    Ok(SeedReport { users_created, orders_created: orders.saturating_sub(existing), orders_total: Ord::max(existing, orders) })
+    Ok(SeedReport {
+        users_created,
+        orders_created: orders.saturating_sub(existing),
+        orders_total: Ord::max(existing, orders),
+    })
 }
 
 fn top_up(wallet_id: Uuid, amount_minor: i64, idempotency_key: String, _now: DateTime<Utc>) -> Leg {
@@ -386,7 +390,7 @@ impl OrderBatch {
         });
 
         let captured = matches!(status, OrderStatus::Confirmed | OrderStatus::Shipping | OrderStatus::Delivered);
-        if captured || (status == OrderStatus::Pending && i % 2 == 0) {
+        if captured || (status == OrderStatus::Pending && i.is_multiple_of(2)) {
             let payment_id = new_id();
             self.payments.push(payment::ActiveModel {
                 id: Set(payment_id),
@@ -401,7 +405,8 @@ impl OrderBatch {
                 updated_at: Set(created_at + Duration::minutes(5)),
             });
             if captured {
-                let wallets = CaptureWallets { buyer: buyer_wallet, seller: seller_wallet, platform: ids.platform_wallet };
+                let wallets =
+                    CaptureWallets { buyer: buyer_wallet, seller: seller_wallet, platform: ids.platform_wallet };
                 for leg in capture_legs(payment_id, total_minor, fee_rate, wallets) {
                     self.payment_of_key.insert(leg.idempotency_key.clone(), payment_id);
                     self.ledger.push(leg);
@@ -412,7 +417,7 @@ impl OrderBatch {
 
         let eta = created_at + Duration::hours(2);
         let assignment = match status {
-            OrderStatus::Confirmed if i % 2 == 0 => Some((AssignmentStatus::Offered, None, None)),
+            OrderStatus::Confirmed if i.is_multiple_of(2) => Some((AssignmentStatus::Offered, None, None)),
             OrderStatus::Shipping => Some((AssignmentStatus::InTransit, Some(agent), None)),
             OrderStatus::Delivered => Some((
                 AssignmentStatus::Delivered,

@@ -12,9 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::lookup::{EntityKind, Found};
 use crate::error::AppError;
-use crate::graphql::types::{
-    AuditLog, DeliveryAgent, LedgerEntry, Order, Payment, ShippingAssignment, User, Wallet,
-};
+use crate::graphql::types::{AuditLog, DeliveryAgent, LedgerEntry, Order, Payment, ShippingAssignment, User, Wallet};
 
 /// Encodes a global ID.
 pub fn encode(kind: EntityKind, id: Uuid) -> ID {

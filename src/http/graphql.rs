@@ -144,4 +144,3 @@ fn with_request_id(mut response: Response, meta: &RequestMeta) -> Response {
     }
     response
 }
-

@@ -34,7 +34,9 @@ pub async fn db(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         Err(_) => Some(format!("no answer within {DB_CHECK_DEADLINE:?}")),
     };
     match error {
-        None => (StatusCode::OK, Json(json!({ "status": "healthy", "latencyMs": latency_ms, "timestamp": Utc::now() }))),
+        None => {
+            (StatusCode::OK, Json(json!({ "status": "healthy", "latencyMs": latency_ms, "timestamp": Utc::now() })))
+        }
         Some(error) => {
             // The detail goes to the log only; probes get a stable answer.
             tracing::warn!(event = "health_db_unhealthy", error = %error, latency_ms, "database health check failed");

@@ -1,0 +1,128 @@
+//! The `courier` binary's commands, run as a user would.
+
+use std::process::{Command, Output};
+
+use courier::domain::seed::DEMO_USERS;
+use entity::{ledger_entry, order, user, wallet};
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp, spawn_unmigrated};
+use crate::on_both_backends;
+
+fn courier(app: &TestApp, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(args)
+        .env("DATABASE_URL", &app.config.database_url)
+        .env("COURIER_JWT_SECRET", &app.config.jwt_secret)
+        .env("COURIER_LOG", "warn")
+        .env_remove("COURIER_ENV")
+        .output()
+        .expect("courier runs")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn migrate_commands_apply_list_and_revert(backend: Backend) {
+    let app = spawn_unmigrated(backend, |_| {}).await;
+    let status = stdout(&courier(&app, &["migrate", "status"]));
+    assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), 13, "{status}");
+    stdout(&courier(&app, &["migrate", "up"]));
+    let status = stdout(&courier(&app, &["migrate", "status"]));
+    assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), 13, "{status}");
+    stdout(&courier(&app, &["migrate", "down", "--steps", "2"]));
+    let status = stdout(&courier(&app, &["migrate", "status"]));
+    assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), 2, "{status}");
+    stdout(&courier(&app, &["migrate", "fresh"]));
+    let status = stdout(&courier(&app, &["migrate", "status"]));
+    assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), 13, "{status}");
+}
+
+async fn seeding_twice_adds_nothing_and_keeps_the_books_balanced(backend: Backend) {
+    let app = spawn_unmigrated(backend, |_| {}).await;
+    stdout(&courier(&app, &["seed", "--orders", "30"]));
+    let orders = order::Entity::find().count(&app.db).await.expect("count");
+    let entries = ledger_entry::Entity::find().count(&app.db).await.expect("count");
+    assert_eq!(orders, 30);
+    assert_eq!(user::Entity::find().count(&app.db).await.expect("count"), DEMO_USERS.len() as u64);
+
+    let again = stdout(&courier(&app, &["seed", "--orders", "30"]));
+    assert!(again.contains("0 orders created"), "{again}");
+    assert_eq!(order::Entity::find().count(&app.db).await.expect("count"), orders);
+    assert_eq!(ledger_entry::Entity::find().count(&app.db).await.expect("count"), entries);
+
+    stdout(&courier(&app, &["seed", "--orders", "45"]));
+    assert_eq!(order::Entity::find().count(&app.db).await.expect("count"), 45);
+
+    // Every wallet's balance is the sum of its entries, and none is negative.
+    let all_entries = ledger_entry::Entity::find().all(&app.db).await.expect("entries");
+    for w in wallet::Entity::find().all(&app.db).await.expect("wallets") {
+        let sum: i64 = all_entries.iter().filter(|e| e.wallet_id == w.id).map(|e| e.amount_minor).sum();
+        assert_eq!(w.balance_minor, sum, "wallet {}", w.id);
+        assert!(w.balance_minor >= 0);
+    }
+    // Each payment's legs sum to zero.
+    let mut by_payment = std::collections::HashMap::<uuid::Uuid, i64>::new();
+    for e in all_entries.iter().filter(|e| e.payment_id.is_some()) {
+        *by_payment.entry(e.payment_id.expect("payment")).or_default() += e.amount_minor;
+    }
+    assert!(!by_payment.is_empty());
+    assert!(by_payment.values().all(|s| *s == 0), "{by_payment:?}");
+}
+
+async fn a_minted_token_authenticates_its_user(backend: Backend) {
+    let app = spawn_unmigrated(backend, |_| {}).await;
+    stdout(&courier(&app, &["seed", "--orders", "0"]));
+    let token = stdout(&courier(&app, &["token", "--email", "seller@courier.test"])).trim().to_owned();
+    let res = app.graphql("{ viewer { email role } }", Value::Null, Some(&token)).await;
+    assert_eq!(res.data()["viewer"]["role"], "SELLER");
+
+    let unknown = courier(&app, &["token", "--email", "nobody@courier.test"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not found"));
+}
+
+on_both_backends!(
+    migrate_commands_apply_list_and_revert,
+    seeding_twice_adds_nothing_and_keeps_the_books_balanced,
+    a_minted_token_authenticates_its_user,
+);
+
+#[test]
+fn production_refuses_the_development_jwt_secret() {
+    let out = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["migrate", "status"])
+        .env("COURIER_ENV", "production")
+        .env_remove("COURIER_JWT_SECRET")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .output()
+        .expect("courier runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("COURIER_JWT_SECRET"));
+}
+
+#[test]
+fn export_schema_check_fails_on_a_stale_file() {
+    let path = std::env::temp_dir().join(format!("schema-{}.graphql", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, "type Query { stale: Int }").expect("write");
+    let run = |check: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_courier"));
+        cmd.args(["export-schema", "--path"]).arg(&path);
+        if check {
+            cmd.arg("--check");
+        }
+        cmd.output().expect("courier runs")
+    };
+    assert!(!run(true).status.success());
+    assert!(run(false).status.success());
+    assert!(run(true).status.success());
+    let _ = std::fs::remove_file(path);
+}

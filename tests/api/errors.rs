@@ -1,0 +1,82 @@
+//! Error shape: stable codes, masked internals, GET restrictions, limits.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, logs_containing, spawn_app};
+use crate::on_both_backends;
+
+async fn an_internal_error_is_masked_and_logged_with_the_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let token = app.token_for("buyer@courier.test").await;
+    // Break the schema under the server's feet: the wallet lookup now fails in SQL.
+    app.exec("ALTER TABLE wallets RENAME TO wallets_gone").await;
+    let request_id = format!("internal-{}", uuid::Uuid::new_v4().simple());
+    let res = app
+        .graphql_with(
+            "{ viewer { email wallet { balance } } }",
+            Value::Null,
+            Some(&token),
+            &[("x-request-id", &request_id)],
+        )
+        .await;
+    assert_eq!(res.code(), "INTERNAL_SERVER_ERROR");
+    assert_eq!(res.error()["message"], "Internal server error");
+    assert_eq!(res.error()["extensions"]["requestId"], request_id.as_str());
+    let body = res.body.to_string().to_lowercase();
+    for leak in ["wallets", "select", "relation", "sqlx", "no such table"] {
+        assert!(!body.contains(leak), "leaked `{leak}`: {body}");
+    }
+    // The rest of the response is intact: errors are per field.
+    assert_eq!(res.body["data"]["viewer"]["email"], "buyer@courier.test");
+    // The detail is in the log, tied to the request.
+    let logged = logs_containing(&request_id);
+    assert!(
+        logged.iter().any(|l| l["fields"]["event"] == "internal_error"
+            && l["fields"]["error"].as_str().is_some_and(|e| e.contains("wallets"))),
+        "internal error not logged with its request id: {logged:?}"
+    );
+}
+
+async fn get_runs_queries_and_refuses_mutations(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app.client.get(app.url("/graphql")).query(&[("query", "{ viewer { id } }")]).send().await.expect("sent");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["data"]["viewer"], Value::Null);
+
+    let res = app.client.get(app.url("/graphql")).query(&[("query", "mutation { noop }")]).send().await.expect("sent");
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "POST");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+async fn invalid_documents_are_bad_user_input(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for query in ["{ viewer { noSuchField } }", "{ node { id } }", "query { viewer { id } } extra"] {
+        let res = app.graphql(query, Value::Null, None).await;
+        assert_eq!(res.code(), "BAD_USER_INPUT", "{query}: {}", res.body);
+    }
+    // Variables of the wrong type.
+    let res = app.graphql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": { "x": 1 } }), None).await;
+    assert_eq!(res.code(), "BAD_USER_INPUT");
+}
+
+async fn documents_deeper_than_the_limit_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let shallow = (0..5).fold("name".to_owned(), |inner, _| format!("ofType {{ {inner} }}"));
+    let res = app.graphql(&format!("{{ __type(name: \"Query\") {{ {shallow} }} }}"), Value::Null, None).await;
+    assert!(res.body.get("errors").is_none(), "{}", res.body);
+    // 20 levels of introspection nesting exceeds the depth limit of 16.
+    let nested = (0..20).fold("name".to_owned(), |inner, _| format!("ofType {{ {inner} }}"));
+    let res = app.graphql(&format!("{{ __type(name: \"Query\") {{ {nested} }} }}"), Value::Null, None).await;
+    assert_eq!(res.code(), "BAD_USER_INPUT", "{}", res.body);
+}
+
+on_both_backends!(
+    an_internal_error_is_masked_and_logged_with_the_request_id,
+    get_runs_queries_and_refuses_mutations,
+    invalid_documents_are_bad_user_input,
+    documents_deeper_than_the_limit_are_refused,
+);

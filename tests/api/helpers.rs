@@ -1,0 +1,293 @@
+//! `spawn_app`, typed GraphQL calls, fixtures and log capture.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
+
+use courier::auth::TokenService;
+use courier::config::{Config, LogFormat};
+use courier::domain::seed;
+use courier::http::{self, AppState};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+
+/// Runs each named `async fn name(backend: Backend)` of the calling module
+/// once per backend, as `name::postgres` and `name::sqlite`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+        }
+    )*};
+}
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// The server under test, with a connection of its own for fixtures.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    /// A separate pool on the same database, for fixtures and assertions.
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    pub config: Config,
+    pub tokens: TokenService,
+    target: Target,
+}
+
+enum Target {
+    Postgres { name: String },
+    Sqlite { path: std::path::PathBuf },
+}
+
+/// PostgreSQL server URL (any database on it); each test creates its own database there.
+fn pg_admin_url() -> String {
+    std::env::var("COURIER_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn pg_url_for(name: &str) -> String {
+    let admin = pg_admin_url();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+/// Log lines of the whole test binary, as JSON, for assertions on events.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct CaptureWriter;
+
+impl Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = courier::telemetry::init(LogFormat::Json, "info,sea_orm_migration=warn", || CaptureWriter);
+    });
+}
+
+/// Every captured log line that mentions `needle`, parsed.
+pub fn logs_containing(needle: &str) -> Vec<Value> {
+    let logs = LOGS.lock().unwrap_or_else(|e| e.into_inner());
+    String::from_utf8_lossy(&logs)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Test settings: defaults, a fixed secret, small pool.
+pub fn test_config(database_url: String) -> Config {
+    let mut config = Config::from_env().expect("default config");
+    config.database_url = database_url;
+    config.jwt_secret = "test-secret-of-sufficient-length".into();
+    config.db_pool_max = 5;
+    config.db_pool_min = 0;
+    config.db_acquire_timeout_ms = 2_000;
+    config
+}
+
+/// A fresh, migrated database and a server on port 0.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app`], with settings changed by `configure`.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let app = spawn_unmigrated(backend, configure).await;
+    Migrator::up(&app.db, None).await.expect("migrations apply");
+    app
+}
+
+/// A fresh empty database (no migrations run) and a server on port 0.
+pub async fn spawn_unmigrated(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
+    let (url, target) = match backend {
+        Backend::Postgres => {
+            let name = format!("courier_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(pg_admin_url()).await.expect("PostgreSQL answers (is it running?)");
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+            admin.close().await.ok();
+            (pg_url_for(&name), Target::Postgres { name })
+        }
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!("courier_test_{}.db", uuid::Uuid::new_v4().simple()));
+            (format!("sqlite://{}?mode=rwc", path.display()), Target::Sqlite { path })
+        }
+    };
+    let mut config = test_config(url);
+    configure(&mut config);
+    let server_db = courier::db::connect(&config).await.expect("server pool");
+    let db = courier::db::connect(&config).await.expect("fixture pool");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let state = AppState::new(server_db, config.clone());
+    tokio::spawn(http::serve(listener, state, std::future::pending()));
+    let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
+    TestApp { addr, client: reqwest::Client::new(), db, backend, config, tokens, target }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        match &self.target {
+            Target::Postgres { name } => {
+                let name = name.clone();
+                // Drop runs inside the test's runtime; use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                    rt.block_on(async {
+                        if let Ok(admin) = Database::connect(pg_admin_url()).await {
+                            let _ = admin
+                                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                                .await;
+                            let _ = admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+            Target::Sqlite { path } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+        }
+    }
+}
+
+/// A GraphQL answer with its HTTP status and headers.
+pub struct GqlResponse {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl GqlResponse {
+    /// `data`, asserting there are no errors.
+    pub fn data(&self) -> &Value {
+        assert!(self.body.get("errors").is_none(), "unexpected errors: {}", self.body);
+        &self.body["data"]
+    }
+
+    /// The first error, asserting there is one.
+    pub fn error(&self) -> &Value {
+        self.body["errors"].get(0).unwrap_or_else(|| panic!("expected an error: {}", self.body))
+    }
+
+    /// The first error's `extensions.code`.
+    pub fn code(&self) -> &str {
+        self.error()["extensions"]["code"].as_str().unwrap_or_else(|| panic!("error without code: {}", self.body))
+    }
+
+    /// The response's `X-Request-ID`.
+    pub fn request_id(&self) -> String {
+        self.headers["x-request-id"].to_str().expect("ascii").to_owned()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs a GraphQL request, with a bearer token when given.
+    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> GqlResponse {
+        self.graphql_with(query, variables, token, &[]).await
+    }
+
+    /// POSTs a GraphQL request with extra headers.
+    pub async fn graphql_with(
+        &self,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> GqlResponse {
+        let mut req = self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.json().await.expect("JSON body");
+        GqlResponse { status, headers, body }
+    }
+
+    /// GETs a path and returns status and JSON body.
+    pub async fn get_json(&self, path: &str) -> (reqwest::StatusCode, Value) {
+        let res = self.client.get(self.url(path)).send().await.expect("request sent");
+        let status = res.status();
+        (status, res.json().await.expect("JSON body"))
+    }
+
+    /// Seeds the demo data with `orders` orders.
+    pub async fn seed(&self, orders: u64) {
+        seed::seed(&self.db, orders, self.config.platform_fee_rate).await.expect("seed");
+    }
+
+    /// A token for the user with this email.
+    pub async fn token_for(&self, email: &str) -> String {
+        let user = courier::domain::users::find_by_email(&self.db, email).await.expect("user exists");
+        self.tokens.mint(user.id).expect("mint")
+    }
+
+    /// Runs raw SQL on the fixture pool.
+    pub async fn exec(&self, sql: &str) {
+        self.db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// First column of each row of a raw query, as strings.
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        let backend: DatabaseBackend = self.db.get_database_backend();
+        self.db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0).expect("string column"))
+            .collect()
+    }
+
+    /// The PostgreSQL database name of this test (panics on SQLite).
+    pub fn pg_database(&self) -> &str {
+        match &self.target {
+            Target::Postgres { name } => name,
+            Target::Sqlite { .. } => panic!("not a PostgreSQL test"),
+        }
+    }
+}
+
+/// Runs SQL on the PostgreSQL server's maintenance database.
+pub async fn pg_admin(sql: &str) {
+    let admin = Database::connect(pg_admin_url()).await.expect("admin connection");
+    admin.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    admin.close().await.ok();
+}

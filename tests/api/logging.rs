@@ -1,0 +1,70 @@
+//! Structured slow-resolver and slow-SQL events, tied to the request.
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, logs_containing, spawn_app_with};
+use crate::on_both_backends;
+
+fn events<'a>(lines: &'a [Value], event: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["fields"]["event"] == event).collect()
+}
+
+async fn slow_resolvers_are_logged_with_path_type_field_and_request_id(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.slow_resolver_ms = 0).await;
+    app.seed(0).await;
+    let token = app.token_for("buyer@courier.test").await;
+    let request_id = format!("slow-resolver-{}", uuid::Uuid::new_v4().simple());
+    app.graphql_with(
+        "{ viewer { email wallet { balance } } }",
+        Value::Null,
+        Some(&token),
+        &[("x-request-id", &request_id)],
+    )
+    .await
+    .data();
+    let lines = logs_containing(&request_id);
+    let slow = events(&lines, "slow_resolver_detected");
+    let wallet = slow
+        .iter()
+        .find(|l| l["fields"]["path"] == "viewer.wallet")
+        .unwrap_or_else(|| panic!("no slow_resolver_detected for viewer.wallet in {lines:?}"));
+    assert_eq!(wallet["fields"]["parent_type"], "User");
+    assert_eq!(wallet["fields"]["field"], "wallet");
+    assert_eq!(wallet["fields"]["threshold_ms"], 0);
+    assert_eq!(wallet["fields"]["request_id"], request_id.as_str());
+    assert!(wallet["fields"]["duration_ms"].as_f64().is_some());
+    assert_eq!(wallet["level"], "WARN");
+}
+
+async fn resolvers_under_the_threshold_are_not_logged(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.slow_resolver_ms = 60_000).await;
+    let request_id = format!("fast-resolver-{}", uuid::Uuid::new_v4().simple());
+    app.graphql_with("{ viewer { id } }", Value::Null, None, &[("x-request-id", &request_id)]).await.data();
+    assert!(events(&logs_containing(&request_id), "slow_resolver_detected").is_empty());
+}
+
+async fn slow_sql_is_logged_in_the_request_span(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.slow_sql_ms = 0).await;
+    app.seed(0).await;
+    let token = app.token_for("buyer@courier.test").await;
+    let request_id = format!("slow-sql-{}", uuid::Uuid::new_v4().simple());
+    app.graphql_with("{ viewer { wallet { balance } } }", Value::Null, Some(&token), &[("x-request-id", &request_id)])
+        .await
+        .data();
+    let lines = logs_containing(&request_id);
+    let slow = events(&lines, "slow_query_detected");
+    assert!(
+        slow.iter().any(|l| l["fields"]["sql"].as_str().is_some_and(|s| s.contains("wallets"))),
+        "no slow_query_detected for the wallet query: {lines:?}"
+    );
+    for line in slow {
+        assert_eq!(line["span"]["request_id"], request_id.as_str());
+        assert_eq!(line["fields"]["threshold_ms"], 0);
+    }
+}
+
+on_both_backends!(
+    slow_resolvers_are_logged_with_path_type_field_and_request_id,
+    resolvers_under_the_threshold_are_not_logged,
+    slow_sql_is_logged_in_the_request_span,
+);

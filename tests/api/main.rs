@@ -1,0 +1,15 @@
+//! API tests: one binary that drives the real HTTP server against real
+//! databases. Every test runs on PostgreSQL and on SQLite, each with its own
+//! fresh, migrated database.
+
+mod helpers;
+
+mod cli;
+mod errors;
+mod health;
+mod logging;
+mod migrations;
+mod node;
+mod request_id;
+mod schema;
+mod viewer;
