@@ -289,6 +289,28 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_has_its_stable_code() {
+        let cases = [
+            (AppError::validation("x", "bad"), "BAD_USER_INPUT"),
+            (AppError::Unauthenticated("who".into()), "UNAUTHENTICATED"),
+            (AppError::Forbidden("no".into()), "FORBIDDEN"),
+            (AppError::not_found("Order", "1"), "NOT_FOUND"),
+            (AppError::Conflict { message: "raced".into(), context: serde_json::json!({}) }, "CONFLICT"),
+            (AppError::rule("SOME_RULE", "no", serde_json::json!({})), "BUSINESS_RULE_VIOLATION"),
+            (AppError::Unavailable("down".into()), "SERVICE_UNAVAILABLE"),
+            (AppError::Database(DbErr::Custom("boom".into())), "INTERNAL_SERVER_ERROR"),
+            (AppError::Internal("boom".into()), "INTERNAL_SERVER_ERROR"),
+        ];
+        for (err, code) in cases {
+            let ext = err.extend().extensions.expect("extensions");
+            assert_eq!(ext.get("code"), Some(&async_graphql::Value::from(code)), "{err:?}");
+        }
+        // A `?` inside a resolver keeps the code (the blanket `From<Display>` does not apply).
+        let converted: async_graphql::Error = GqlError::from(AppError::not_found("Order", "1")).into();
+        assert_eq!(converted.extensions.expect("ext").get("code"), Some(&async_graphql::Value::from("NOT_FOUND")));
+    }
+
+    #[test]
     fn connection_errors_become_service_unavailable() {
         let err: AppError = DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout).into();
         assert_eq!(err.code(), ErrorCode::ServiceUnavailable);

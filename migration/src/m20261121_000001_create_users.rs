@@ -2,7 +2,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::helpers::{enum_col, id, ts, ts_null};
+use crate::helpers::{enum_col, fk, id, ts, ts_null};
 
 /// Creates `users`.
 pub struct Migration;
@@ -28,6 +28,13 @@ impl MigrationTrait for Migration {
                     .col(ts(Users::UpdatedAt))
                     .col(ts_null(Users::DeletedAt))
                     .col(uuid_null(Users::DeletedBy))
+                    .foreign_key(&mut fk(
+                        Users::Table,
+                        Users::DeletedBy,
+                        Users::Table,
+                        Users::Id,
+                        ForeignKeyAction::SetNull,
+                    ))
                     .to_owned(),
             )
             .await

@@ -10,9 +10,11 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{ErrorExtensions, Response, ServerError, Value};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::Extension;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use std::convert::Infallible;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 
 use crate::db::StatementCounter;
@@ -29,34 +31,41 @@ pub async fn graphiql() -> Html<String> {
 }
 
 /// `POST /graphql`.
-pub async fn post(
-    State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> impl IntoResponse {
-    let meta = request_meta(request_id, peer, &headers);
-    execute(&state, meta, &headers, request.into_inner()).await.into_response()
+pub async fn post(State(state): State<AppState>, caller: Caller, request: GraphQLRequest) -> impl IntoResponse {
+    execute(&state, caller, request.into_inner()).await.into_response()
 }
 
 /// `GET /graphql`: queries only; a mutation is refused with 405.
-pub async fn get(
-    State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> axum::response::Response {
-    let meta = request_meta(request_id, peer, &headers);
+pub async fn get(State(state): State<AppState>, caller: Caller, request: GraphQLRequest) -> axum::response::Response {
     let mut request = request.into_inner();
     if selects_mutation(&mut request) {
         let err = AppError::validation("query", "Mutations are only accepted over POST");
-        let response = with_request_id(Response::from_errors(vec![request_error(&err)]), &meta);
+        let response = with_request_id(Response::from_errors(vec![request_error(&err)]), &caller.meta);
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], GraphQLResponse::from(response))
             .into_response();
     }
-    execute(&state, meta, &headers, request).await.into_response()
+    execute(&state, caller, request).await.into_response()
+}
+
+/// Who is calling: the request's metadata and its `Authorization` header.
+pub struct Caller {
+    meta: RequestMeta,
+    authorization: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let header_text =
+            |name| parts.headers.get(name).map(|v: &HeaderValue| v.to_str().unwrap_or_default().to_owned());
+        let meta = RequestMeta {
+            request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default(),
+            ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+            user_agent: header_text(header::USER_AGENT),
+        };
+        Ok(Self { meta, authorization: header_text(header::AUTHORIZATION) })
+    }
 }
 
 /// Whether the operation the request would run is a mutation (or subscription).
@@ -74,21 +83,12 @@ fn selects_mutation(request: &mut async_graphql::Request) -> bool {
     matches!(ty, Some(OperationType::Mutation | OperationType::Subscription))
 }
 
-fn request_meta(request_id: RequestId, peer: SocketAddr, headers: &HeaderMap) -> RequestMeta {
-    RequestMeta {
-        request_id: request_id.0,
-        ip: Some(peer.ip().to_string()),
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
-    }
-}
-
 /// Resolves the bearer token, if any, into a viewer.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+async fn authenticate(state: &AppState, authorization: Option<&str>) -> Result<Option<Viewer>, AppError> {
+    let Some(value) = authorization else { return Ok(None) };
     let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AppError::Unauthenticated("Authorization must be `Bearer <token>`".into()))?;
@@ -96,15 +96,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Vi
     users::authenticate(&state.db, user_id).await.map(Some)
 }
 
-async fn execute(
-    state: &AppState,
-    meta: RequestMeta,
-    headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> GraphQLResponse {
+async fn execute(state: &AppState, caller: Caller, request: async_graphql::Request) -> GraphQLResponse {
+    let Caller { meta, authorization } = caller;
     let counter = StatementCounter::default();
     let work = async {
-        let viewer = match authenticate(state, headers).await {
+        let viewer = match authenticate(state, authorization.as_deref()).await {
             Ok(viewer) => viewer,
             Err(err) => return Response::from_errors(vec![request_error(&err)]),
         };
