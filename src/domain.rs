@@ -3,10 +3,15 @@
 //! return `Result<T, AppError>`.
 
 pub mod access;
+pub mod audit;
 pub mod ledger;
 pub mod lookup;
 pub mod money;
+pub mod orders;
+pub mod pagination;
+pub mod payments;
 pub mod seed;
+pub mod shipping;
 pub mod users;
 pub mod wallets;
 

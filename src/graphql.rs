@@ -3,8 +3,10 @@
 
 pub mod context;
 pub mod extensions;
+pub mod inputs;
 pub mod loaders;
 pub mod node;
+pub mod pagination;
 pub mod query;
 pub mod schema;
 pub mod types;

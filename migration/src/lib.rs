@@ -17,6 +17,7 @@ mod m20261121_000010_create_webhook_subscriptions;
 mod m20261121_000011_create_webhook_deliveries;
 mod m20261121_000012_create_audit_logs;
 mod m20261121_000013_create_idempotency_keys;
+mod m20261121_000014_add_sort_indexes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000011_create_webhook_deliveries::Migration),
             Box::new(m20261121_000012_create_audit_logs::Migration),
             Box::new(m20261121_000013_create_idempotency_keys::Migration),
+            Box::new(m20261121_000014_add_sort_indexes::Migration),
         ]
     }
 }

@@ -16,10 +16,11 @@ use entity::{
     wallet,
 };
 use sea_orm::sea_query::{Condition, Query, SelectStatement};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
 use uuid::Uuid;
 
 use crate::domain::Viewer;
+use crate::error::AppError;
 
 /// What part of a table a viewer may read.
 #[derive(Debug, Clone)]
@@ -40,6 +41,30 @@ impl Scope {
             Self::Only(condition) => Some(select.filter(condition)),
             Self::Nothing => None,
         }
+    }
+}
+
+impl Scope {
+    /// Every row of `select` within the scope.
+    pub async fn all<E: EntityTrait>(
+        self,
+        db: &impl ConnectionTrait,
+        select: Select<E>,
+    ) -> Result<Vec<E::Model>, AppError> {
+        match self.apply(select) {
+            Some(select) => Ok(select.all(db).await?),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Whether soft-deleted rows are to be shown: only when an admin asks.
+/// A non-admin asking is FORBIDDEN rather than silently ignored.
+pub fn include_deleted(viewer: Option<&Viewer>, requested: bool) -> Result<bool, AppError> {
+    match (requested, viewer) {
+        (false, _) => Ok(false),
+        (true, Some(v)) if v.is_admin() => Ok(true),
+        (true, _) => Err(AppError::Forbidden("Only admins may read deleted records".into())),
     }
 }
 
@@ -94,19 +119,43 @@ pub fn ledger_entries(viewer: Option<&Viewer>) -> Scope {
     })
 }
 
-/// Orders: bought, sold, or carried by you.
+/// Orders: bought, sold, or behind an assignment you may see (yours, or an
+/// open offer in a zip code you serve, so you can decide to accept it).
 pub fn orders(viewer: Option<&Viewer>) -> Scope {
     scoped(viewer, |v| {
-        Condition::any().add(order::Column::BuyerId.eq(v.id)).add(order::Column::SellerId.eq(v.id)).add(
-            order::Column::Id.in_subquery(
+        use shipping_assignment::Column as A;
+        let behind_my_assignments = Query::select()
+            .column(A::OrderId)
+            .from(shipping_assignment::Entity)
+            .cond_where(
+                Condition::any().add(A::AgentId.in_subquery(agent_ids_of(v.id))).add(
+                    Condition::all().add(A::AgentId.is_null()).add(A::Status.eq(AssignmentStatus::Offered)),
+                ),
+            )
+            .to_owned();
+        let open_offer_zip_ok = Condition::any()
+            .add(order::Column::DeliveryZipCode.in_subquery(served_zip_codes(v.id)))
+            .add(order::Column::Id.in_subquery(
                 Query::select()
-                    .column(shipping_assignment::Column::OrderId)
+                    .column(A::OrderId)
                     .from(shipping_assignment::Entity)
-                    .and_where(shipping_assignment::Column::AgentId.in_subquery(agent_ids_of(v.id)))
+                    .and_where(A::AgentId.in_subquery(agent_ids_of(v.id)))
                     .to_owned(),
-            ),
-        )
+            ));
+        Condition::any()
+            .add(order::Column::BuyerId.eq(v.id))
+            .add(order::Column::SellerId.eq(v.id))
+            .add(Condition::all().add(order::Column::Id.in_subquery(behind_my_assignments)).add(open_offer_zip_ok))
     })
+}
+
+/// `SELECT zip_code FROM delivery_agent_zip_codes WHERE agent_id IN (my agents)`.
+fn served_zip_codes(user_id: Uuid) -> SelectStatement {
+    Query::select()
+        .column(delivery_agent_zip_code::Column::ZipCode)
+        .from(delivery_agent_zip_code::Entity)
+        .and_where(delivery_agent_zip_code::Column::AgentId.in_subquery(agent_ids_of(user_id)))
+        .to_owned()
 }
 
 /// Payments: those of orders you bought or sold.
@@ -122,15 +171,7 @@ pub fn shipping_assignments(viewer: Option<&Viewer>) -> Scope {
         let served_zip_orders = Query::select()
             .column(order::Column::Id)
             .from(order::Entity)
-            .and_where(
-                order::Column::DeliveryZipCode.in_subquery(
-                    Query::select()
-                        .column(delivery_agent_zip_code::Column::ZipCode)
-                        .from(delivery_agent_zip_code::Entity)
-                        .and_where(delivery_agent_zip_code::Column::AgentId.in_subquery(agent_ids_of(v.id)))
-                        .to_owned(),
-                ),
-            )
+            .and_where(order::Column::DeliveryZipCode.in_subquery(served_zip_codes(v.id)))
             .to_owned();
         Condition::any()
             .add(A::AgentId.in_subquery(agent_ids_of(v.id)))

@@ -1,10 +1,11 @@
 //! Users as the rest of the domain sees them.
 
-use entity::user;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use entity::{UserRole, user};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
 use uuid::Uuid;
 
-use crate::domain::Viewer;
+use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
+use crate::domain::{Viewer, access};
 use crate::error::AppError;
 
 /// Resolves the user a token names into a [`Viewer`]. A deleted or unknown
@@ -35,4 +36,70 @@ pub async fn me(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<user::Mode
         .one(db)
         .await?
         .ok_or_else(|| AppError::Unauthenticated("The token's user no longer exists".into()))
+}
+
+/// Public profiles of `ids` (deleted users included: they still appear as
+/// the other party of old orders), in one statement. Callers reach them only
+/// through objects the viewer may see.
+pub async fn profiles(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<user::Model>, AppError> {
+    Ok(user::Entity::find().filter(user::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+}
+
+/// Which users to list (admins only).
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Any of these roles.
+    pub role: Option<Vec<UserRole>>,
+    /// Exact email.
+    pub email: Option<String>,
+    /// Show soft-deleted users too.
+    pub include_deleted: bool,
+}
+
+/// Indexed columns users can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    /// `idx_users_created_at`
+    CreatedAt,
+    /// unique `email`
+    Email,
+}
+
+/// The sort key for users.
+pub fn sort_key(sort: UserSort, direction: Direction) -> SortKey<user::Entity> {
+    let (column, value): (user::Column, fn(&user::Model) -> SortValue) = match sort {
+        UserSort::CreatedAt => (user::Column::CreatedAt, |m| SortValue::Time(m.created_at)),
+        UserSort::Email => (user::Column::Email, |m| SortValue::Text(m.email.clone())),
+    };
+    SortKey { column, id: user::Column::Id, direction, value, id_of: |m| m.id }
+}
+
+fn select(viewer: Option<&Viewer>, filter: &UserFilter) -> Result<Option<Select<user::Entity>>, AppError> {
+    let mut select = user::Entity::find();
+    if !access::include_deleted(viewer, filter.include_deleted)? {
+        select = select.filter(user::Column::DeletedAt.is_null());
+    }
+    if let Some(roles) = &filter.role {
+        select = select.filter(user::Column::Role.is_in(roles.iter().copied()));
+    }
+    if let Some(email) = &filter.email {
+        select = select.filter(user::Column::Email.eq(email.trim().to_lowercase()));
+    }
+    Ok(access::users(viewer).apply(select))
+}
+
+/// One page of users (admins see all; others only themselves).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    filter: &UserFilter,
+    sort: &SortKey<user::Entity>,
+    page: &PageRequest,
+) -> Result<Page<user::Model>, AppError> {
+    pagination::fetch(db, select(viewer, filter)?, sort, page).await
+}
+
+/// How many users match.
+pub async fn count(db: &impl ConnectionTrait, viewer: Option<&Viewer>, filter: &UserFilter) -> Result<u64, AppError> {
+    pagination::count(db, select(viewer, filter)?).await
 }

@@ -1,12 +1,22 @@
 //! The query root.
 
-use async_graphql::{Context, ID, Object};
+use std::future::Future;
 
-use crate::domain::{lookup, users};
+use async_graphql::{Context, ID, Object};
+use sea_orm::DatabaseConnection;
+
+use crate::domain::lookup::{self, EntityKind, Found};
+use crate::domain::{Viewer, audit, orders, payments, shipping, users, wallets};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::context::ContextExt;
+use crate::graphql::inputs::{
+    AuditLogFilter, AuditLogSort, DeliveryAgentFilter, DeliveryAgentSort, LedgerEntryFilter, LedgerEntrySort,
+    OrderFilter, OrderSort, PaymentFilter, PaymentSort, ShippingAssignmentFilter, ShippingAssignmentSort, UserFilter,
+    UserSort,
+};
 use crate::graphql::node::{self, Node};
-use crate::graphql::types::User;
+use crate::graphql::pagination::{Conn, CursorScope, PageArgs, TotalCount};
+use crate::graphql::types::{AuditLog, DeliveryAgent, LedgerEntry, Order, Payment, ShippingAssignment, User, Wallet};
 
 /// Most IDs one `nodes` call takes.
 const MAX_NODES: usize = 100;
@@ -14,6 +24,29 @@ const MAX_NODES: usize = 100;
 /// Entry points for reading.
 #[derive(Default)]
 pub struct Query;
+
+/// A `totalCount` that runs `count(db, viewer, filter)` only when selected.
+fn total<T, F, Fut>(ctx: &Context<'_>, filter: T, count: F) -> TotalCount
+where
+    T: Clone + Send + Sync + 'static,
+    F: Fn(DatabaseConnection, Option<Viewer>, T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<u64, AppError>> + Send + 'static,
+{
+    let (db, viewer) = (ctx.db().clone(), ctx.viewer().copied());
+    TotalCount::new(move || count(db.clone(), viewer, filter.clone()))
+}
+
+/// Fetches one object of `kind` by global ID, within the viewer's scope.
+async fn find<T>(ctx: &Context<'_>, id: &ID, kind: EntityKind, pick: fn(Found) -> Option<T>) -> GqlResult<T> {
+    let uuid = node::decode_as(id, kind)?;
+    let found = lookup::find(ctx.db(), ctx.viewer(), kind, uuid).await?;
+    Ok(pick(found).ok_or_else(|| AppError::not_found(kind.name(), uuid))?)
+}
+
+fn admin<'a>(ctx: &'a Context<'_>) -> Result<&'a Viewer, AppError> {
+    let viewer = ctx.require_viewer()?;
+    if viewer.is_admin() { Ok(viewer) } else { Err(AppError::Forbidden("Admins only".into())) }
+}
 
 #[Object]
 impl Query {
@@ -25,7 +58,7 @@ impl Query {
     }
 
     /// Fetches up to 100 objects by global ID, in order; an entry is null
-    /// (with an error at its index) when it cannot be fetched.
+    /// (with an error) when it cannot be fetched.
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> GqlResult<Vec<Option<Node>>> {
         if ids.len() > MAX_NODES {
             return Err(AppError::validation("ids", format!("At most {MAX_NODES} ids per call")).into());
@@ -51,5 +84,206 @@ impl Query {
     async fn viewer(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
         let Some(viewer) = ctx.viewer() else { return Ok(None) };
         Ok(Some(User(users::me(ctx.db(), viewer).await?)))
+    }
+
+    /// Orders the viewer may see: bought, sold, or carried. Soft-deleted
+    /// orders only appear for admins passing `includeDeleted: true`.
+    #[allow(clippy::too_many_arguments)]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OrderFilter>,
+        order_by: Option<OrderSort>,
+        #[graphql(default)] include_deleted: bool,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Conn<Order>> {
+        let viewer = ctx.require_viewer()?;
+        let filter = filter.unwrap_or_default().into_domain(include_deleted)?;
+        let (sort, direction, tag) = OrderSort::resolve(order_by);
+        let scope = CursorScope { connection: "orders", sort: &tag };
+        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let rows = orders::list(ctx.db(), Some(viewer), &filter, &orders::sort_key(sort, direction), &page).await?;
+        let total = total(ctx, filter, |db, v, f| async move { orders::count(&db, v.as_ref(), &f).await });
+        Ok(scope.connection(rows, total, Order))
+    }
+
+    /// One order, by global `id` or by `orderNumber` (exactly one of them).
+    async fn order(&self, ctx: &Context<'_>, id: Option<ID>, order_number: Option<String>) -> GqlResult<Order> {
+        match (id, order_number) {
+            (Some(id), None) => {
+                find(ctx, &id, EntityKind::Order, |f| if let Found::Order(m) = f { Some(Order(m)) } else { None })
+                    .await
+            }
+            (None, Some(number)) => Ok(Order(orders::by_number(ctx.db(), ctx.viewer(), &number).await?)),
+            _ => Err(AppError::validation("id", "Pass exactly one of `id` and `orderNumber`").into()),
+        }
+    }
+
+    /// One order by its human-readable number.
+    async fn order_by_number(&self, ctx: &Context<'_>, order_number: String) -> GqlResult<Order> {
+        Ok(Order(orders::by_number(ctx.db(), ctx.viewer(), &order_number).await?))
+    }
+
+    /// Payments of orders the viewer bought or sold.
+    #[allow(clippy::too_many_arguments)]
+    async fn payments(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PaymentFilter>,
+        order_by: Option<PaymentSort>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Conn<Payment>> {
+        let viewer = ctx.require_viewer()?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let (sort, direction, tag) = PaymentSort::resolve(order_by);
+        let scope = CursorScope { connection: "payments", sort: &tag };
+        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let rows = payments::list(ctx.db(), Some(viewer), &filter, &payments::sort_key(sort, direction), &page).await?;
+        let total = total(ctx, filter, |db, v, f| async move { payments::count(&db, v.as_ref(), &f).await });
+        Ok(scope.connection(rows, total, Payment))
+    }
+
+    /// One payment by global ID.
+    async fn payment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Payment> {
+        find(ctx, &id, EntityKind::Payment, |f| if let Found::Payment(m) = f { Some(Payment(m)) } else { None }).await
+    }
+
+    /// Shipping assignments the viewer may see: their own as agent, open
+    /// offers in zip codes they serve, those of their orders.
+    #[allow(clippy::too_many_arguments)]
+    async fn shipping_assignments(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ShippingAssignmentFilter>,
+        order_by: Option<ShippingAssignmentSort>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Conn<ShippingAssignment>> {
+        let viewer = ctx.require_viewer()?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let (sort, direction, tag) = ShippingAssignmentSort::resolve(order_by);
+        let scope = CursorScope { connection: "shippingAssignments", sort: &tag };
+        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let key = shipping::assignment_sort_key(sort, direction);
+        let rows = shipping::list_assignments(ctx.db(), Some(viewer), &filter, &key, &page).await?;
+        let total =
+            total(ctx, filter, |db, v, f| async move { shipping::count_assignments(&db, v.as_ref(), &f).await });
+        Ok(scope.connection(rows, total, ShippingAssignment))
+    }
+
+    /// Delivery agents (any signed-in user sees their public profile).
+    #[allow(clippy::too_many_arguments)]
+    async fn delivery_agents(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<DeliveryAgentFilter>,
+        order_by: Option<DeliveryAgentSort>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Conn<DeliveryAgent>> {
+        let viewer = ctx.require_viewer()?;
+        let filter = filter.unwrap_or_default().into_domain();
+        let (sort, direction, tag) = DeliveryAgentSort::resolve(order_by);
+        let scope = CursorScope { connection: "deliveryAgents", sort: &tag };
+        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let key = shipping::agent_sort_key(sort, direction);
+        let rows = shipping::list_agents(ctx.db(), Some(viewer), &filter, &key, &page).await?;
+        let total = total(ctx, filter, |db, v, f| async move { shipping::count_agents(&db, v.as_ref(), &f).await });
+        Ok(scope.connection(rows, total, DeliveryAgent))
+    }
+
+    /// One delivery agent by global ID.
+    async fn delivery_agent(&self, ctx: &Context<'_>, id: ID) -> GqlResult<DeliveryAgent> {
+        find(ctx, &id, EntityKind::DeliveryAgent, |f| {
+            if let Found::DeliveryAgent(m) = f { Some(DeliveryAgent(m)) } else { None }
+        })
+        .await
+    }
+
+    /// One wallet by global ID (your own; admins: any).
+    async fn wallet(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Wallet> {
+        find(ctx, &id, EntityKind::Wallet, |f| if let Found::Wallet(m) = f { Some(Wallet(m)) } else { None }).await
+    }
+
+    /// Users (admins only).
+    #[allow(clippy::too_many_arguments)]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<UserFilter>,
+        order_by: Option<UserSort>,
+        #[graphql(default)] include_deleted: bool,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Conn<User>> {
+        let viewer = admin(ctx)?;
+        let filter = filter.unwrap_or_default().into_domain(include_deleted);
+        let (sort, direction, tag) = UserSort::resolve(order_by);
+        let scope = CursorScope { connection: "users", sort: &tag };
+        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let rows = users::list(ctx.db(), Some(viewer), &filter, &users::sort_key(sort, direction), &page).await?;
+        let total = total(ctx, filter, |db, v, f| async move { users::count(&db, v.as_ref(), &f).await });
+        Ok(scope.connection(rows, total, User))
+    }
+
+    /// The entries of one wallet (your own; admins: any).
+    #[allow(clippy::too_many_arguments)]
+    async fn ledger_entries(
+        &self,
+        ctx: &Context<'_>,
+        wallet_id: ID,
+        filter: Option<LedgerEntryFilter>,
+        order_by: Option<LedgerEntrySort>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Conn<LedgerEntry>> {
+        let viewer = ctx.require_viewer()?;
+        let wallet = node::decode_as(&wallet_id, EntityKind::Wallet)?;
+        let filter = filter.unwrap_or_default().into_domain();
+        let (sort, direction, tag) = LedgerEntrySort::resolve(order_by);
+        let scope = CursorScope { connection: "ledgerEntries", sort: &tag };
+        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let key = wallets::entry_sort_key(sort, direction);
+        let rows = wallets::entries_of_wallet(ctx.db(), Some(viewer), wallet, &filter, &key, &page).await?;
+        let total = total(ctx, filter, move |db, v, f| async move {
+            wallets::count_entries_of_wallet(&db, v.as_ref(), wallet, &f).await
+        });
+        Ok(scope.connection(rows, total, LedgerEntry))
+    }
+
+    /// The audit trail (admins only), filtered by entity, actor, action and time.
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_logs(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditLogFilter>,
+        order_by: Option<AuditLogSort>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Conn<AuditLog>> {
+        let viewer = admin(ctx)?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let ((), direction, tag) = AuditLogSort::resolve(order_by);
+        let scope = CursorScope { connection: "auditLogs", sort: &tag };
+        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let rows = audit::list(ctx.db(), Some(viewer), &filter, &audit::sort_key(direction), &page).await?;
+        let total = total(ctx, filter, |db, v, f| async move { audit::count(&db, v.as_ref(), &f).await });
+        Ok(scope.connection(rows, total, AuditLog))
     }
 }

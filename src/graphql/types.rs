@@ -10,7 +10,7 @@ mod users;
 
 pub use audit::AuditLog;
 pub use enums::*;
-pub use orders::Order;
+pub use orders::{Order, OrderItem};
 pub use payments::{LedgerEntry, Payment};
 pub use shipping::{DeliveryAgent, ShippingAssignment};
 pub use users::{User, Wallet};

@@ -10,6 +10,8 @@ use serde_json::Value;
 use crate::helpers::{Backend, TestApp, spawn_unmigrated};
 use crate::on_both_backends;
 
+const MIGRATIONS: usize = 14;
+
 fn courier(app: &TestApp, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_courier"))
         .args(args)
@@ -34,16 +36,16 @@ fn stdout(out: &Output) -> String {
 async fn migrate_commands_apply_list_and_revert(backend: Backend) {
     let app = spawn_unmigrated(backend, |_| {}).await;
     let status = stdout(&courier(&app, &["migrate", "status"]));
-    assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), 13, "{status}");
+    assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), MIGRATIONS, "{status}");
     stdout(&courier(&app, &["migrate", "up"]));
     let status = stdout(&courier(&app, &["migrate", "status"]));
-    assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), 13, "{status}");
+    assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), MIGRATIONS, "{status}");
     stdout(&courier(&app, &["migrate", "down", "--steps", "2"]));
     let status = stdout(&courier(&app, &["migrate", "status"]));
     assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), 2, "{status}");
     stdout(&courier(&app, &["migrate", "fresh"]));
     let status = stdout(&courier(&app, &["migrate", "status"]));
-    assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), 13, "{status}");
+    assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), MIGRATIONS, "{status}");
 }
 
 async fn seeding_twice_adds_nothing_and_keeps_the_books_balanced(backend: Backend) {

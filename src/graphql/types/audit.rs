@@ -1,10 +1,13 @@
 //! `AuditLog`.
 
-use async_graphql::{ID, Json, Object};
+use async_graphql::{Context, ID, Json, Object};
 use chrono::{DateTime, Utc};
 
 use crate::domain::lookup::EntityKind;
+use crate::error::GqlResult;
+use crate::graphql::context::ContextExt;
 use crate::graphql::node::encode;
+use crate::graphql::types::User;
 
 /// Who changed what, with before and after. Admins only.
 pub struct AuditLog(pub entity::audit_log::Model);
@@ -14,6 +17,11 @@ impl AuditLog {
     /// Global ID.
     pub async fn id(&self) -> ID {
         encode(EntityKind::AuditLog, self.0.id)
+    }
+    /// Who acted (null for the system).
+    async fn actor(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        let Some(id) = self.0.actor_id else { return Ok(None) };
+        Ok(ctx.loaders().user.load_one(id).await?.map(User))
     }
     /// What happened, e.g. `order.status_updated`.
     async fn action(&self) -> &str {

@@ -3,7 +3,7 @@
 use async_graphql::Enum;
 
 /// What a user may do.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "entity::UserRole")]
 pub enum UserRole {
     /// Places and pays for orders.
@@ -17,7 +17,7 @@ pub enum UserRole {
 }
 
 /// Owner kind of a wallet.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "entity::WalletKind")]
 pub enum WalletKind {
     /// A user's wallet.
@@ -27,7 +27,7 @@ pub enum WalletKind {
 }
 
 /// Order lifecycle.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "entity::OrderStatus")]
 pub enum OrderStatus {
     /// Waiting for the seller.
@@ -43,7 +43,7 @@ pub enum OrderStatus {
 }
 
 /// How a payment is made.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "entity::PaymentMethod")]
 pub enum PaymentMethod {
     /// From the buyer's wallet.
@@ -55,7 +55,7 @@ pub enum PaymentMethod {
 }
 
 /// Payment lifecycle.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "entity::PaymentStatus")]
 pub enum PaymentStatus {
     /// No money moved yet.
@@ -71,7 +71,7 @@ pub enum PaymentStatus {
 }
 
 /// Why a ledger entry exists.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "entity::LedgerEntryType")]
 pub enum LedgerEntryType {
     /// Money in from outside.
@@ -87,7 +87,7 @@ pub enum LedgerEntryType {
 }
 
 /// Whether an agent may take work.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "entity::AgentStatus")]
 pub enum AgentStatus {
     /// May accept assignments.
@@ -97,7 +97,7 @@ pub enum AgentStatus {
 }
 
 /// Shipping assignment lifecycle.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "entity::AssignmentStatus")]
 pub enum AssignmentStatus {
     /// Offered to an agent or open.

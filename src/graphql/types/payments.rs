@@ -1,13 +1,15 @@
 //! `Payment` and `LedgerEntry`.
 
-use async_graphql::{ID, Object};
+use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::lookup::EntityKind;
 use crate::domain::money::minor_to_decimal;
+use crate::error::GqlResult;
+use crate::graphql::context::ContextExt;
 use crate::graphql::node::encode;
-use crate::graphql::types::{LedgerEntryType, PaymentMethod, PaymentStatus};
+use crate::graphql::types::{LedgerEntryType, Order, PaymentMethod, PaymentStatus, Wallet};
 
 /// An attempt to pay for an order.
 pub struct Payment(pub entity::payment::Model);
@@ -37,6 +39,16 @@ impl Payment {
     /// Lifecycle state.
     async fn status(&self) -> PaymentStatus {
         self.0.status.into()
+    }
+    /// The order paid for (null when it was deleted).
+    async fn order(&self, ctx: &Context<'_>) -> GqlResult<Option<Order>> {
+        Ok(ctx.loaders().order.load_one(self.0.order_id).await?.map(Order))
+    }
+    /// The ledger legs of this payment that the viewer may see (admins: all;
+    /// others: the legs of their own wallet).
+    async fn ledger_entries(&self, ctx: &Context<'_>) -> GqlResult<Vec<LedgerEntry>> {
+        let entries = ctx.loaders().payment_entries.load_one(self.0.id).await?.unwrap_or_default();
+        Ok(entries.into_iter().map(LedgerEntry).collect())
     }
     /// When money moved.
     async fn captured_at(&self) -> Option<DateTime<Utc>> {
@@ -76,6 +88,15 @@ impl LedgerEntry {
     /// The key that makes it unique.
     async fn idempotency_key(&self) -> &str {
         &self.0.idempotency_key
+    }
+    /// The wallet moved, when the viewer may see it.
+    async fn wallet(&self, ctx: &Context<'_>) -> GqlResult<Option<Wallet>> {
+        Ok(ctx.loaders().wallet.load_one(self.0.wallet_id).await?.map(Wallet))
+    }
+    /// The payment it belongs to, when there is one the viewer may see.
+    async fn payment(&self, ctx: &Context<'_>) -> GqlResult<Option<Payment>> {
+        let Some(id) = self.0.payment_id else { return Ok(None) };
+        Ok(ctx.loaders().payment.load_one(id).await?.map(Payment))
     }
     /// When it was written.
     async fn created_at(&self) -> DateTime<Utc> {

@@ -1,11 +1,17 @@
 //! `DeliveryAgent` and `ShippingAssignment`.
 
-use async_graphql::{ID, Object};
+use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use crate::domain::lookup::EntityKind;
+use crate::domain::pagination::Page;
+use crate::error::{AppError, GqlResult};
+use crate::graphql::context::ContextExt;
+use crate::graphql::inputs::ShippingAssignmentSort;
+use crate::graphql::loaders::NestedPage;
 use crate::graphql::node::encode;
-use crate::graphql::types::{AgentStatus, AssignmentStatus};
+use crate::graphql::pagination::{Conn, CursorScope, PageArgs, TotalCount};
+use crate::graphql::types::{AgentStatus, AssignmentStatus, Order, User};
 
 /// Someone who delivers orders.
 pub struct DeliveryAgent(pub entity::delivery_agent::Model);
@@ -28,6 +34,34 @@ impl DeliveryAgent {
     async fn is_available(&self) -> bool {
         self.0.is_available
     }
+    /// The agent's user account.
+    async fn user(&self, ctx: &Context<'_>) -> GqlResult<User> {
+        let id = self.0.user_id;
+        Ok(User(ctx.loaders().user.load_one(id).await?.ok_or_else(|| AppError::not_found("User", id))?))
+    }
+    /// Zip codes the agent serves, sorted.
+    async fn zip_codes(&self, ctx: &Context<'_>) -> GqlResult<Vec<String>> {
+        Ok(ctx.loaders().zip_codes.load_one(self.0.id).await?.unwrap_or_default())
+    }
+    /// The agent's assignments the viewer may see, newest first by default.
+    /// Pages of many agents are read in one statement. `totalCount` is not
+    /// offered here (it would cost a statement per agent).
+    async fn assignments(
+        &self,
+        ctx: &Context<'_>,
+        order_by: Option<ShippingAssignmentSort>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Conn<ShippingAssignment>> {
+        let (sort, direction, tag) = ShippingAssignmentSort::resolve(order_by);
+        let scope = CursorScope { connection: "DeliveryAgent.assignments", sort: &tag };
+        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let key = (self.0.id, NestedPage { sort, direction, page });
+        let page = ctx.loaders().agent_assignments.load_one(key).await?.unwrap_or_else(Page::empty);
+        Ok(scope.connection(page, TotalCount::unavailable(), ShippingAssignment))
+    }
     /// When the agent was registered.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -46,6 +80,15 @@ impl ShippingAssignment {
     /// Lifecycle state.
     async fn status(&self) -> AssignmentStatus {
         self.0.status.into()
+    }
+    /// The order carried (null when it was deleted).
+    async fn order(&self, ctx: &Context<'_>) -> GqlResult<Option<Order>> {
+        Ok(ctx.loaders().order.load_one(self.0.order_id).await?.map(Order))
+    }
+    /// The agent; null while the offer is open to every agent serving the zip code.
+    async fn agent(&self, ctx: &Context<'_>) -> GqlResult<Option<DeliveryAgent>> {
+        let Some(id) = self.0.agent_id else { return Ok(None) };
+        Ok(ctx.loaders().agent.load_one(id).await?.map(DeliveryAgent))
     }
     /// Promised delivery time.
     async fn estimated_delivery_time(&self) -> Option<DateTime<Utc>> {

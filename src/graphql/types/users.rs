@@ -1,16 +1,19 @@
 //! `User` and `Wallet`.
 
 use async_graphql::{Context, ID, Object};
-
-use crate::error::GqlResult;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::lookup::EntityKind;
 use crate::domain::money::minor_to_decimal;
+use crate::domain::wallets;
+use crate::error::GqlResult;
 use crate::graphql::context::ContextExt;
+use crate::graphql::inputs::LedgerEntrySort;
+use crate::graphql::loaders::NestedPage;
 use crate::graphql::node::encode;
-use crate::graphql::types::{UserRole, WalletKind};
+use crate::graphql::pagination::{Conn, CursorScope, PageArgs, TotalCount};
+use crate::graphql::types::{LedgerEntry, UserRole, WalletKind};
 
 /// Someone who signs in.
 pub struct User(pub entity::user::Model);
@@ -21,9 +24,10 @@ impl User {
     pub async fn id(&self) -> ID {
         encode(EntityKind::User, self.0.id)
     }
-    /// Sign-in email.
-    async fn email(&self) -> &str {
-        &self.0.email
+    /// Sign-in email; only the user themself and admins see it.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        let viewer = ctx.viewer()?;
+        (viewer.id == self.0.id || viewer.is_admin()).then_some(self.0.email.as_str())
     }
     /// Name shown to others.
     async fn display_name(&self) -> &str {
@@ -45,6 +49,10 @@ impl User {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+    /// When the user was soft-deleted.
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
 }
 
 /// A balance kept exact by the ledger.
@@ -60,6 +68,11 @@ impl Wallet {
     async fn kind(&self) -> WalletKind {
         self.0.kind.into()
     }
+    /// The owner (null for the platform wallet).
+    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        let Some(id) = self.0.user_id else { return Ok(None) };
+        Ok(ctx.loaders().user.load_one(id).await?.map(User))
+    }
     /// Current balance, exact, in `currency`.
     async fn balance(&self) -> Decimal {
         minor_to_decimal(self.0.balance_minor, &self.0.currency)
@@ -71,6 +84,31 @@ impl Wallet {
     /// Bumped on every balance change.
     async fn version(&self) -> i32 {
         self.0.version
+    }
+    /// The wallet's ledger entries, newest first by default. Pages of many
+    /// wallets are read in one statement.
+    async fn ledger_entries(
+        &self,
+        ctx: &Context<'_>,
+        order_by: Option<LedgerEntrySort>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Conn<LedgerEntry>> {
+        let (sort, direction, tag) = LedgerEntrySort::resolve(order_by);
+        let scope = CursorScope { connection: "Wallet.ledgerEntries", sort: &tag };
+        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let key = (self.0.id, NestedPage { sort, direction, page });
+        let page = ctx.loaders().wallet_entries.load_one(key).await?.unwrap_or_else(crate::domain::pagination::Page::empty);
+        let (db, viewer, wallet) = (ctx.db().clone(), ctx.viewer().copied(), self.0.id);
+        let total = TotalCount::new(move || {
+            let db = db.clone();
+            async move {
+                wallets::count_entries_of_wallet(&db, viewer.as_ref(), wallet, &wallets::EntryFilter::default()).await
+            }
+        });
+        Ok(scope.connection(page, total, LedgerEntry))
     }
     /// When the wallet was created.
     async fn created_at(&self) -> DateTime<Utc> {

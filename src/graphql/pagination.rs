@@ -1,0 +1,173 @@
+//! Relay connections: argument validation, opaque cursors and the
+//! connection objects, over the domain's keyset pages.
+//!
+//! A cursor is `base64url(JSON {c, s, k})`: the connection it belongs to, the
+//! sort it was made under, and the row's keyset. A cursor from another
+//! connection or sort, or one that does not decode, is BAD_USER_INPUT.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Object, OutputType};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::pagination::{DEFAULT_PAGE_SIZE, Keyset, MAX_PAGE_SIZE, Page, PageRequest};
+use crate::error::{AppError, GqlResult};
+
+/// The Relay paging arguments of one field.
+#[derive(Debug, Clone, Default)]
+pub struct PageArgs {
+    /// Rows from the start (after `after`).
+    pub first: Option<i32>,
+    /// Cursor to start after.
+    pub after: Option<String>,
+    /// Rows from the end (before `before`).
+    pub last: Option<i32>,
+    /// Cursor to end before.
+    pub before: Option<String>,
+}
+
+/// Where a cursor may be used: the connection and the sort it was made under.
+#[derive(Debug, Clone, Copy)]
+pub struct CursorScope<'a> {
+    /// Connection name, e.g. `orders`.
+    pub connection: &'static str,
+    /// Sort tag, e.g. `CREATED_AT:DESC`.
+    pub sort: &'a str,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CursorData {
+    c: String,
+    s: String,
+    k: Keyset,
+}
+
+impl CursorScope<'_> {
+    /// The opaque cursor of `keyset` in this scope.
+    pub fn encode(&self, keyset: &Keyset) -> String {
+        let data = CursorData { c: self.connection.to_owned(), s: self.sort.to_owned(), k: keyset.clone() };
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
+    }
+
+    fn decode(&self, field: &str, cursor: &str) -> Result<Keyset, AppError> {
+        let invalid = |why: &str| AppError::validation(field, format!("Invalid cursor: {why}"));
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("not a cursor"))?;
+        let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor"))?;
+        if data.c != self.connection {
+            return Err(invalid("it belongs to another connection"));
+        }
+        if data.s != self.sort {
+            return Err(invalid("it was made under another sort order"));
+        }
+        Ok(data.k)
+    }
+
+    /// Validates the paging arguments into a page request.
+    pub fn page_request(&self, args: &PageArgs) -> Result<PageRequest, AppError> {
+        if args.first.is_some() && args.last.is_some() {
+            return Err(AppError::validation("first", "Pass `first` or `last`, not both"));
+        }
+        let size = |field: &str, n: i32| -> Result<u64, AppError> {
+            let n = u64::try_from(n).map_err(|_| AppError::validation(field, format!("`{field}` must not be negative")))?;
+            if n > MAX_PAGE_SIZE {
+                return Err(AppError::validation(field, format!("`{field}` must be at most {MAX_PAGE_SIZE}")));
+            }
+            Ok(n)
+        };
+        let (limit, backward) = match (args.first, args.last) {
+            (Some(n), _) => (size("first", n)?, false),
+            (None, Some(n)) => (size("last", n)?, true),
+            (None, None) => (DEFAULT_PAGE_SIZE, args.before.is_some() && args.after.is_none()),
+        };
+        Ok(PageRequest {
+            limit,
+            backward,
+            after: args.after.as_deref().map(|c| self.decode("after", c)).transpose()?,
+            before: args.before.as_deref().map(|c| self.decode("before", c)).transpose()?,
+        })
+    }
+
+    /// The connection object for `page`, converting rows with `node`.
+    pub fn connection<M, N: OutputType>(
+        &self,
+        page: Page<M>,
+        total: TotalCount,
+        node: impl Fn(M) -> N,
+    ) -> Conn<N> {
+        let mut conn = Connection::with_additional_fields(page.has_previous, page.has_next, total);
+        conn.edges = page.rows.into_iter().map(|(k, m)| Edge::new(self.encode(&k), node(m))).collect();
+        conn
+    }
+}
+
+/// A Relay connection of `N` with `totalCount`.
+pub type Conn<N> = Connection<String, N, TotalCount, EmptyFields>;
+
+type CountFuture = Pin<Box<dyn Future<Output = Result<u64, AppError>> + Send>>;
+
+/// `totalCount`, computed only when a client selects it.
+pub struct TotalCount(Box<dyn Fn() -> CountFuture + Send + Sync>);
+
+impl TotalCount {
+    /// A count that runs `count` when asked.
+    pub fn new<F, Fut>(count: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<u64, AppError>> + Send + 'static,
+    {
+        Self(Box::new(move || Box::pin(count())))
+    }
+
+    /// A count known without a query (nested pages, whose totals are not offered).
+    pub fn unavailable() -> Self {
+        Self::new(|| async { Err(AppError::validation("totalCount", "totalCount is not available on this connection")) })
+    }
+}
+
+#[Object]
+impl TotalCount {
+    /// Rows matching the filter across all pages. Runs a COUNT only when selected.
+    async fn total_count(&self) -> GqlResult<u64> {
+        Ok((self.0)().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::pagination::SortValue;
+
+    fn scope() -> CursorScope<'static> {
+        CursorScope { connection: "orders", sort: "CREATED_AT:DESC" }
+    }
+
+    #[test]
+    fn cursors_are_bound_to_their_connection_and_sort() {
+        let keyset = Keyset { value: SortValue::Int(5), id: uuid::Uuid::now_v7() };
+        let cursor = scope().encode(&keyset);
+        let args = PageArgs { after: Some(cursor.clone()), ..Default::default() };
+        assert_eq!(scope().page_request(&args).expect("valid").after, Some(keyset));
+        let other_sort = CursorScope { connection: "orders", sort: "TOTAL_AMOUNT:ASC" };
+        assert!(other_sort.page_request(&args).is_err());
+        let other_conn = CursorScope { connection: "payments", sort: "CREATED_AT:DESC" };
+        assert!(other_conn.page_request(&args).is_err());
+        let tampered = PageArgs { after: Some(format!("x{cursor}")), ..Default::default() };
+        assert!(scope().page_request(&tampered).is_err());
+    }
+
+    #[test]
+    fn page_sizes_are_validated_not_clamped() {
+        let req = |first, last| scope().page_request(&PageArgs { first, last, ..Default::default() });
+        assert_eq!(req(None, None).expect("default").limit, DEFAULT_PAGE_SIZE);
+        assert_eq!(req(Some(100), None).expect("max").limit, 100);
+        assert!(req(Some(101), None).is_err());
+        assert!(req(Some(-1), None).is_err());
+        assert!(req(Some(5), Some(5)).is_err());
+        let last = req(None, Some(3)).expect("last");
+        assert!(last.backward && last.limit == 3);
+    }
+}
