@@ -128,20 +128,21 @@ pub fn orders(viewer: Option<&Viewer>) -> Scope {
             .column(A::OrderId)
             .from(shipping_assignment::Entity)
             .cond_where(
-                Condition::any().add(A::AgentId.in_subquery(agent_ids_of(v.id))).add(
-                    Condition::all().add(A::AgentId.is_null()).add(A::Status.eq(AssignmentStatus::Offered)),
-                ),
+                Condition::any()
+                    .add(A::AgentId.in_subquery(agent_ids_of(v.id)))
+                    .add(Condition::all().add(A::AgentId.is_null()).add(A::Status.eq(AssignmentStatus::Offered))),
             )
             .to_owned();
-        let open_offer_zip_ok = Condition::any()
-            .add(order::Column::DeliveryZipCode.in_subquery(served_zip_codes(v.id)))
-            .add(order::Column::Id.in_subquery(
-                Query::select()
-                    .column(A::OrderId)
-                    .from(shipping_assignment::Entity)
-                    .and_where(A::AgentId.in_subquery(agent_ids_of(v.id)))
-                    .to_owned(),
-            ));
+        let open_offer_zip_ok =
+            Condition::any().add(order::Column::DeliveryZipCode.in_subquery(served_zip_codes(v.id))).add(
+                order::Column::Id.in_subquery(
+                    Query::select()
+                        .column(A::OrderId)
+                        .from(shipping_assignment::Entity)
+                        .and_where(A::AgentId.in_subquery(agent_ids_of(v.id)))
+                        .to_owned(),
+                ),
+            );
         Condition::any()
             .add(order::Column::BuyerId.eq(v.id))
             .add(order::Column::SellerId.eq(v.id))

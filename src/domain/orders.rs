@@ -97,7 +97,11 @@ pub async fn count(db: &impl ConnectionTrait, viewer: Option<&Viewer>, filter: &
 }
 
 /// The order with this number, if the viewer may see it.
-pub async fn by_number(db: &impl ConnectionTrait, viewer: Option<&Viewer>, number: &str) -> Result<order::Model, AppError> {
+pub async fn by_number(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    number: &str,
+) -> Result<order::Model, AppError> {
     let filter = OrderFilter { order_number: Some(number.to_owned()), ..Default::default() };
     let found = match select(viewer, &filter)? {
         Some(select) => select.one(db).await?,
@@ -107,7 +111,11 @@ pub async fn by_number(db: &impl ConnectionTrait, viewer: Option<&Viewer>, numbe
 }
 
 /// Visible orders among `ids` (deleted ones excluded), in one statement.
-pub async fn by_ids(db: &impl ConnectionTrait, viewer: Option<&Viewer>, ids: &[Uuid]) -> Result<Vec<order::Model>, AppError> {
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    ids: &[Uuid],
+) -> Result<Vec<order::Model>, AppError> {
     let select = order::Entity::find()
         .filter(order::Column::Id.is_in(ids.iter().copied()))
         .filter(order::Column::DeletedAt.is_null());

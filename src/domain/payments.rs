@@ -64,17 +64,31 @@ pub async fn list(
 }
 
 /// How many payments match, for `totalCount`.
-pub async fn count(db: &impl ConnectionTrait, viewer: Option<&Viewer>, filter: &PaymentFilter) -> Result<u64, AppError> {
+pub async fn count(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    filter: &PaymentFilter,
+) -> Result<u64, AppError> {
     pagination::count(db, select(viewer, filter)).await
 }
 
 /// Visible payments among `ids`, in one statement.
-pub async fn by_ids(db: &impl ConnectionTrait, viewer: Option<&Viewer>, ids: &[Uuid]) -> Result<Vec<payment::Model>, AppError> {
-    access::payments(viewer).all(db, payment::Entity::find().filter(payment::Column::Id.is_in(ids.iter().copied()))).await
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    ids: &[Uuid],
+) -> Result<Vec<payment::Model>, AppError> {
+    access::payments(viewer)
+        .all(db, payment::Entity::find().filter(payment::Column::Id.is_in(ids.iter().copied())))
+        .await
 }
 
 /// Visible payments of `orders`, oldest first, in one statement.
-pub async fn of_orders(db: &impl ConnectionTrait, viewer: Option<&Viewer>, orders: &[Uuid]) -> Result<Vec<payment::Model>, AppError> {
+pub async fn of_orders(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    orders: &[Uuid],
+) -> Result<Vec<payment::Model>, AppError> {
     let select = sea_orm::QueryOrder::order_by_asc(
         payment::Entity::find().filter(payment::Column::OrderId.is_in(orders.iter().copied())),
         payment::Column::CreatedAt,

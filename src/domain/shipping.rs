@@ -113,7 +113,10 @@ pub async fn assignments_of_agents(
 pub fn is_active(status: AssignmentStatus) -> bool {
     matches!(
         status,
-        AssignmentStatus::Offered | AssignmentStatus::Accepted | AssignmentStatus::PickedUp | AssignmentStatus::InTransit
+        AssignmentStatus::Offered
+            | AssignmentStatus::Accepted
+            | AssignmentStatus::PickedUp
+            | AssignmentStatus::InTransit
     )
 }
 
@@ -181,7 +184,11 @@ pub async fn list_agents(
 }
 
 /// How many agents match.
-pub async fn count_agents(db: &impl ConnectionTrait, viewer: Option<&Viewer>, filter: &AgentFilter) -> Result<u64, AppError> {
+pub async fn count_agents(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    filter: &AgentFilter,
+) -> Result<u64, AppError> {
     pagination::count(db, agents(viewer, filter)).await
 }
 

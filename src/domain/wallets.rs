@@ -24,7 +24,11 @@ pub async fn of_owners(
 }
 
 /// Visible wallets among `ids`, in one statement.
-pub async fn by_ids(db: &impl ConnectionTrait, viewer: Option<&Viewer>, ids: &[Uuid]) -> Result<Vec<wallet::Model>, AppError> {
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    ids: &[Uuid],
+) -> Result<Vec<wallet::Model>, AppError> {
     access::wallets(viewer).all(db, wallet::Entity::find().filter(wallet::Column::Id.is_in(ids.iter().copied()))).await
 }
 

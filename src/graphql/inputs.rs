@@ -83,7 +83,6 @@ macro_rules! sort_input {
     };
 }
 
-
 sort_input!(OrderSort, OrderSortField, orders::OrderSort, "orders", {
     CreatedAt => orders::OrderSort::CreatedAt,
     TotalAmount => orders::OrderSort::TotalAmount,

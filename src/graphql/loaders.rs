@@ -3,16 +3,21 @@
 //! a domain batch function, so the access rules are the domain's.
 
 use std::collections::HashMap;
+use std::future::{Future, poll_fn};
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user, wallet};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::task::AtomicWaker;
 use sea_orm::DatabaseConnection;
-use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::db::StatementCounter;
 use crate::domain::pagination::{Direction, Page, PageRequest};
 use crate::domain::{Viewer, orders, payments, shipping, users, wallets};
 use crate::error::{AppError, GqlError};
@@ -165,7 +170,8 @@ impl Loader<(Uuid, NestedPage<wallets::EntrySort>)> for EntriesPageByWallet {
             let ids: Vec<Uuid> = parents.iter().map(|(id, _)| *id).collect();
             let key = wallets::entry_sort_key(args.sort, args.direction);
             let filter = wallets::EntryFilter::default();
-            let pages = wallets::entries_of_wallets(&self.0.db, self.0.viewer(), &ids, &filter, &key, &args.page).await?;
+            let pages =
+                wallets::entries_of_wallets(&self.0.db, self.0.viewer(), &ids, &filter, &key, &args.page).await?;
             for id in ids {
                 let page = pages.get(&id).cloned().unwrap_or_else(Page::empty);
                 out.insert((id, args.clone()), page);
@@ -202,48 +208,49 @@ impl Loader<(Uuid, NestedPage<shipping::AssignmentSort>)> for AssignmentsPageByA
     }
 }
 
+/// A loader with a per-request cache.
+pub type Cached<L> = DataLoader<L, HashMapCache>;
+
 /// The request's loaders, one per relation.
 pub struct Loaders {
     /// `*.buyer`, `*.seller`, `*.user`, `*.actor`, `Wallet.owner`.
-    pub user: DataLoader<UserById>,
+    pub user: Cached<UserById>,
     /// `Payment.order`, `ShippingAssignment.order`.
-    pub order: DataLoader<OrderById>,
+    pub order: Cached<OrderById>,
     /// `LedgerEntry.payment`.
-    pub payment: DataLoader<PaymentById>,
+    pub payment: Cached<PaymentById>,
     /// `LedgerEntry.wallet`.
-    pub wallet: DataLoader<WalletById>,
+    pub wallet: Cached<WalletById>,
     /// `User.wallet`.
-    pub wallet_by_user: DataLoader<WalletByUser>,
+    pub wallet_by_user: Cached<WalletByUser>,
     /// `ShippingAssignment.agent`.
-    pub agent: DataLoader<AgentById>,
+    pub agent: Cached<AgentById>,
     /// `Order.items`.
-    pub items: DataLoader<ItemsByOrder>,
+    pub items: Cached<ItemsByOrder>,
     /// `Order.payments`, `Order.payment`.
-    pub payments: DataLoader<PaymentsByOrder>,
+    pub payments: Cached<PaymentsByOrder>,
     /// `Order.assignments`, `Order.activeAssignment`.
-    pub assignments: DataLoader<AssignmentsByOrder>,
+    pub assignments: Cached<AssignmentsByOrder>,
     /// `Payment.ledgerEntries`.
-    pub payment_entries: DataLoader<EntriesByPayment>,
+    pub payment_entries: Cached<EntriesByPayment>,
     /// `DeliveryAgent.zipCodes`.
-    pub zip_codes: DataLoader<ZipCodesByAgent>,
+    pub zip_codes: Cached<ZipCodesByAgent>,
     /// `Wallet.ledgerEntries`.
-    pub wallet_entries: DataLoader<EntriesPageByWallet>,
+    pub wallet_entries: Cached<EntriesPageByWallet>,
     /// `DeliveryAgent.assignments`.
-    pub agent_assignments: DataLoader<AssignmentsPageByAgent>,
+    pub agent_assignments: Cached<AssignmentsPageByAgent>,
 }
 
 impl Loaders {
-    /// Fresh loaders for one request. Batches run on spawned tasks, which
-    /// carry the request's span (for the request ID in logs) and statement
-    /// counter along.
-    pub fn new(db: DatabaseConnection, viewer: Option<Viewer>, counter: StatementCounter) -> Self {
+    /// Fresh loaders for one request, with a per-request cache. Their batches
+    /// run on the request's own task through `batches` (see [`Batches`]).
+    pub fn new(db: DatabaseConnection, viewer: Option<Viewer>, batches: &Batches) -> Self {
         let cx = LoaderContext { db, viewer };
-        let span = tracing::Span::current();
-        let spawner = move |fut| tokio::spawn(counter.clone().scope(fut).instrument(span.clone()));
         macro_rules! new {
-            ($loader:ident) => {
-                DataLoader::new($loader(cx.clone()), spawner.clone())
-            };
+            ($loader:ident) => {{
+                let batches = batches.clone();
+                DataLoader::with_cache($loader(cx.clone()), move |fut| batches.push(fut), HashMapCache::default())
+            }};
         }
         Self {
             user: new!(UserById),
@@ -260,5 +267,67 @@ impl Loaders {
             wallet_entries: new!(EntriesPageByWallet),
             agent_assignments: new!(AssignmentsPageByAgent),
         }
+    }
+}
+
+/// Runs dataloader batches on the request's own task instead of spawning
+/// them.
+///
+/// A batch is first polled only once the query future is pending, that is,
+/// after every resolver of the current level has queued its key; so one
+/// level's keys always land in one batch, however slow the machine, and the
+/// statement count of a page does not depend on timing. Running on the
+/// request's task also keeps its span (request ID) and statement counter.
+#[derive(Clone, Default)]
+pub struct Batches(Arc<BatchQueue>);
+
+#[derive(Default)]
+struct BatchQueue {
+    queued: Mutex<Vec<BoxFuture<'static, ()>>>,
+    waker: AtomicWaker,
+}
+
+impl Batches {
+    fn push(&self, batch: BoxFuture<'static, ()>) {
+        self.0.queued.lock().unwrap_or_else(|e| e.into_inner()).push(batch);
+        self.0.waker.wake();
+    }
+
+    /// Runs `work` (the query) while driving the batches it queues.
+    pub async fn run<F: Future>(&self, work: F) -> F::Output {
+        let queue = self.0.clone();
+        let mut running = FuturesUnordered::new();
+        let mut work = std::pin::pin!(work);
+        poll_fn(move |cx| {
+            let signal = Arc::new(WakeSignal { woken: AtomicBool::new(false), inner: cx.waker().clone() });
+            let waker = Waker::from(signal.clone());
+            if let Poll::Ready(output) = work.as_mut().poll(&mut TaskContext::from_waker(&waker)) {
+                return Poll::Ready(output);
+            }
+            if signal.woken.load(Ordering::SeqCst) {
+                // The query only yielded (a large list is resolved in slices)
+                // and is about to be polled again: it is not idle yet, so
+                // keys of this level may still come. Start no batch now.
+                return Poll::Pending;
+            }
+            queue.waker.register(cx.waker());
+            running.extend(queue.queued.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
+            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Wakes the request's task and records that the query asked to be polled again.
+struct WakeSignal {
+    woken: AtomicBool,
+    inner: Waker,
+}
+
+impl Wake for WakeSignal {
+    fn wake(self: Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.inner.wake_by_ref();
     }
 }

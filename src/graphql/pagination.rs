@@ -72,7 +72,8 @@ impl CursorScope<'_> {
             return Err(AppError::validation("first", "Pass `first` or `last`, not both"));
         }
         let size = |field: &str, n: i32| -> Result<u64, AppError> {
-            let n = u64::try_from(n).map_err(|_| AppError::validation(field, format!("`{field}` must not be negative")))?;
+            let n =
+                u64::try_from(n).map_err(|_| AppError::validation(field, format!("`{field}` must not be negative")))?;
             if n > MAX_PAGE_SIZE {
                 return Err(AppError::validation(field, format!("`{field}` must be at most {MAX_PAGE_SIZE}")));
             }
@@ -92,12 +93,7 @@ impl CursorScope<'_> {
     }
 
     /// The connection object for `page`, converting rows with `node`.
-    pub fn connection<M, N: OutputType>(
-        &self,
-        page: Page<M>,
-        total: TotalCount,
-        node: impl Fn(M) -> N,
-    ) -> Conn<N> {
+    pub fn connection<M, N: OutputType>(&self, page: Page<M>, total: TotalCount, node: impl Fn(M) -> N) -> Conn<N> {
         let mut conn = Connection::with_additional_fields(page.has_previous, page.has_next, total);
         conn.edges = page.rows.into_iter().map(|(k, m)| Edge::new(self.encode(&k), node(m))).collect();
         conn
@@ -124,7 +120,9 @@ impl TotalCount {
 
     /// A count known without a query (nested pages, whose totals are not offered).
     pub fn unavailable() -> Self {
-        Self::new(|| async { Err(AppError::validation("totalCount", "totalCount is not available on this connection")) })
+        Self::new(|| async {
+            Err(AppError::validation("totalCount", "totalCount is not available on this connection"))
+        })
     }
 }
 

@@ -114,8 +114,7 @@ impl Query {
     async fn order(&self, ctx: &Context<'_>, id: Option<ID>, order_number: Option<String>) -> GqlResult<Order> {
         match (id, order_number) {
             (Some(id), None) => {
-                find(ctx, &id, EntityKind::Order, |f| if let Found::Order(m) = f { Some(Order(m)) } else { None })
-                    .await
+                find(ctx, &id, EntityKind::Order, |f| if let Found::Order(m) = f { Some(Order(m)) } else { None }).await
             }
             (None, Some(number)) => Ok(Order(orders::by_number(ctx.db(), ctx.viewer(), &number).await?)),
             _ => Err(AppError::validation("id", "Pass exactly one of `id` and `orderNumber`").into()),

@@ -21,7 +21,7 @@ use crate::db::StatementCounter;
 use crate::domain::{Viewer, users};
 use crate::error::{AppError, ErrorCode};
 use crate::graphql::context::{RequestContext, RequestMeta};
-use crate::graphql::loaders::Loaders;
+use crate::graphql::loaders::{Batches, Loaders};
 use crate::http::AppState;
 use crate::http::request_id::RequestId;
 
@@ -104,9 +104,10 @@ async fn execute(state: &AppState, caller: Caller, request: async_graphql::Reque
             Ok(viewer) => viewer,
             Err(err) => return Response::from_errors(vec![request_error(&err)]),
         };
-        let loaders = Loaders::new(state.db.clone(), viewer, counter.clone());
+        let batches = Batches::default();
+        let loaders = Loaders::new(state.db.clone(), viewer, &batches);
         let request = request.data(RequestContext { viewer, meta: meta.clone() }).data(loaders);
-        state.schema.execute(request).await
+        batches.run(state.schema.execute(request)).await
     };
     let mut response = counter.clone().scope(work).await;
     if state.config.debug_sql_count {

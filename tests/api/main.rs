@@ -5,8 +5,10 @@
 mod helpers;
 
 mod cli;
+mod connections;
 mod errors;
 mod health;
+mod loaders;
 mod logging;
 mod migrations;
 mod node;

@@ -100,7 +100,8 @@ impl Wallet {
         let scope = CursorScope { connection: "Wallet.ledgerEntries", sort: &tag };
         let page = scope.page_request(&PageArgs { first, after, last, before })?;
         let key = (self.0.id, NestedPage { sort, direction, page });
-        let page = ctx.loaders().wallet_entries.load_one(key).await?.unwrap_or_else(crate::domain::pagination::Page::empty);
+        let page =
+            ctx.loaders().wallet_entries.load_one(key).await?.unwrap_or_else(crate::domain::pagination::Page::empty);
         let (db, viewer, wallet) = (ctx.db().clone(), ctx.viewer().copied(), self.0.id);
         let total = TotalCount::new(move || {
             let db = db.clone();
