@@ -246,6 +246,29 @@ pub async fn fetch_per_parent<E: EntityTrait>(
     Ok(pages)
 }
 
+/// Counts the rows of `select` per `parent`, in one grouped statement.
+pub async fn count_per_parent<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Option<Select<E>>,
+    parent: E::Column,
+    parents: &[Uuid],
+) -> Result<HashMap<Uuid, u64>, AppError> {
+    let Some(select) = select else { return Ok(HashMap::new()) };
+    if parents.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, i64)> = select
+        .filter(parent.is_in(parents.iter().copied()))
+        .select_only()
+        .column(parent)
+        .column_as(Expr::col(Asterisk).count(), "n")
+        .group_by(parent)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(p, n)| (p, u64::try_from(n).unwrap_or(0))).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

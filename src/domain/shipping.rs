@@ -109,6 +109,16 @@ pub async fn assignments_of_agents(
     .await
 }
 
+/// How many visible assignments each agent has, in one statement.
+pub async fn count_assignments_of_agents(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    agents: &[Uuid],
+) -> Result<HashMap<Uuid, u64>, AppError> {
+    let select = assignments(viewer, &AssignmentFilter::default());
+    pagination::count_per_parent(db, select, shipping_assignment::Column::AgentId, agents).await
+}
+
 /// Whether an assignment still binds the order (not finished, failed or withdrawn).
 pub fn is_active(status: AssignmentStatus) -> bool {
     matches!(

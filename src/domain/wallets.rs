@@ -118,6 +118,16 @@ pub async fn entries_of_wallets(
     .await
 }
 
+/// How many visible entries each wallet has, in one statement.
+pub async fn count_entries_of_wallets(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    wallets: &[Uuid],
+) -> Result<HashMap<Uuid, u64>, AppError> {
+    pagination::count_per_parent(db, entries(viewer, &EntryFilter::default()), ledger_entry::Column::WalletId, wallets)
+        .await
+}
+
 /// Visible entries of `payments`, oldest first, in one statement.
 pub async fn entries_of_payments(
     db: &impl ConnectionTrait,

@@ -143,6 +143,17 @@ loader!(
     }
 );
 
+loader!(
+    /// How many visible ledger entries each wallet has.
+    EntryCountByWallet => u64,
+    |cx, keys| wallets::count_entries_of_wallets(&cx.db, cx.viewer(), keys).await?
+);
+loader!(
+    /// How many visible assignments each agent has.
+    AssignmentCountByAgent => u64,
+    |cx, keys| shipping::count_assignments_of_agents(&cx.db, cx.viewer(), keys).await?
+);
+
 /// The arguments of a nested page, shared by every parent of one batch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NestedPage<S> {
@@ -208,6 +219,26 @@ impl Loader<(Uuid, NestedPage<shipping::AssignmentSort>)> for AssignmentsPageByA
     }
 }
 
+/// A `totalCount` of a nested connection, counted for every parent at once.
+#[derive(Debug, Clone, Copy)]
+pub enum NestedCount {
+    /// `Wallet.ledgerEntries` of this wallet.
+    WalletEntries(Uuid),
+    /// `DeliveryAgent.assignments` of this agent.
+    AgentAssignments(Uuid),
+}
+
+impl Loaders {
+    /// Counts one nested connection (batched with its siblings).
+    pub async fn count(&self, which: NestedCount) -> Result<u64, LoadError> {
+        let n = match which {
+            NestedCount::WalletEntries(id) => self.wallet_entry_counts.load_one(id).await?,
+            NestedCount::AgentAssignments(id) => self.agent_assignment_counts.load_one(id).await?,
+        };
+        Ok(n.unwrap_or(0))
+    }
+}
+
 /// A loader with a per-request cache.
 pub type Cached<L> = DataLoader<L, HashMapCache>;
 
@@ -239,6 +270,10 @@ pub struct Loaders {
     pub wallet_entries: Cached<EntriesPageByWallet>,
     /// `DeliveryAgent.assignments`.
     pub agent_assignments: Cached<AssignmentsPageByAgent>,
+    /// `Wallet.ledgerEntries.totalCount`.
+    pub wallet_entry_counts: Cached<EntryCountByWallet>,
+    /// `DeliveryAgent.assignments.totalCount`.
+    pub agent_assignment_counts: Cached<AssignmentCountByAgent>,
 }
 
 impl Loaders {
@@ -266,6 +301,8 @@ impl Loaders {
             zip_codes: new!(ZipCodesByAgent),
             wallet_entries: new!(EntriesPageByWallet),
             agent_assignments: new!(AssignmentsPageByAgent),
+            wallet_entry_counts: new!(EntryCountByWallet),
+            agent_assignment_counts: new!(AssignmentCountByAgent),
         }
     }
 }

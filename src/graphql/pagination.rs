@@ -9,13 +9,15 @@ use std::future::Future;
 use std::pin::Pin;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Object, OutputType};
+use async_graphql::{Context, Object, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::pagination::{DEFAULT_PAGE_SIZE, Keyset, MAX_PAGE_SIZE, Page, PageRequest};
 use crate::error::{AppError, GqlResult};
+use crate::graphql::context::ContextExt;
+use crate::graphql::loaders::NestedCount;
 
 /// The Relay paging arguments of one field.
 #[derive(Debug, Clone, Default)]
@@ -106,7 +108,12 @@ pub type Conn<N> = Connection<String, N, TotalCount, EmptyFields>;
 type CountFuture = Pin<Box<dyn Future<Output = Result<u64, AppError>> + Send>>;
 
 /// `totalCount`, computed only when a client selects it.
-pub struct TotalCount(Box<dyn Fn() -> CountFuture + Send + Sync>);
+pub enum TotalCount {
+    /// A COUNT of a top-level connection.
+    Query(Box<dyn Fn() -> CountFuture + Send + Sync>),
+    /// A nested connection's count, grouped with its siblings' in one statement.
+    Nested(NestedCount),
+}
 
 impl TotalCount {
     /// A count that runs `count` when asked.
@@ -115,22 +122,18 @@ impl TotalCount {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<u64, AppError>> + Send + 'static,
     {
-        Self(Box::new(move || Box::pin(count())))
-    }
-
-    /// A count known without a query (nested pages, whose totals are not offered).
-    pub fn unavailable() -> Self {
-        Self::new(|| async {
-            Err(AppError::validation("totalCount", "totalCount is not available on this connection"))
-        })
+        Self::Query(Box::new(move || Box::pin(count())))
     }
 }
 
 #[Object]
 impl TotalCount {
     /// Rows matching the filter across all pages. Runs a COUNT only when selected.
-    async fn total_count(&self) -> GqlResult<u64> {
-        Ok((self.0)().await?)
+    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
+        match self {
+            Self::Query(count) => Ok(count().await?),
+            Self::Nested(which) => Ok(ctx.loaders().count(*which).await?),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Dataloaders keep a nested page at a constant number of SQL statements.
 
+use entity::{delivery_agent, shipping_assignment};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, GqlResponse, spawn_app_with};
@@ -41,7 +43,7 @@ async fn nested_connections_page_every_parent_in_one_statement(backend: Backend)
     let token = app.token_for("admin@courier.test").await;
     let res = app
         .graphql(
-            "{ deliveryAgents(first: 10) { nodes { id assignments(first: 3) { pageInfo { hasNextPage } nodes { agent { id } } } } } }",
+            "{ deliveryAgents(first: 10) { nodes { id agentCode assignments(first: 3) { totalCount pageInfo { hasNextPage } nodes { agent { id } } } } } }",
             Value::Null,
             Some(&token),
         )
@@ -54,9 +56,22 @@ async fn nested_connections_page_every_parent_in_one_statement(backend: Backend)
         assert_eq!(nodes.len(), 3, "60 orders give each agent more than 3 assignments");
         assert_eq!(page["pageInfo"]["hasNextPage"], true);
         assert!(nodes.iter().all(|n| n["agent"]["id"] == agent["id"]));
+        let row = delivery_agent::Entity::find()
+            .filter(delivery_agent::Column::AgentCode.eq(agent["agentCode"].as_str().expect("code")))
+            .one(&app.db)
+            .await
+            .expect("query")
+            .expect("agent");
+        let expected = shipping_assignment::Entity::find()
+            .filter(shipping_assignment::Column::AgentId.eq(row.id))
+            .count(&app.db)
+            .await
+            .expect("count");
+        assert_eq!(page["totalCount"], expected);
     }
-    // auth + agents + one windowed statement for every agent's page + the agents of those assignments
-    assert_eq!(statements(&res), 4, "{}", res.body["extensions"]);
+    // auth + agents + one windowed statement for every agent's page + one
+    // grouped COUNT for every agent's totalCount + the agents of those assignments
+    assert_eq!(statements(&res), 5, "{}", res.body["extensions"]);
 
     let res = app
         .graphql(

@@ -14,4 +14,5 @@ mod migrations;
 mod node;
 mod request_id;
 mod schema;
+mod scoping;
 mod viewer;

@@ -8,7 +8,7 @@ use crate::domain::pagination::Page;
 use crate::error::{AppError, GqlResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::inputs::ShippingAssignmentSort;
-use crate::graphql::loaders::NestedPage;
+use crate::graphql::loaders::{NestedCount, NestedPage};
 use crate::graphql::node::encode;
 use crate::graphql::pagination::{Conn, CursorScope, PageArgs, TotalCount};
 use crate::graphql::types::{AgentStatus, AssignmentStatus, Order, User};
@@ -44,8 +44,7 @@ impl DeliveryAgent {
         Ok(ctx.loaders().zip_codes.load_one(self.0.id).await?.unwrap_or_default())
     }
     /// The agent's assignments the viewer may see, newest first by default.
-    /// Pages of many agents are read in one statement. `totalCount` is not
-    /// offered here (it would cost a statement per agent).
+    /// Pages (and `totalCount`s) of many agents are read in one statement.
     async fn assignments(
         &self,
         ctx: &Context<'_>,
@@ -60,7 +59,7 @@ impl DeliveryAgent {
         let page = scope.page_request(&PageArgs { first, after, last, before })?;
         let key = (self.0.id, NestedPage { sort, direction, page });
         let page = ctx.loaders().agent_assignments.load_one(key).await?.unwrap_or_else(Page::empty);
-        Ok(scope.connection(page, TotalCount::unavailable(), ShippingAssignment))
+        Ok(scope.connection(page, TotalCount::Nested(NestedCount::AgentAssignments(self.0.id)), ShippingAssignment))
     }
     /// When the agent was registered.
     async fn created_at(&self) -> DateTime<Utc> {

@@ -6,11 +6,10 @@ use rust_decimal::Decimal;
 
 use crate::domain::lookup::EntityKind;
 use crate::domain::money::minor_to_decimal;
-use crate::domain::wallets;
 use crate::error::GqlResult;
 use crate::graphql::context::ContextExt;
 use crate::graphql::inputs::LedgerEntrySort;
-use crate::graphql::loaders::NestedPage;
+use crate::graphql::loaders::{NestedCount, NestedPage};
 use crate::graphql::node::encode;
 use crate::graphql::pagination::{Conn, CursorScope, PageArgs, TotalCount};
 use crate::graphql::types::{LedgerEntry, UserRole, WalletKind};
@@ -85,8 +84,8 @@ impl Wallet {
     async fn version(&self) -> i32 {
         self.0.version
     }
-    /// The wallet's ledger entries, newest first by default. Pages of many
-    /// wallets are read in one statement.
+    /// The wallet's ledger entries, newest first by default. Pages (and
+    /// `totalCount`s) of many wallets are read in one statement.
     async fn ledger_entries(
         &self,
         ctx: &Context<'_>,
@@ -102,14 +101,7 @@ impl Wallet {
         let key = (self.0.id, NestedPage { sort, direction, page });
         let page =
             ctx.loaders().wallet_entries.load_one(key).await?.unwrap_or_else(crate::domain::pagination::Page::empty);
-        let (db, viewer, wallet) = (ctx.db().clone(), ctx.viewer().copied(), self.0.id);
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move {
-                wallets::count_entries_of_wallet(&db, viewer.as_ref(), wallet, &wallets::EntryFilter::default()).await
-            }
-        });
-        Ok(scope.connection(page, total, LedgerEntry))
+        Ok(scope.connection(page, TotalCount::Nested(NestedCount::WalletEntries(self.0.id)), LedgerEntry))
     }
     /// When the wallet was created.
     async fn created_at(&self) -> DateTime<Utc> {

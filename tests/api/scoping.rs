@@ -1,0 +1,189 @@
+//! Who sees what, through lookups, `node` and connections.
+
+use entity::{AssignmentStatus, delivery_agent, order, shipping_assignment, user};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::on_both_backends;
+
+async fn user_id(app: &TestApp, email: &str) -> uuid::Uuid {
+    courier::domain::users::find_by_email(&app.db, email).await.expect("user").id
+}
+
+async fn order_numbers(app: &TestApp, token: &str) -> Vec<String> {
+    let res =
+        app.graphql("{ orders(first: 100) { totalCount nodes { orderNumber } } }", Value::Null, Some(token)).await;
+    let data = res.data();
+    let nodes: Vec<String> = data["orders"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["orderNumber"].as_str().expect("n").to_owned())
+        .collect();
+    assert_eq!(data["orders"]["totalCount"], nodes.len(), "totalCount agrees with the visible rows");
+    nodes
+}
+
+async fn a_buyer_sees_only_their_orders_everywhere(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(24).await;
+    let me = user_id(&app, "buyer@courier.test").await;
+    let token = app.token_for("buyer@courier.test").await;
+    let mine = order::Entity::find().filter(order::Column::BuyerId.eq(me)).count(&app.db).await.expect("count");
+    let seen = order_numbers(&app, &token).await;
+    assert_eq!(seen.len() as u64, mine);
+
+    let other = order::Entity::find()
+        .filter(order::Column::BuyerId.ne(me))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("other order");
+    let id = courier::graphql::node::encode(courier::domain::lookup::EntityKind::Order, other.id);
+    for (query, vars) in [
+        ("query($id: ID!) { order(id: $id) { id } }", json!({ "id": id.as_str() })),
+        ("query($id: ID!) { node(id: $id) { id } }", json!({ "id": id.as_str() })),
+        ("query($n: String!) { orderByNumber(orderNumber: $n) { id } }", json!({ "n": other.order_number })),
+        ("query($n: String!) { order(orderNumber: $n) { id } }", json!({ "n": other.order_number })),
+    ] {
+        assert_eq!(app.graphql(query, vars, Some(&token)).await.code(), "NOT_FOUND", "{query}");
+    }
+    // Filtering by the other buyer finds nothing rather than their orders.
+    let other_buyer = courier::graphql::node::encode(courier::domain::lookup::EntityKind::User, other.buyer_id);
+    let res = app
+        .graphql(
+            "query($b: ID) { orders(filter: { buyerId: $b }) { totalCount } }",
+            json!({ "b": other_buyer.as_str() }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(res.data()["orders"]["totalCount"], 0);
+    // Payments likewise: only those of the buyer's orders.
+    let res =
+        app.graphql("{ payments(first: 100) { nodes { order { buyer { id } } } } }", Value::Null, Some(&token)).await;
+    let me_id = courier::graphql::node::encode(courier::domain::lookup::EntityKind::User, me);
+    let payments = res.data()["payments"]["nodes"].as_array().expect("nodes");
+    assert!(!payments.is_empty());
+    assert!(payments.iter().all(|p| p["order"]["buyer"]["id"] == me_id.as_str()));
+}
+
+async fn a_seller_sees_the_orders_placed_with_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(24).await;
+    let me = user_id(&app, "seller2@courier.test").await;
+    let token = app.token_for("seller2@courier.test").await;
+    let expected = order::Entity::find().filter(order::Column::SellerId.eq(me)).count(&app.db).await.expect("count");
+    assert!(expected > 0);
+    assert_eq!(order_numbers(&app, &token).await.len() as u64, expected);
+}
+
+async fn an_agent_sees_their_assignments_and_open_offers_in_their_zip_codes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(60).await;
+    let me = user_id(&app, "agent@courier.test").await;
+    let agent = delivery_agent::Entity::find()
+        .filter(delivery_agent::Column::UserId.eq(me))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("agent");
+    let token = app.token_for("agent@courier.test").await;
+    let res = app
+        .graphql("{ shippingAssignments(first: 100) { totalCount nodes { status agent { id } order { deliveryZipCode } } } }", Value::Null, Some(&token))
+        .await;
+    let data = res.data()["shippingAssignments"].clone();
+    let agent_id = courier::graphql::node::encode(courier::domain::lookup::EntityKind::DeliveryAgent, agent.id);
+    let mut open = 0;
+    for node in data["nodes"].as_array().expect("nodes") {
+        if node["agent"].is_null() {
+            open += 1;
+            assert_eq!(node["status"], "OFFERED");
+            let zip = node["order"]["deliveryZipCode"].as_str().expect("the order of an open offer is visible");
+            assert!(["10115", "10117", "10119"].contains(&zip), "open offer outside my zip codes: {zip}");
+        } else {
+            assert_eq!(node["agent"]["id"], agent_id.as_str());
+        }
+    }
+    let mine = shipping_assignment::Entity::find()
+        .filter(shipping_assignment::Column::AgentId.eq(agent.id))
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert!(open > 0, "the seed offers open assignments");
+    assert_eq!(data["totalCount"], mine + open);
+    // Open offers elsewhere exist but are not shown.
+    let all_open = shipping_assignment::Entity::find()
+        .filter(shipping_assignment::Column::AgentId.is_null())
+        .filter(shipping_assignment::Column::Status.eq(AssignmentStatus::Offered))
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert!(all_open > open);
+    // The agent has no orders of its own beyond those behind visible assignments.
+    assert!(order_numbers(&app, &token).await.len() as u64 >= mine);
+}
+
+async fn admins_see_everything_and_others_cannot_list_users_or_audit_logs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(30).await;
+    let admin = app.token_for("admin@courier.test").await;
+    assert_eq!(order_numbers(&app, &admin).await.len(), 30);
+    let res =
+        app.graphql("{ users(first: 50) { totalCount } auditLogs { totalCount } }", Value::Null, Some(&admin)).await;
+    assert_eq!(res.data()["users"]["totalCount"], user::Entity::find().count(&app.db).await.expect("count"));
+    assert_eq!(res.data()["auditLogs"]["totalCount"], 0);
+
+    let buyer = app.token_for("buyer@courier.test").await;
+    assert_eq!(app.graphql("{ users { totalCount } }", Value::Null, Some(&buyer)).await.code(), "FORBIDDEN");
+    assert_eq!(app.graphql("{ auditLogs { totalCount } }", Value::Null, Some(&buyer)).await.code(), "FORBIDDEN");
+    // Anonymous callers are told to sign in.
+    assert_eq!(app.graphql("{ orders { totalCount } }", Value::Null, None).await.code(), "UNAUTHENTICATED");
+}
+
+async fn wallets_and_their_entries_are_private_to_their_owner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(12).await;
+    let buyer = app.token_for("buyer@courier.test").await;
+    let other = app.token_for("buyer2@courier.test").await;
+    let wallet = app.graphql("{ viewer { wallet { id balance } } }", Value::Null, Some(&buyer)).await.data()["viewer"]
+        ["wallet"]
+        .clone();
+    let q = "query($w: ID!) { wallet(id: $w) { balance } ledgerEntries(walletId: $w, first: 50) { totalCount nodes { amount entryType } } }";
+    let res = app.graphql(q, json!({ "w": wallet["id"] }), Some(&buyer)).await;
+    let entries = &res.data()["ledgerEntries"];
+    let sum: i64 = entries["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["amount"].as_str().expect("amount").replace('.', "").parse::<i64>().expect("int"))
+        .sum();
+    assert_eq!(
+        sum,
+        wallet["balance"].as_str().expect("balance").replace('.', "").parse::<i64>().expect("int"),
+        "entries sum to the balance"
+    );
+    assert_eq!(entries["totalCount"], entries["nodes"].as_array().expect("nodes").len());
+
+    let res = app.graphql(q, json!({ "w": wallet["id"] }), Some(&other)).await;
+    assert_eq!(res.code(), "NOT_FOUND");
+    // Agents filter by zip code through the index.
+    let res = app
+        .graphql(
+            "{ deliveryAgents(filter: { zipCode: \"20095\" }) { nodes { agentCode zipCodes } } }",
+            Value::Null,
+            Some(&other),
+        )
+        .await;
+    let agents = res.data()["deliveryAgents"]["nodes"].as_array().expect("nodes");
+    assert_eq!(agents.len(), 1);
+    assert!(agents[0]["zipCodes"].as_array().expect("zips").iter().any(|z| z == "20095"));
+}
+
+on_both_backends!(
+    a_buyer_sees_only_their_orders_everywhere,
+    a_seller_sees_the_orders_placed_with_them,
+    an_agent_sees_their_assignments_and_open_offers_in_their_zip_codes,
+    admins_see_everything_and_others_cannot_list_users_or_audit_logs,
+    wallets_and_their_entries_are_private_to_their_owner,
+);
