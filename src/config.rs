@@ -87,7 +87,15 @@ pub struct Config {
     pub platform_fee_rate: Decimal,
 
     /// When set, every GraphQL response's `extensions` carries `sqlStatements`.
-    #[arg(long, env = "COURIER_DEBUG_SQL_COUNT", default_value_t = false, global = true)]
+    #[arg(
+        long,
+        env = "COURIER_DEBUG_SQL_COUNT",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value = "false",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
     pub debug_sql_count: bool,
 }
 
@@ -146,6 +154,24 @@ mod tests {
         assert!(config.validate().expect_err("refused").contains("COURIER_JWT_SECRET"));
         config.jwt_secret = "a-real-secret-of-enough-length".into();
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn boolean_settings_accept_1_and_true() {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        for (args, expected) in [
+            (&["courier", "--debug-sql-count"][..], true),
+            (&["courier", "--debug-sql-count=1"][..], true),
+            (&["courier", "--debug-sql-count=0"][..], false),
+            (&["courier", "--debug-sql-count=true"][..], true),
+        ] {
+            let parsed = <Only as clap::Parser>::try_parse_from(args).expect("parses");
+            assert_eq!(parsed.config.debug_sql_count, expected, "{args:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod helpers;
 mod cli;
 mod connections;
 mod errors;
+mod filters;
 mod health;
 mod loaders;
 mod logging;

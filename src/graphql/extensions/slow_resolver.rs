@@ -44,9 +44,8 @@ impl Extension for SlowResolverLogger {
         if info.is_for_introspection {
             return next.run(ctx, info).await;
         }
-        let path = info.path_node.to_string();
-        let parent_type = info.parent_type.to_owned();
-        let field = info.name.to_owned();
+        // Keep references only: the path is formatted for slow resolvers alone.
+        let (path, parent_type, field) = (info.path_node, info.parent_type, info.name);
         let started = Instant::now();
         let result = next.run(ctx, info).await;
         let elapsed = started.elapsed();
