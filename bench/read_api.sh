@@ -26,22 +26,25 @@ psql -q "$DATABASE_URL" -c "VACUUM ANALYZE"
 export BENCH_TOKEN
 BENCH_TOKEN=$(./target/release/courier token --email admin@courier.test)
 
+wait_for() {
+  for _ in $(seq 1 50); do
+    curl -fs "$1" > /dev/null && return 0
+    sleep 0.2
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+
 ./target/release/courier serve > /dev/null &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do
-  curl -fs "http://127.0.0.1:$PORT/health/db" > /dev/null && break
-  sleep 0.2
-done
+wait_for "http://127.0.0.1:$PORT/health/db"
 
 echo "== statements per request (COURIER_DEBUG_SQL_COUNT on a second server)"
 COURIER_DEBUG_SQL_COUNT=1 COURIER_BIND="127.0.0.1:$((PORT + 1))" ./target/release/courier serve > /dev/null &
 COUNTER=$!
 trap 'kill $SERVER $COUNTER 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do
-  curl -fs "http://127.0.0.1:$((PORT + 1))/health" > /dev/null && break
-  sleep 0.2
-done
+wait_for "http://127.0.0.1:$((PORT + 1))/health"
 BODY=$(sed -n 's/^wrk.body = \[\[\(.*\)\]\]$/\1/p' bench/nested_page.lua)
 curl -s "http://127.0.0.1:$((PORT + 1))/graphql" -H 'content-type: application/json' \
   -H "authorization: Bearer $BENCH_TOKEN" -d "$BODY" | grep -o '"sqlStatements":[0-9]*'

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user, wallet};
@@ -284,7 +285,10 @@ impl Loaders {
         macro_rules! new {
             ($loader:ident) => {{
                 let batches = batches.clone();
+                // No batching delay: `Batches` starts a batch only once the
+                // query is idle, so every key of the level is queued by then.
                 DataLoader::with_cache($loader(cx.clone()), move |fut| batches.push(fut), HashMapCache::default())
+                    .delay(Duration::ZERO)
             }};
         }
         Self {
@@ -335,8 +339,18 @@ impl Batches {
         let queue = self.0.clone();
         let mut running = FuturesUnordered::new();
         let mut work = std::pin::pin!(work);
+        // One wrapper waker for as long as the task's waker stays the same, so
+        // the wakers registered deep in the query's futures stay valid and
+        // are not re-cloned on every poll.
+        let mut signal: Option<Arc<WakeSignal>> = None;
         poll_fn(move |cx| {
-            let signal = Arc::new(WakeSignal { woken: AtomicBool::new(false), inner: cx.waker().clone() });
+            let signal = match &signal {
+                Some(s) if s.inner.will_wake(cx.waker()) => s.clone(),
+                _ => signal
+                    .insert(Arc::new(WakeSignal { woken: AtomicBool::new(false), inner: cx.waker().clone() }))
+                    .clone(),
+            };
+            signal.woken.store(false, Ordering::SeqCst);
             let waker = Waker::from(signal.clone());
             if let Poll::Ready(output) = work.as_mut().poll(&mut TaskContext::from_waker(&waker)) {
                 return Poll::Ready(output);
