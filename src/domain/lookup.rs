@@ -91,48 +91,70 @@ pub async fn find(
     kind: EntityKind,
     id: Uuid,
 ) -> Result<Found, AppError> {
-    let found = match kind {
-        EntityKind::User => {
-            one(db, access::users(viewer), user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()))
-                .await?
-                .map(Found::User)
-        }
-        EntityKind::Wallet => {
-            one(db, access::wallets(viewer), wallet::Entity::find_by_id(id)).await?.map(Found::Wallet)
-        }
-        EntityKind::Order => {
-            one(db, access::orders(viewer), order::Entity::find_by_id(id).filter(order::Column::DeletedAt.is_null()))
-                .await?
-                .map(Found::Order)
-        }
-        EntityKind::Payment => {
-            one(db, access::payments(viewer), payment::Entity::find_by_id(id)).await?.map(Found::Payment)
-        }
-        EntityKind::LedgerEntry => {
-            one(db, access::ledger_entries(viewer), ledger_entry::Entity::find_by_id(id)).await?.map(Found::LedgerEntry)
-        }
-        EntityKind::DeliveryAgent => one(db, access::delivery_agents(viewer), delivery_agent::Entity::find_by_id(id))
-            .await?
-            .map(Found::DeliveryAgent),
-        EntityKind::ShippingAssignment => {
-            one(db, access::shipping_assignments(viewer), shipping_assignment::Entity::find_by_id(id))
-                .await?
-                .map(Found::ShippingAssignment)
-        }
-        EntityKind::AuditLog => {
-            one(db, access::audit_logs(viewer), audit_log::Entity::find_by_id(id)).await?.map(Found::AuditLog)
-        }
-    };
-    found.ok_or_else(|| AppError::not_found(kind.name(), id))
+    find_many(db, viewer, kind, &[id]).await?.pop().ok_or_else(|| AppError::not_found(kind.name(), id))
 }
 
-async fn one<E: EntityTrait>(
+/// The entities of one kind among `ids` that the viewer may see, in one
+/// statement (in no particular order; hidden and missing ids are absent).
+/// Soft-deleted users and orders are never found here.
+pub async fn find_many(
     db: &impl ConnectionTrait,
-    scope: access::Scope,
-    select: sea_orm::Select<E>,
-) -> Result<Option<E::Model>, AppError> {
-    match scope.apply(select) {
-        Some(select) => Ok(select.one(db).await?),
-        None => Ok(None),
+    viewer: Option<&Viewer>,
+    kind: EntityKind,
+    ids: &[Uuid],
+) -> Result<Vec<Found>, AppError> {
+    let ids = ids.iter().copied();
+    Ok(match kind {
+        EntityKind::User => {
+            let select =
+                user::Entity::find().filter(user::Column::Id.is_in(ids)).filter(user::Column::DeletedAt.is_null());
+            access::users(viewer).all(db, select).await?.into_iter().map(Found::User).collect()
+        }
+        EntityKind::Wallet => {
+            let select = wallet::Entity::find().filter(wallet::Column::Id.is_in(ids));
+            access::wallets(viewer).all(db, select).await?.into_iter().map(Found::Wallet).collect()
+        }
+        EntityKind::Order => {
+            let select =
+                order::Entity::find().filter(order::Column::Id.is_in(ids)).filter(order::Column::DeletedAt.is_null());
+            access::orders(viewer).all(db, select).await?.into_iter().map(Found::Order).collect()
+        }
+        EntityKind::Payment => {
+            let select = payment::Entity::find().filter(payment::Column::Id.is_in(ids));
+            access::payments(viewer).all(db, select).await?.into_iter().map(Found::Payment).collect()
+        }
+        EntityKind::LedgerEntry => {
+            let select = ledger_entry::Entity::find().filter(ledger_entry::Column::Id.is_in(ids));
+            access::ledger_entries(viewer).all(db, select).await?.into_iter().map(Found::LedgerEntry).collect()
+        }
+        EntityKind::DeliveryAgent => {
+            let select = delivery_agent::Entity::find().filter(delivery_agent::Column::Id.is_in(ids));
+            access::delivery_agents(viewer).all(db, select).await?.into_iter().map(Found::DeliveryAgent).collect()
+        }
+        EntityKind::ShippingAssignment => {
+            let select = shipping_assignment::Entity::find().filter(shipping_assignment::Column::Id.is_in(ids));
+            let rows = access::shipping_assignments(viewer).all(db, select).await?;
+            rows.into_iter().map(Found::ShippingAssignment).collect()
+        }
+        EntityKind::AuditLog => {
+            let select = audit_log::Entity::find().filter(audit_log::Column::Id.is_in(ids));
+            access::audit_logs(viewer).all(db, select).await?.into_iter().map(Found::AuditLog).collect()
+        }
+    })
+}
+
+impl Found {
+    /// The kind and id of the entity.
+    pub fn key(&self) -> (EntityKind, Uuid) {
+        match self {
+            Self::User(m) => (EntityKind::User, m.id),
+            Self::Wallet(m) => (EntityKind::Wallet, m.id),
+            Self::Order(m) => (EntityKind::Order, m.id),
+            Self::Payment(m) => (EntityKind::Payment, m.id),
+            Self::LedgerEntry(m) => (EntityKind::LedgerEntry, m.id),
+            Self::DeliveryAgent(m) => (EntityKind::DeliveryAgent, m.id),
+            Self::ShippingAssignment(m) => (EntityKind::ShippingAssignment, m.id),
+            Self::AuditLog(m) => (EntityKind::AuditLog, m.id),
+        }
     }
 }

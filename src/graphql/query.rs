@@ -1,5 +1,6 @@
 //! The query root.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use async_graphql::{Context, ID, Object};
@@ -57,20 +58,29 @@ impl Query {
         Ok(lookup::find(ctx.db(), ctx.viewer(), kind, uuid).await?.into())
     }
 
-    /// Fetches up to 100 objects by global ID, in order; an entry is null
-    /// (with an error) when it cannot be fetched.
+    /// Fetches up to 100 objects by global ID, in order (one statement per
+    /// kind); an entry is null, with an error, when it cannot be fetched.
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> GqlResult<Vec<Option<Node>>> {
         if ids.len() > MAX_NODES {
             return Err(AppError::validation("ids", format!("At most {MAX_NODES} ids per call")).into());
         }
+        let decoded: Vec<Result<(EntityKind, uuid::Uuid), AppError>> = ids.iter().map(node::decode).collect();
+        let mut found = HashMap::new();
+        for kind in EntityKind::ALL {
+            let wanted: Vec<uuid::Uuid> =
+                decoded.iter().filter_map(|d| d.as_ref().ok().filter(|(k, _)| *k == kind).map(|(_, id)| *id)).collect();
+            if !wanted.is_empty() {
+                let rows = lookup::find_many(ctx.db(), ctx.viewer(), kind, &wanted).await?;
+                found.extend(rows.into_iter().map(|f| (f.key(), f)));
+            }
+        }
         let mut out = Vec::with_capacity(ids.len());
-        for id in &ids {
-            let found = match node::decode(id) {
-                Ok((kind, uuid)) => lookup::find(ctx.db(), ctx.viewer(), kind, uuid).await,
-                Err(e) => Err(e),
-            };
-            match found {
-                Ok(found) => out.push(Some(found.into())),
+        for item in decoded {
+            let result = item.and_then(|(kind, id)| {
+                found.get(&(kind, id)).cloned().ok_or_else(|| AppError::not_found(kind.name(), id))
+            });
+            match result {
+                Ok(f) => out.push(Some(f.into())),
                 Err(e) => {
                     ctx.add_error(async_graphql::ErrorExtensions::extend(&e).into_server_error(ctx.item.pos));
                     out.push(None);
