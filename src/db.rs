@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -87,6 +90,39 @@ fn sqlite_file(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// How strictly a write transaction is isolated on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// The default: row locks and optimistic version checks do the work.
+    ReadCommitted,
+    /// For money movements: PostgreSQL aborts a transaction that would break
+    /// serializability (SQLSTATE 40001), and the caller retries.
+    Serializable,
+}
+
+/// Begins a write transaction; the one place where the backends differ.
+///
+/// - PostgreSQL: the requested isolation level; row locks come from
+///   `SELECT ... FOR UPDATE [NOWAIT]` in the statements themselves.
+/// - SQLite: no row locks, so `BEGIN IMMEDIATE` takes the database write lock
+///   up front (waiting up to the busy timeout); SQLite transactions are
+///   serializable already. A busy database becomes the same retryable CONFLICT
+///   as a PostgreSQL lock or serialization failure (see `error::classify`).
+pub async fn begin_write(db: &DatabaseConnection, isolation: Isolation) -> Result<DatabaseTransaction, DbErr> {
+    let isolation_level = match isolation {
+        Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
+        Isolation::Serializable => IsolationLevel::Serializable,
+    };
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    db.begin_with_options(TransactionOptions {
+        // SQLite has no isolation levels to set (and SeaORM warns if asked).
+        isolation_level: postgres.then_some(isolation_level),
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    })
+    .await
 }
 
 /// Runs `SELECT 1`.

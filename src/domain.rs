@@ -7,6 +7,7 @@ pub mod audit;
 pub mod ledger;
 pub mod lookup;
 pub mod money;
+pub mod order_lifecycle;
 pub mod order_rules;
 pub mod orders;
 pub mod pagination;

@@ -5,6 +5,7 @@ pub mod context;
 pub mod extensions;
 pub mod inputs;
 pub mod loaders;
+pub mod mutation;
 pub mod node;
 pub mod pagination;
 pub mod query;

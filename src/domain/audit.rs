@@ -76,3 +76,58 @@ pub async fn list(
 pub async fn count(db: &impl ConnectionTrait, viewer: Option<&Viewer>, filter: &AuditFilter) -> Result<u64, AppError> {
     pagination::count(db, select(viewer, filter)).await
 }
+
+/// Who made a change and from where, for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditContext {
+    /// The acting user.
+    pub actor_id: Option<Uuid>,
+    /// The request's `X-Request-ID`.
+    pub request_id: Option<String>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+}
+
+/// One change to record.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// What happened, e.g. `order.status_updated`.
+    pub action: &'static str,
+    /// Kind of entity, e.g. `Order`.
+    pub entity_type: &'static str,
+    /// The entity.
+    pub entity_id: Uuid,
+    /// State before.
+    pub old: Option<serde_json::Value>,
+    /// State after.
+    pub new: Option<serde_json::Value>,
+    /// Who and from where.
+    pub context: &'a AuditContext,
+}
+
+/// Appends an audit row inside the caller's transaction: it commits or rolls
+/// back with the change it describes, costs one INSERT, and can never record
+/// a change that did not happen.
+pub async fn record(db: &impl ConnectionTrait, change: Change<'_>) -> Result<(), AppError> {
+    use sea_orm::ActiveValue::Set;
+    let row = audit_log::ActiveModel {
+        id: Set(crate::domain::new_id()),
+        actor_id: Set(change.context.actor_id),
+        action: Set(change.action.to_owned()),
+        entity_type: Set(change.entity_type.to_owned()),
+        entity_id: Set(change.entity_id),
+        old_values: Set(change.old),
+        new_values: Set(change.new),
+        request_id: Set(change.context.request_id.clone()),
+        ip: Set(change.context.ip.clone()),
+        user_agent: Set(change.context.user_agent.clone()),
+        created_at: Set(Utc::now()),
+    };
+    audit_log::Entity::insert(row).exec_without_returning(db).await.map_err(|e| {
+        tracing::error!(event = "audit_write_failed", action = change.action, entity_id = %change.entity_id, error = %e, "audit write failed");
+        AppError::from(e)
+    })?;
+    Ok(())
+}

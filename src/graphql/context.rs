@@ -5,6 +5,7 @@ use async_graphql::Context;
 use sea_orm::DatabaseConnection;
 
 use crate::domain::Viewer;
+use crate::domain::audit::AuditContext;
 use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
 
@@ -39,6 +40,16 @@ pub trait ContextExt {
     /// The viewer, if any.
     fn viewer(&self) -> Option<&Viewer> {
         self.request().viewer.as_ref()
+    }
+    /// Who is acting and from where, for the audit trail.
+    fn audit_context(&self) -> AuditContext {
+        let request = self.request();
+        AuditContext {
+            actor_id: request.viewer.map(|v| v.id),
+            request_id: Some(request.meta.request_id.clone()),
+            ip: request.meta.ip.clone(),
+            user_agent: request.meta.user_agent.clone(),
+        }
     }
     /// The viewer, or UNAUTHENTICATED.
     fn require_viewer(&self) -> Result<&Viewer, AppError> {

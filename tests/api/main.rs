@@ -13,6 +13,7 @@ mod loaders;
 mod logging;
 mod migrations;
 mod node;
+mod orders;
 mod request_id;
 mod schema;
 mod scoping;

@@ -1,0 +1,329 @@
+//! Placing orders and moving them through their lifecycle, safe under
+//! concurrency: every status change is an optimistic-locked
+//! `UPDATE ... WHERE id = $1 AND version = $2` in a short transaction that
+//! also appends the audit row.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::{OrderStatus, UserRole, order, order_item, user};
+use rust_decimal::Decimal;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveEnum, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::db::{Isolation, begin_write};
+use crate::domain::audit::{self, AuditContext, Change};
+use crate::domain::money::Currency;
+use crate::domain::order_rules::{Party, check_party, check_transition};
+use crate::domain::{Viewer, new_id, orders};
+use crate::error::AppError;
+
+/// Retries of an internal transition that lost an optimistic-lock race.
+const MAX_RETRIES: usize = 3;
+/// Backoff before each retry.
+const BACKOFF: [Duration; MAX_RETRIES] =
+    [Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(200)];
+
+/// Most items an order may have.
+pub const MAX_ITEMS: usize = 100;
+/// Most units of one item.
+pub const MAX_QUANTITY: i32 = 1000;
+
+/// One line of a new order.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    /// What is bought.
+    pub name: String,
+    /// How many, 1 to 1000.
+    pub quantity: i32,
+    /// Price of one, not negative, in the order's currency.
+    pub unit_price: Decimal,
+}
+
+/// A new order as the buyer asks for it.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    /// Who sells.
+    pub seller_id: Uuid,
+    /// 1 to 100 lines.
+    pub items: Vec<NewItem>,
+    /// Where it goes.
+    pub delivery_zip_code: String,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// Places an order for the viewer (a buyer). The total is computed here,
+/// never taken from the client.
+pub async fn create(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    audit_context: &AuditContext,
+    input: NewOrder,
+) -> Result<order::Model, AppError> {
+    let started = Instant::now();
+    if viewer.role != UserRole::Buyer {
+        return Err(AppError::Forbidden("Only buyers place orders".into()));
+    }
+    let currency = Currency::parse(&input.currency)?;
+    if input.items.is_empty() || input.items.len() > MAX_ITEMS {
+        return Err(AppError::validation("items", format!("An order has 1 to {MAX_ITEMS} items")));
+    }
+    let mut lines = Vec::with_capacity(input.items.len());
+    let mut total: i64 = 0;
+    for (i, item) in input.items.iter().enumerate() {
+        let name = item.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(AppError::validation(format!("items[{i}].name"), "Item names have 1 to 200 characters"));
+        }
+        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+            return Err(AppError::validation(
+                format!("items[{i}].quantity"),
+                format!("Quantity is 1 to {MAX_QUANTITY}"),
+            ));
+        }
+        if item.unit_price.is_sign_negative() {
+            return Err(AppError::validation(format!("items[{i}].unitPrice"), "Prices cannot be negative"));
+        }
+        let unit = currency.to_minor(item.unit_price, &format!("items[{i}].unitPrice"))?;
+        total = unit
+            .checked_mul(i64::from(item.quantity))
+            .and_then(|line| total.checked_add(line))
+            .ok_or_else(|| AppError::validation("items", "The order total is out of range"))?;
+        lines.push((name.to_owned(), item.quantity, unit));
+    }
+    let zip = input.delivery_zip_code.trim();
+    if zip.is_empty() || zip.len() > 16 || !zip.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-') {
+        return Err(AppError::validation(
+            "deliveryZipCode",
+            "A zip code has 1 to 16 letters, digits, spaces or dashes",
+        ));
+    }
+    let seller = user::Entity::find_by_id(input.seller_id)
+        .filter(user::Column::DeletedAt.is_null())
+        .filter(user::Column::Role.eq(UserRole::Seller))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::validation("sellerId", "No seller has this id"))?;
+
+    let now = Utc::now();
+    let order = order::Model {
+        id: new_id(),
+        order_number: order_number(now),
+        buyer_id: viewer.id,
+        seller_id: seller.id,
+        status: OrderStatus::Pending,
+        total_minor: total,
+        currency: currency.code.to_owned(),
+        delivery_zip_code: zip.to_owned(),
+        version: 0,
+        cancel_reason: None,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        deleted_by: None,
+    };
+    let tx = db.begin().await?;
+    order::Entity::insert(order::ActiveModel::from(order.clone())).exec_without_returning(&tx).await?;
+    let items = lines.into_iter().map(|(name, quantity, unit_price_minor)| order_item::ActiveModel {
+        id: Set(new_id()),
+        order_id: Set(order.id),
+        name: Set(name),
+        quantity: Set(quantity),
+        unit_price_minor: Set(unit_price_minor),
+    });
+    order_item::Entity::insert_many(items).exec_without_returning(&tx).await?;
+    audit::record(
+        &tx,
+        Change {
+            action: "order.created",
+            entity_type: "Order",
+            entity_id: order.id,
+            old: None,
+            new: Some(snapshot(&order)),
+            context: audit_context,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        event = "order_created",
+        order.id = %order.id,
+        order.number = %order.order_number,
+        actor = %viewer.id,
+        total_minor = order.total_minor,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "order created"
+    );
+    Ok(order)
+}
+
+/// `ORD-YYYYMMDD-XXXXXX`: the date, then 30 random bits in Crockford base32.
+fn order_number(now: chrono::DateTime<Utc>) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let bits = u32::from_le_bytes(Uuid::new_v4().as_bytes()[..4].try_into().unwrap_or_default());
+    let suffix: String = (0..6).map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char).collect();
+    format!("ORD-{}-{suffix}", now.format("%Y%m%d"))
+}
+
+/// The audited fields of an order.
+fn snapshot(order: &order::Model) -> serde_json::Value {
+    json!({
+        "status": order.status.to_value(),
+        "version": order.version,
+        "totalMinor": order.total_minor,
+        "currency": order.currency,
+        "cancelReason": order.cancel_reason,
+        "deletedAt": order.deleted_at,
+    })
+}
+
+/// A requested status change.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    /// The order.
+    pub order_id: Uuid,
+    /// The new status.
+    pub to: OrderStatus,
+    /// The version the client last saw; a stale one is CONFLICT at once.
+    /// Without it, a lost race is retried (re-read, re-validated).
+    pub expected_version: Option<i32>,
+    /// Why, for cancellations.
+    pub reason: Option<String>,
+}
+
+fn party_of(viewer: &Viewer, order: &order::Model) -> Party {
+    if viewer.is_admin() {
+        Party::Admin
+    } else if order.seller_id == viewer.id {
+        Party::Seller
+    } else if order.buyer_id == viewer.id {
+        Party::Buyer
+    } else {
+        // Agents see the orders they carry, but move them only through
+        // their assignment.
+        Party::Delivery
+    }
+}
+
+fn stale(current_version: i32) -> AppError {
+    AppError::Conflict {
+        message: "Order status was updated by another request, refresh and retry".into(),
+        context: json!({ "currentVersion": current_version }),
+    }
+}
+
+/// Moves an order as the viewer asks (confirm or cancel), following the state
+/// machine and who-may-do-what, with optimistic locking.
+pub async fn change_status(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    audit_context: &AuditContext,
+    change: StatusChange,
+) -> Result<order::Model, AppError> {
+    let started = Instant::now();
+    for attempt in 0..=MAX_RETRIES {
+        let current = orders::by_ids(db, Some(viewer), &[change.order_id])
+            .await?
+            .pop()
+            .ok_or_else(|| AppError::not_found("Order", change.order_id))?;
+        // A client that saw an older version must refresh before anything
+        // else is judged: its view of the status is stale too.
+        if change.expected_version.is_some_and(|v| v != current.version) {
+            return Err(stale(current.version));
+        }
+        // A viewer who only carries the order gets the same answer as for
+        // any other status it may not set.
+        check_party(party_of(viewer, &current), change.to)?;
+        check_transition(current.status, change.to)?;
+
+        let now = Utc::now();
+        let reason =
+            if change.to == OrderStatus::Cancelled { change.reason.clone() } else { current.cancel_reason.clone() };
+        let tx = begin_write(db, Isolation::ReadCommitted).await?;
+        let updated = order::Entity::update_many()
+            .col_expr(order::Column::Status, Expr::value(change.to.to_value()))
+            .col_expr(order::Column::Version, ExprTrait::add(Expr::col(order::Column::Version), 1))
+            .col_expr(order::Column::UpdatedAt, Expr::value(now))
+            .col_expr(order::Column::CancelReason, Expr::value(reason.clone()))
+            .filter(order::Column::Id.eq(current.id))
+            .filter(order::Column::Version.eq(current.version))
+            .filter(order::Column::DeletedAt.is_null())
+            .exec(&tx)
+            .await?;
+        if updated.rows_affected == 1 {
+            let next = order::Model {
+                status: change.to,
+                version: current.version + 1,
+                updated_at: now,
+                cancel_reason: reason,
+                ..current.clone()
+            };
+            let action = if change.to == OrderStatus::Cancelled { "order.cancelled" } else { "order.status_updated" };
+            audit::record(
+                &tx,
+                Change {
+                    action,
+                    entity_type: "Order",
+                    entity_id: current.id,
+                    old: Some(snapshot(&current)),
+                    new: Some(snapshot(&next)),
+                    context: audit_context,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            let event = if change.to == OrderStatus::Cancelled { "order_cancelled" } else { "order_status_updated" };
+            tracing::info!(
+                event,
+                order.id = %current.id,
+                from = %current.status.to_value(),
+                to = %change.to.to_value(),
+                version = next.version,
+                actor = %viewer.id,
+                attempts = attempt + 1,
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "order status updated"
+            );
+            return Ok(next);
+        }
+        tx.rollback().await?;
+        // Someone else changed the order between our read and our write:
+        // a client with an expected version must refresh; an internal
+        // transition retries until its backoff schedule runs out.
+        let delay = match BACKOFF.get(attempt) {
+            Some(delay) if change.expected_version.is_none() => *delay,
+            _ => {
+                let latest = orders::by_ids(db, Some(viewer), &[current.id]).await?.pop();
+                return Err(stale(latest.map_or(current.version, |o| o.version)));
+            }
+        };
+        tracing::warn!(
+            event = "order_status_update_retry",
+            order.id = %current.id,
+            attempt = attempt + 1,
+            backoff_ms = delay.as_millis() as u64,
+            "order changed concurrently, retrying"
+        );
+        tokio::time::sleep(delay).await;
+    }
+    Err(AppError::Internal("retry loop ended without an answer".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_numbers_are_dated_and_readable() {
+        let now = Utc::now();
+        let number = order_number(now);
+        assert!(number.starts_with(&format!("ORD-{}-", now.format("%Y%m%d"))), "{number}");
+        assert_eq!(number.len(), 19);
+        assert!(number[13..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert!(!number[13..].contains(['I', 'L', 'O', 'U']));
+    }
+}
