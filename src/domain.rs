@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod payments;
 pub mod seed;
 pub mod shipping;
+pub mod shipping_lifecycle;
 pub mod users;
 pub mod wallets;
 

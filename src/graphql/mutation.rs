@@ -2,14 +2,16 @@
 //! one domain function and returns the changed object.
 
 use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::lookup::EntityKind;
 use crate::domain::order_lifecycle::{self, NewItem, NewOrder, StatusChange};
+use crate::domain::shipping_lifecycle::{self, NewAssignment};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::node::decode_as;
-use crate::graphql::types::{Order, OrderStatus};
+use crate::graphql::types::{Order, OrderStatus, ShippingAssignment};
 
 /// One line of a new order.
 #[derive(InputObject)]
@@ -55,6 +57,25 @@ pub struct CancelOrderInput {
     pub reason: String,
 }
 
+/// A new delivery offer.
+#[derive(InputObject)]
+pub struct CreateShippingAssignmentInput {
+    /// The order (CONFIRMED, without an active assignment).
+    pub order_id: ID,
+    /// Offer to this agent only; omit to open it to every available agent
+    /// serving the order's zip code.
+    pub agent_id: Option<ID>,
+    /// Promised delivery time.
+    pub estimated_delivery_time: Option<DateTime<Utc>>,
+}
+
+/// Taking an offer.
+#[derive(InputObject)]
+pub struct AcceptAssignmentInput {
+    /// The assignment.
+    pub assignment_id: ID,
+}
+
 /// Entry points for changing things.
 #[derive(Default)]
 pub struct Mutation;
@@ -89,6 +110,34 @@ impl Mutation {
             reason: None,
         };
         Ok(Order(order_lifecycle::change_status(ctx.db(), viewer, &ctx.audit_context(), change).await?))
+    }
+
+    /// Offers a confirmed order for delivery (its seller or an admin).
+    async fn create_shipping_assignment(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateShippingAssignmentInput,
+    ) -> GqlResult<ShippingAssignment> {
+        let viewer = ctx.require_viewer()?;
+        let new = NewAssignment {
+            order_id: decode_as(&input.order_id, EntityKind::Order)?,
+            agent_id: input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?,
+            estimated_delivery_time: input.estimated_delivery_time,
+        };
+        Ok(ShippingAssignment(shipping_lifecycle::create(ctx.db(), viewer, &ctx.audit_context(), new).await?))
+    }
+
+    /// An agent takes an offer made to them or open in a zip code they serve.
+    /// Of many agents accepting at once exactly one wins; the others get
+    /// CONFLICT or the rule `ASSIGNMENT_ALREADY_ACCEPTED`.
+    async fn accept_assignment(
+        &self,
+        ctx: &Context<'_>,
+        input: AcceptAssignmentInput,
+    ) -> GqlResult<ShippingAssignment> {
+        let viewer = ctx.require_viewer()?;
+        let id = decode_as(&input.assignment_id, EntityKind::ShippingAssignment)?;
+        Ok(ShippingAssignment(shipping_lifecycle::accept(ctx.db(), viewer, &ctx.audit_context(), id).await?))
     }
 
     /// Cancels an order before it ships.

@@ -17,4 +17,5 @@ mod orders;
 mod request_id;
 mod schema;
 mod scoping;
+mod shipping;
 mod viewer;

@@ -1,0 +1,279 @@
+//! Offering orders to agents and agents taking them. Accepting is the
+//! contended path: many agents may tap "accept" on one open offer at once.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use entity::{
+    AgentStatus, AssignmentStatus, OrderStatus, delivery_agent, delivery_agent_zip_code, order, shipping_assignment,
+};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::LockBehavior;
+use sea_orm::sea_query::LockType;
+use sea_orm::{ActiveEnum, ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::db::{Isolation, begin_write};
+use crate::domain::audit::{self, AuditContext, Change};
+use crate::domain::{Viewer, new_id, orders, shipping};
+use crate::error::{AppError, DbFailure, classify};
+
+/// Longest an accept may hold its transaction.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn snapshot(a: &shipping_assignment::Model) -> serde_json::Value {
+    json!({
+        "status": a.status.to_value(),
+        "agentId": a.agent_id,
+        "version": a.version,
+        "acceptedAt": a.accepted_at,
+    })
+}
+
+/// A new offer.
+#[derive(Debug, Clone)]
+pub struct NewAssignment {
+    /// The order (CONFIRMED, without an active assignment).
+    pub order_id: Uuid,
+    /// Offer to this agent only; `None` opens it to every available agent
+    /// serving the order's zip code.
+    pub agent_id: Option<Uuid>,
+    /// Promised delivery time.
+    pub estimated_delivery_time: Option<DateTime<Utc>>,
+}
+
+/// Offers a confirmed order for delivery (its seller or an admin).
+pub async fn create(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    audit_context: &AuditContext,
+    input: NewAssignment,
+) -> Result<shipping_assignment::Model, AppError> {
+    let started = Instant::now();
+    let order = orders::by_ids(db, Some(viewer), &[input.order_id])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::not_found("Order", input.order_id))?;
+    if !(viewer.is_admin() || order.seller_id == viewer.id) {
+        return Err(AppError::Forbidden("Only the seller or an admin offers an order for delivery".into()));
+    }
+    if let Some(agent_id) = input.agent_id {
+        let agent = delivery_agent::Entity::find_by_id(agent_id)
+            .one(db)
+            .await?
+            .ok_or_else(|| AppError::validation("agentId", "No delivery agent has this id"))?;
+        check_agent_can_take(db, &agent, &order).await?;
+    }
+
+    let tx = begin_write(db, Isolation::ReadCommitted).await?;
+    // Lock the order row so two concurrent offers for one order cannot both
+    // see "no active assignment" (SQLite: the immediate transaction already
+    // holds the write lock).
+    let locked = order::Entity::find_by_id(order.id)
+        .filter(order::Column::DeletedAt.is_null())
+        .lock(LockType::Update)
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("Order", order.id))?;
+    if locked.status != OrderStatus::Confirmed {
+        return Err(AppError::rule(
+            "ORDER_NOT_CONFIRMED",
+            "Only a confirmed order can be offered for delivery",
+            json!({ "currentStatus": locked.status.to_value() }),
+        ));
+    }
+    let existing =
+        shipping_assignment::Entity::find().filter(shipping_assignment::Column::OrderId.eq(order.id)).all(&tx).await?;
+    if let Some(active) = existing.iter().find(|a| shipping::is_active(a.status)) {
+        return Err(AppError::rule(
+            "ORDER_ALREADY_ASSIGNED",
+            "The order already has an active shipping assignment",
+            json!({ "assignmentStatus": active.status.to_value() }),
+        ));
+    }
+    let now = Utc::now();
+    let assignment = shipping_assignment::Model {
+        id: new_id(),
+        order_id: order.id,
+        agent_id: input.agent_id,
+        status: AssignmentStatus::Offered,
+        estimated_delivery_time: input.estimated_delivery_time,
+        accepted_at: None,
+        picked_up_at: None,
+        delivered_at: None,
+        failure_reason: None,
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    shipping_assignment::Entity::insert(shipping_assignment::ActiveModel::from(assignment.clone()))
+        .exec_without_returning(&tx)
+        .await?;
+    audit::record(
+        &tx,
+        Change {
+            action: "shipping_assignment.created",
+            entity_type: "ShippingAssignment",
+            entity_id: assignment.id,
+            old: None,
+            new: Some(snapshot(&assignment)),
+            context: audit_context,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        event = "shipping_assignment_created",
+        assignment.id = %assignment.id,
+        order.id = %order.id,
+        agent.id = ?assignment.agent_id,
+        actor = %viewer.id,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "shipping assignment created"
+    );
+    Ok(assignment)
+}
+
+/// The rules an agent must meet to take an order.
+async fn check_agent_can_take(
+    db: &impl sea_orm::ConnectionTrait,
+    agent: &delivery_agent::Model,
+    order: &order::Model,
+) -> Result<(), AppError> {
+    if agent.status != AgentStatus::Active {
+        return Err(AppError::rule(
+            "AGENT_NOT_ACTIVE",
+            "The agent is suspended",
+            json!({ "agentStatus": agent.status.to_value() }),
+        ));
+    }
+    if !agent.is_available {
+        return Err(AppError::rule("AGENT_NOT_AVAILABLE", "The agent is not taking work", json!({})));
+    }
+    let serves = delivery_agent_zip_code::Entity::find()
+        .filter(delivery_agent_zip_code::Column::AgentId.eq(agent.id))
+        .filter(delivery_agent_zip_code::Column::ZipCode.eq(order.delivery_zip_code.as_str()))
+        .one(db)
+        .await?
+        .is_some();
+    if !serves {
+        return Err(AppError::rule(
+            "AGENT_DOES_NOT_SERVE_ZIP_CODE",
+            "The agent does not serve the order's zip code",
+            json!({ "zipCode": order.delivery_zip_code }),
+        ));
+    }
+    Ok(())
+}
+
+/// An agent takes an offer. The assignment row is locked with
+/// `FOR UPDATE NOWAIT` (SQLite: the immediate transaction's write lock) so
+/// that of many agents accepting at once exactly one wins; the others get
+/// CONFLICT while the winner holds the lock, or `ASSIGNMENT_ALREADY_ACCEPTED`
+/// after it committed.
+pub async fn accept(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    audit_context: &AuditContext,
+    assignment_id: Uuid,
+) -> Result<shipping_assignment::Model, AppError> {
+    let started = Instant::now();
+    let agent = delivery_agent::Entity::find()
+        .filter(delivery_agent::Column::UserId.eq(viewer.id))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Forbidden("Only delivery agents accept assignments".into()))?;
+    let work = accept_locked(db, &agent, audit_context, assignment_id);
+    let result = match tokio::time::timeout(ACCEPT_TIMEOUT, work).await {
+        Ok(result) => result,
+        Err(_) => Err(AppError::Unavailable("Accepting took too long, retry".into())),
+    };
+    match &result {
+        Ok(a) => tracing::info!(
+            event = "shipping_assignment_accepted",
+            assignment.id = %a.id,
+            order.id = %a.order_id,
+            agent.id = %agent.id,
+            actor = %viewer.id,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "shipping assignment accepted"
+        ),
+        Err(AppError::Conflict { .. }) => tracing::warn!(
+            event = "shipping_assignment_conflict",
+            assignment.id = %assignment_id,
+            agent.id = %agent.id,
+            actor = %viewer.id,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "assignment is being processed by another request"
+        ),
+        Err(_) => {}
+    }
+    result
+}
+
+async fn accept_locked(
+    db: &DatabaseConnection,
+    agent: &delivery_agent::Model,
+    audit_context: &AuditContext,
+    assignment_id: Uuid,
+) -> Result<shipping_assignment::Model, AppError> {
+    let busy = || AppError::Conflict {
+        message: "This assignment is being processed by another request".into(),
+        context: json!({ "retryable": true }),
+    };
+    let tx = begin_write(db, Isolation::ReadCommitted).await.map_err(|e| match classify(&e) {
+        DbFailure::LockNotAvailable | DbFailure::SerializationFailure => busy(),
+        _ => e.into(),
+    })?;
+    // The lock is what makes "exactly one agent wins" true: without it two
+    // agents could both read OFFERED and both write ACCEPTED.
+    let assignment = shipping_assignment::Entity::find_by_id(assignment_id)
+        .lock_with_behavior(LockType::Update, LockBehavior::Nowait)
+        .one(&tx)
+        .await
+        .map_err(|e| match classify(&e) {
+            DbFailure::LockNotAvailable => busy(),
+            _ => e.into(),
+        })?
+        .ok_or_else(|| AppError::not_found("ShippingAssignment", assignment_id))?;
+    // Offered to someone else: not this agent's to see.
+    if assignment.agent_id.is_some_and(|a| a != agent.id) && assignment.status == AssignmentStatus::Offered {
+        return Err(AppError::not_found("ShippingAssignment", assignment_id));
+    }
+    if assignment.status != AssignmentStatus::Offered {
+        return Err(AppError::rule(
+            "ASSIGNMENT_ALREADY_ACCEPTED",
+            "The assignment has already been taken",
+            json!({ "assignmentStatus": assignment.status.to_value() }),
+        ));
+    }
+    let order = order::Entity::find_by_id(assignment.order_id)
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
+    check_agent_can_take(&tx, agent, &order).await?;
+
+    let now = Utc::now();
+    let mut active: shipping_assignment::ActiveModel = assignment.clone().into();
+    active.status = Set(AssignmentStatus::Accepted);
+    active.agent_id = Set(Some(agent.id));
+    active.accepted_at = Set(Some(now));
+    active.version = Set(assignment.version + 1);
+    active.updated_at = Set(now);
+    let accepted = active.update(&tx).await?;
+    audit::record(
+        &tx,
+        Change {
+            action: "shipping_assignment.accepted",
+            entity_type: "ShippingAssignment",
+            entity_id: accepted.id,
+            old: Some(snapshot(&assignment)),
+            new: Some(snapshot(&accepted)),
+            context: audit_context,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(accepted)
+}

@@ -1,0 +1,201 @@
+//! Offering orders to agents and the accept race.
+
+use chrono::Utc;
+use entity::{
+    AgentStatus, AssignmentStatus, OrderStatus, UserRole, audit_log, delivery_agent, delivery_agent_zip_code, order,
+    shipping_assignment, user,
+};
+use futures_util::future::join_all;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+
+use courier::domain::lookup::EntityKind;
+use courier::graphql::node::encode;
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::on_both_backends;
+
+const OFFER: &str = "mutation($input: CreateShippingAssignmentInput!) { createShippingAssignment(input: $input) { id status agent { id } order { id } } }";
+const ACCEPT: &str = "mutation($id: ID!) { acceptAssignment(input: { assignmentId: $id }) { id status agent { agentCode } acceptedAt } }";
+
+/// A CONFIRMED demo order without an assignment, delivered to `zip`.
+async fn confirmed_order(app: &TestApp, zip: &str) -> order::Model {
+    let orders = order::Entity::find()
+        .filter(order::Column::Status.eq(OrderStatus::Confirmed))
+        .all(&app.db)
+        .await
+        .expect("orders");
+    for o in orders {
+        let assigned = shipping_assignment::Entity::find()
+            .filter(shipping_assignment::Column::OrderId.eq(o.id))
+            .count(&app.db)
+            .await
+            .expect("count");
+        if assigned == 0 {
+            let mut active: order::ActiveModel = o.into();
+            active.delivery_zip_code = Set(zip.to_owned());
+            return active.update(&app.db).await.expect("update");
+        }
+    }
+    panic!("no confirmed order without an assignment in the seed");
+}
+
+/// `n` new agents serving `zip`, returning their emails.
+async fn agents(app: &TestApp, n: usize, zip: &str) -> Vec<String> {
+    let mut emails = Vec::new();
+    for i in 0..n {
+        let now = Utc::now();
+        let email = format!("racer{i}@courier.test");
+        let user = user::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            email: Set(email.clone()),
+            display_name: Set(format!("Racer {i}")),
+            role: Set(UserRole::Agent),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            deleted_by: Set(None),
+        }
+        .insert(&app.db)
+        .await
+        .expect("user");
+        let agent = delivery_agent::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            user_id: Set(user.id),
+            agent_code: Set(format!("RACE-{i:02}")),
+            status: Set(AgentStatus::Active),
+            is_available: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&app.db)
+        .await
+        .expect("agent");
+        delivery_agent_zip_code::ActiveModel { agent_id: Set(agent.id), zip_code: Set(zip.to_owned()) }
+            .insert(&app.db)
+            .await
+            .expect("zip");
+        emails.push(email);
+    }
+    emails
+}
+
+async fn offer(app: &TestApp, order: &order::Model, agent: Option<String>) -> crate::helpers::GqlResponse {
+    let seller = user::Entity::find_by_id(order.seller_id).one(&app.db).await.expect("q").expect("seller");
+    let token = app.token_for(&seller.email).await;
+    let input = json!({ "orderId": encode(EntityKind::Order, order.id).0, "agentId": agent, "estimatedDeliveryTime": Utc::now().to_rfc3339() });
+    app.graphql(OFFER, json!({ "input": input }), Some(&token)).await
+}
+
+async fn a_seller_offers_a_confirmed_order_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "10115").await;
+    let res = offer(&app, &order, None).await;
+    let created = &res.data()["createShippingAssignment"];
+    assert_eq!(created["status"], "OFFERED");
+    assert_eq!(created["agent"], Value::Null);
+    assert_eq!(created["order"]["id"], encode(EntityKind::Order, order.id).0);
+
+    let again = offer(&app, &order, None).await;
+    assert_eq!(again.error()["extensions"]["rule"], "ORDER_ALREADY_ASSIGNED");
+
+    let pending = order::Entity::find()
+        .filter(order::Column::Status.eq(OrderStatus::Pending))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("pending");
+    assert_eq!(offer(&app, &pending, None).await.error()["extensions"]["rule"], "ORDER_NOT_CONFIRMED");
+
+    let buyer = user::Entity::find_by_id(order.buyer_id).one(&app.db).await.expect("q").expect("buyer");
+    let token = app.token_for(&buyer.email).await;
+    let input = json!({ "orderId": encode(EntityKind::Order, order.id).0 });
+    assert_eq!(app.graphql(OFFER, json!({ "input": input }), Some(&token)).await.code(), "FORBIDDEN");
+}
+
+async fn twenty_agents_accepting_one_open_offer_let_exactly_one_win(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "77777").await;
+    let assignment_id =
+        offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].as_str().expect("id").to_owned();
+    let emails = agents(&app, 20, "77777").await;
+    let mut tokens = Vec::new();
+    for email in &emails {
+        tokens.push(app.token_for(email).await);
+    }
+    let vars = json!({ "id": assignment_id });
+    let results = join_all(tokens.iter().map(|t| app.graphql(ACCEPT, vars.clone(), Some(t)))).await;
+
+    let winners: Vec<&crate::helpers::GqlResponse> =
+        results.iter().filter(|r| r.body.get("errors").is_none()).collect();
+    assert_eq!(winners.len(), 1, "exactly one agent wins");
+    assert_eq!(winners[0].data()["acceptAssignment"]["status"], "ACCEPTED");
+    for loser in results.iter().filter(|r| r.body.get("errors").is_some()) {
+        let code = loser.code();
+        let rule = loser.error()["extensions"]["rule"].as_str().unwrap_or_default();
+        assert!(code == "CONFLICT" || rule == "ASSIGNMENT_ALREADY_ACCEPTED", "{}", loser.body);
+    }
+    let (_, uuid) = courier::graphql::node::decode(&async_graphql::ID(assignment_id)).expect("id");
+    let stored = shipping_assignment::Entity::find_by_id(uuid).one(&app.db).await.expect("q").expect("assignment");
+    assert_eq!(stored.status, AssignmentStatus::Accepted);
+    assert_eq!(stored.version, 1);
+    let winner_code = winners[0].data()["acceptAssignment"]["agent"]["agentCode"].as_str().expect("code").to_owned();
+    let agent = delivery_agent::Entity::find_by_id(stored.agent_id.expect("agent"))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("agent");
+    assert_eq!(agent.agent_code, winner_code, "the stored agent is the one told it won");
+    let accepted_rows = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("shipping_assignment.accepted"))
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(accepted_rows, 1);
+}
+
+async fn an_agent_must_be_active_available_and_serve_the_zip_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "55555").await;
+    let assignment = offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].clone();
+    // agent@ serves 10115..10119, not 55555.
+    let outsider = app.token_for("agent@courier.test").await;
+    let res = app.graphql(ACCEPT, json!({ "id": assignment }), Some(&outsider)).await;
+    assert_eq!(res.error()["extensions"]["rule"], "AGENT_DOES_NOT_SERVE_ZIP_CODE", "{}", res.body);
+
+    let emails = agents(&app, 2, "55555").await;
+    let set_agent = |email: String, status: AgentStatus, available: bool| {
+        let db = app.db.clone();
+        async move {
+            let u = courier::domain::users::find_by_email(&db, &email).await.expect("user");
+            let a = delivery_agent::Entity::find()
+                .filter(delivery_agent::Column::UserId.eq(u.id))
+                .one(&db)
+                .await
+                .expect("q")
+                .expect("agent");
+            let mut active: delivery_agent::ActiveModel = a.into();
+            active.status = Set(status);
+            active.is_available = Set(available);
+            active.update(&db).await.expect("update");
+        }
+    };
+    set_agent(emails[0].clone(), AgentStatus::Suspended, true).await;
+    set_agent(emails[1].clone(), AgentStatus::Active, false).await;
+    let res = app.graphql(ACCEPT, json!({ "id": assignment }), Some(&app.token_for(&emails[0]).await)).await;
+    assert_eq!(res.error()["extensions"]["rule"], "AGENT_NOT_ACTIVE");
+    let res = app.graphql(ACCEPT, json!({ "id": assignment }), Some(&app.token_for(&emails[1]).await)).await;
+    assert_eq!(res.error()["extensions"]["rule"], "AGENT_NOT_AVAILABLE");
+    // A buyer is not an agent at all.
+    let buyer = app.token_for("buyer@courier.test").await;
+    assert_eq!(app.graphql(ACCEPT, json!({ "id": assignment }), Some(&buyer)).await.code(), "FORBIDDEN");
+}
+
+on_both_backends!(
+    a_seller_offers_a_confirmed_order_once,
+    twenty_agents_accepting_one_open_offer_let_exactly_one_win,
+    an_agent_must_be_active_available_and_serve_the_zip_code,
+);
