@@ -277,3 +277,176 @@ async fn accept_locked(
     tx.commit().await?;
     Ok(accepted)
 }
+
+/// Whether the assignment's agent may move it `from -> to`.
+pub fn step_allowed(from: AssignmentStatus, to: AssignmentStatus) -> bool {
+    use AssignmentStatus::*;
+    matches!(
+        (from, to),
+        (Accepted, PickedUp)
+            | (PickedUp, InTransit)
+            | (PickedUp | InTransit, Delivered)
+            | (Accepted | PickedUp | InTransit, Failed)
+    )
+}
+
+/// The order status that goes with an assignment moving to `to`, given the
+/// order's current status (`None`: the order does not change).
+fn order_status_after(to: AssignmentStatus, order: OrderStatus) -> Option<OrderStatus> {
+    match (to, order) {
+        (AssignmentStatus::PickedUp, _) => Some(OrderStatus::Shipping),
+        (AssignmentStatus::Delivered, _) => Some(OrderStatus::Delivered),
+        // A failed delivery puts the order back up for a new offer.
+        (AssignmentStatus::Failed, OrderStatus::Shipping) => Some(OrderStatus::Confirmed),
+        _ => None,
+    }
+}
+
+/// The agent of an assignment moves it on (pick up, start transit, deliver,
+/// fail), and the order with it, in one transaction with the same locking
+/// discipline as accepting.
+pub async fn advance(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    audit_context: &AuditContext,
+    assignment_id: Uuid,
+    to: AssignmentStatus,
+    reason: Option<String>,
+) -> Result<shipping_assignment::Model, AppError> {
+    let started = Instant::now();
+    let agent = delivery_agent::Entity::find()
+        .filter(delivery_agent::Column::UserId.eq(viewer.id))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Forbidden("Only the assignment's agent moves it".into()))?;
+    let busy = || AppError::Conflict {
+        message: "This assignment is being processed by another request".into(),
+        context: json!({ "retryable": true }),
+    };
+    let tx = begin_write(db, Isolation::ReadCommitted).await?;
+    // Locked for the same reason as in `accept`: one change at a time.
+    let assignment = shipping_assignment::Entity::find_by_id(assignment_id)
+        .lock_with_behavior(LockType::Update, LockBehavior::Nowait)
+        .one(&tx)
+        .await
+        .map_err(|e| match classify(&e) {
+            DbFailure::LockNotAvailable => busy(),
+            _ => e.into(),
+        })?
+        .filter(|a| a.agent_id == Some(agent.id))
+        .ok_or_else(|| AppError::not_found("ShippingAssignment", assignment_id))?;
+    if !step_allowed(assignment.status, to) {
+        return Err(AppError::rule(
+            "INVALID_ASSIGNMENT_TRANSITION",
+            format!("Assignment cannot move from {} to {}", assignment.status.to_value(), to.to_value()),
+            json!({ "currentStatus": assignment.status.to_value(), "requestedStatus": to.to_value() }),
+        ));
+    }
+    let order = order::Entity::find_by_id(assignment.order_id)
+        .lock(LockType::Update)
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
+
+    let now = Utc::now();
+    let mut active: shipping_assignment::ActiveModel = assignment.clone().into();
+    active.status = Set(to);
+    active.version = Set(assignment.version + 1);
+    active.updated_at = Set(now);
+    match to {
+        AssignmentStatus::PickedUp => active.picked_up_at = Set(Some(now)),
+        AssignmentStatus::Delivered => active.delivered_at = Set(Some(now)),
+        AssignmentStatus::Failed => active.failure_reason = Set(reason),
+        _ => {}
+    }
+    let moved = active.update(&tx).await?;
+    audit::record(
+        &tx,
+        Change {
+            action: "shipping_assignment.status_updated",
+            entity_type: "ShippingAssignment",
+            entity_id: moved.id,
+            old: Some(snapshot(&assignment)),
+            new: Some(snapshot(&moved)),
+            context: audit_context,
+        },
+    )
+    .await?;
+
+    if let Some(next) = order_status_after(to, order.status) {
+        crate::domain::order_rules::check_transition(order.status, next)?;
+        let mut o: order::ActiveModel = order.clone().into();
+        o.status = Set(next);
+        o.version = Set(order.version + 1);
+        o.updated_at = Set(now);
+        let updated = o.update(&tx).await?;
+        audit::record(
+            &tx,
+            Change {
+                action: "order.status_updated",
+                entity_type: "Order",
+                entity_id: order.id,
+                old: Some(json!({ "status": order.status.to_value(), "version": order.version })),
+                new: Some(json!({ "status": updated.status.to_value(), "version": updated.version })),
+                context: audit_context,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let event = if to == AssignmentStatus::Delivered {
+        "shipping_assignment_delivered"
+    } else {
+        "shipping_assignment_status_updated"
+    };
+    tracing::info!(
+        event,
+        assignment.id = %moved.id,
+        order.id = %moved.order_id,
+        agent.id = %agent.id,
+        to = %to.to_value(),
+        actor = %viewer.id,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "shipping assignment moved"
+    );
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    #[test]
+    fn assignment_steps_follow_the_delivery() {
+        use AssignmentStatus::*;
+        let allowed: Vec<(AssignmentStatus, AssignmentStatus)> = AssignmentStatus::iter()
+            .flat_map(|from| AssignmentStatus::iter().map(move |to| (from, to)))
+            .filter(|(from, to)| step_allowed(*from, *to))
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                (Accepted, PickedUp),
+                (Accepted, Failed),
+                (PickedUp, InTransit),
+                (PickedUp, Delivered),
+                (PickedUp, Failed),
+                (InTransit, Delivered),
+                (InTransit, Failed),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_order_follows_the_assignment() {
+        assert_eq!(order_status_after(AssignmentStatus::PickedUp, OrderStatus::Confirmed), Some(OrderStatus::Shipping));
+        assert_eq!(
+            order_status_after(AssignmentStatus::Delivered, OrderStatus::Shipping),
+            Some(OrderStatus::Delivered)
+        );
+        assert_eq!(order_status_after(AssignmentStatus::Failed, OrderStatus::Shipping), Some(OrderStatus::Confirmed));
+        assert_eq!(order_status_after(AssignmentStatus::Failed, OrderStatus::Confirmed), None);
+        assert_eq!(order_status_after(AssignmentStatus::InTransit, OrderStatus::Shipping), None);
+    }
+}

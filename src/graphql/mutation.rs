@@ -3,6 +3,7 @@
 
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
+use entity::AssignmentStatus;
 use rust_decimal::Decimal;
 
 use crate::domain::lookup::EntityKind;
@@ -76,6 +77,34 @@ pub struct AcceptAssignmentInput {
     pub assignment_id: ID,
 }
 
+/// One step of a delivery.
+#[derive(InputObject)]
+pub struct AssignmentStepInput {
+    /// The assignment.
+    pub assignment_id: ID,
+}
+
+/// A failed delivery.
+#[derive(InputObject)]
+pub struct FailAssignmentInput {
+    /// The assignment.
+    pub assignment_id: ID,
+    /// What went wrong (1 to 500 characters).
+    pub reason: String,
+}
+
+async fn step(
+    ctx: &Context<'_>,
+    id: &ID,
+    to: AssignmentStatus,
+    reason: Option<String>,
+) -> GqlResult<ShippingAssignment> {
+    let viewer = ctx.require_viewer()?;
+    let id = decode_as(id, EntityKind::ShippingAssignment)?;
+    let moved = shipping_lifecycle::advance(ctx.db(), viewer, &ctx.audit_context(), id, to, reason).await?;
+    Ok(ShippingAssignment(moved))
+}
+
 /// Entry points for changing things.
 #[derive(Default)]
 pub struct Mutation;
@@ -138,6 +167,30 @@ impl Mutation {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&input.assignment_id, EntityKind::ShippingAssignment)?;
         Ok(ShippingAssignment(shipping_lifecycle::accept(ctx.db(), viewer, &ctx.audit_context(), id).await?))
+    }
+
+    /// The assignment's agent has the parcel; the order is SHIPPING.
+    async fn pick_up_assignment(&self, ctx: &Context<'_>, input: AssignmentStepInput) -> GqlResult<ShippingAssignment> {
+        step(ctx, &input.assignment_id, AssignmentStatus::PickedUp, None).await
+    }
+
+    /// The parcel is on its way.
+    async fn start_transit(&self, ctx: &Context<'_>, input: AssignmentStepInput) -> GqlResult<ShippingAssignment> {
+        step(ctx, &input.assignment_id, AssignmentStatus::InTransit, None).await
+    }
+
+    /// The parcel reached the buyer; the order is DELIVERED.
+    async fn confirm_delivery(&self, ctx: &Context<'_>, input: AssignmentStepInput) -> GqlResult<ShippingAssignment> {
+        step(ctx, &input.assignment_id, AssignmentStatus::Delivered, None).await
+    }
+
+    /// The delivery failed; the order returns to CONFIRMED to be offered again.
+    async fn fail_assignment(&self, ctx: &Context<'_>, input: FailAssignmentInput) -> GqlResult<ShippingAssignment> {
+        let reason = input.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(AppError::validation("reason", "A reason has 1 to 500 characters").into());
+        }
+        step(ctx, &input.assignment_id, AssignmentStatus::Failed, Some(reason.to_owned())).await
     }
 
     /// Cancels an order before it ships.

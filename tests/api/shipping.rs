@@ -194,7 +194,76 @@ async fn an_agent_must_be_active_available_and_serve_the_zip_code(backend: Backe
     assert_eq!(app.graphql(ACCEPT, json!({ "id": assignment }), Some(&buyer)).await.code(), "FORBIDDEN");
 }
 
+async fn step(app: &TestApp, token: &str, mutation: &str, id: &Value) -> crate::helpers::GqlResponse {
+    let query = format!(
+        "mutation($id: ID!) {{ {mutation}(input: {{ assignmentId: $id }}) {{ status pickedUpAt deliveredAt order {{ status version }} }} }}"
+    );
+    app.graphql(&query, json!({ "id": id }), Some(token)).await
+}
+
+async fn an_agent_delivers_and_the_order_follows_the_assignment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "10115").await;
+    let id = offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].clone();
+    let agent = app.token_for("agent@courier.test").await;
+    let other = app.token_for("agent2@courier.test").await;
+
+    // Delivering before picking up is not a step of the delivery.
+    assert_eq!(
+        app.graphql(ACCEPT, json!({ "id": id }), Some(&agent)).await.data()["acceptAssignment"]["status"],
+        "ACCEPTED"
+    );
+    let early = step(&app, &agent, "confirmDelivery", &id).await;
+    assert_eq!(early.error()["extensions"]["rule"], "INVALID_ASSIGNMENT_TRANSITION");
+    assert_eq!(early.error()["extensions"]["context"]["currentStatus"], "ACCEPTED");
+    // Another agent cannot move it.
+    assert_eq!(step(&app, &other, "pickUpAssignment", &id).await.code(), "NOT_FOUND");
+
+    let picked = step(&app, &agent, "pickUpAssignment", &id).await;
+    let picked = &picked.data()["pickUpAssignment"];
+    assert_eq!(picked["status"], "PICKED_UP");
+    assert!(picked["pickedUpAt"].is_string());
+    assert_eq!(picked["order"]["status"], "SHIPPING");
+    assert_eq!(picked["order"]["version"], order.version + 1);
+    assert_eq!(step(&app, &agent, "startTransit", &id).await.data()["startTransit"]["status"], "IN_TRANSIT");
+    let delivered = step(&app, &agent, "confirmDelivery", &id).await;
+    let delivered = &delivered.data()["confirmDelivery"];
+    assert_eq!(delivered["status"], "DELIVERED");
+    assert!(delivered["deliveredAt"].is_string());
+    assert_eq!(delivered["order"]["status"], "DELIVERED");
+    let stored = order::Entity::find_by_id(order.id).one(&app.db).await.expect("q").expect("order");
+    assert_eq!(stored.status, OrderStatus::Delivered);
+    assert_eq!(stored.version, order.version + 2);
+}
+
+async fn a_failed_delivery_returns_the_order_for_a_new_offer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "10117").await;
+    let id = offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].clone();
+    let agent = app.token_for("agent@courier.test").await;
+    app.graphql(ACCEPT, json!({ "id": id }), Some(&agent)).await.data();
+    step(&app, &agent, "pickUpAssignment", &id).await.data();
+    let failed = app
+        .graphql(
+            "mutation($id: ID!) { failAssignment(input: { assignmentId: $id, reason: \"Nobody home\" }) { status failureReason order { status } } }",
+            json!({ "id": id }),
+            Some(&agent),
+        )
+        .await;
+    let failed = &failed.data()["failAssignment"];
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["failureReason"], "Nobody home");
+    assert_eq!(failed["order"]["status"], "CONFIRMED");
+    // The order can be offered again.
+    let again = offer(&app, &order, None).await;
+    assert_eq!(again.data()["createShippingAssignment"]["status"], "OFFERED");
+}
+
 on_both_backends!(
+    an_agent_delivers_and_the_order_follows_the_assignment,
+    a_failed_delivery_returns_the_order_for_a_new_offer,
     a_seller_offers_a_confirmed_order_once,
     twenty_agents_accepting_one_open_offer_let_exactly_one_win,
     an_agent_must_be_active_available_and_serve_the_zip_code,
