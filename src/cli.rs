@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::TokenService;
 use crate::config::{Config, Environment};
-use crate::domain::{seed, users};
+use crate::domain::{audit, seed, users};
 use crate::http::{self, AppState};
 use crate::{db, graphql};
 
@@ -58,11 +58,28 @@ pub enum Command {
         #[arg(long, default_value = "schema.graphql")]
         path: PathBuf,
     },
+    /// Maintain the audit log.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Mint a bearer token for a user.
     Token {
         /// The user's email.
         #[arg(long)]
         email: String,
+    },
+}
+
+/// Audit log maintenance.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Delete audit rows older than an age such as `365d`.
+    Prune {
+        /// Age: a number with `d`, `h` or `m`.
+        #[arg(long, value_parser = audit::parse_age)]
+        older_than: chrono::Duration,
     },
 }
 
@@ -100,6 +117,12 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::ExportSchema { check, path } => export_schema(check, &path),
+        Command::Audit { action: AuditAction::Prune { older_than } } => {
+            let db = db::connect(&config).await?;
+            let deleted = audit::prune(&db, older_than).await?;
+            println!("pruned {deleted} audit rows");
+            Ok(())
+        }
         Command::Token { email } => {
             let db = db::connect(&config).await?;
             let user = users::find_by_email(&db, &email).await?;

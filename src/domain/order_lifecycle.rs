@@ -327,3 +327,68 @@ mod tests {
         assert!(!number[13..].contains(['I', 'L', 'O', 'U']));
     }
 }
+
+/// Soft-deletes (`deleted = true`) or restores an order (admins). A deleted
+/// order vanishes from every read except admin reads with `includeDeleted`,
+/// and cannot be changed until restored.
+pub async fn set_deleted(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    audit_context: &AuditContext,
+    order_id: Uuid,
+    deleted: bool,
+) -> Result<order::Model, AppError> {
+    if !viewer.is_admin() {
+        return Err(AppError::Forbidden("Only admins delete or restore orders".into()));
+    }
+    let tx = begin_write(db, Isolation::ReadCommitted).await?;
+    let current =
+        order::Entity::find_by_id(order_id).one(&tx).await?.ok_or_else(|| AppError::not_found("Order", order_id))?;
+    match (deleted, current.deleted_at.is_some()) {
+        (true, true) => return Err(AppError::not_found("Order", order_id)),
+        (false, false) => {
+            return Err(AppError::rule(
+                "ORDER_NOT_DELETED",
+                "The order is not deleted",
+                json!({ "orderId": order_id }),
+            ));
+        }
+        _ => {}
+    }
+    let now = Utc::now();
+    let next = order::Model {
+        deleted_at: deleted.then_some(now),
+        deleted_by: deleted.then_some(viewer.id),
+        version: current.version + 1,
+        updated_at: now,
+        ..current.clone()
+    };
+    let updated = order::Entity::update_many()
+        .col_expr(order::Column::DeletedAt, Expr::value(next.deleted_at))
+        .col_expr(order::Column::DeletedBy, Expr::value(next.deleted_by))
+        .col_expr(order::Column::Version, Expr::value(next.version))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now))
+        .filter(order::Column::Id.eq(order_id))
+        .filter(order::Column::Version.eq(current.version))
+        .exec(&tx)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(stale(current.version));
+    }
+    let action = if deleted { "order.deleted" } else { "order.restored" };
+    audit::record(
+        &tx,
+        Change {
+            action,
+            entity_type: "Order",
+            entity_id: order_id,
+            old: Some(snapshot(&current)),
+            new: Some(snapshot(&next)),
+            context: audit_context,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(event = if deleted { "order_deleted" } else { "order_restored" }, order.id = %order_id, actor = %viewer.id, "order soft delete changed");
+    Ok(next)
+}

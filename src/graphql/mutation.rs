@@ -193,6 +193,21 @@ impl Mutation {
         step(ctx, &input.assignment_id, AssignmentStatus::Failed, Some(reason.to_owned())).await
     }
 
+    /// Soft-deletes an order (admins): it vanishes from every read but admin
+    /// reads with `includeDeleted`, and cannot be changed until restored.
+    async fn delete_order(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Order> {
+        let viewer = ctx.require_viewer()?;
+        let id = decode_as(&id, EntityKind::Order)?;
+        Ok(Order(order_lifecycle::set_deleted(ctx.db(), viewer, &ctx.audit_context(), id, true).await?))
+    }
+
+    /// Restores a soft-deleted order (admins).
+    async fn restore_order(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Order> {
+        let viewer = ctx.require_viewer()?;
+        let id = decode_as(&id, EntityKind::Order)?;
+        Ok(Order(order_lifecycle::set_deleted(ctx.db(), viewer, &ctx.audit_context(), id, false).await?))
+    }
+
     /// Cancels an order before it ships.
     async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;

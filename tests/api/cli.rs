@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 use courier::domain::seed::DEMO_USERS;
 use entity::{ledger_entry, order, user, wallet};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait};
 use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp, spawn_unmigrated};
@@ -92,7 +92,36 @@ async fn a_minted_token_authenticates_its_user(backend: Backend) {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("not found"));
 }
 
+async fn audit_prune_deletes_only_rows_older_than_the_age(backend: Backend) {
+    let app = spawn_unmigrated(backend, |_| {}).await;
+    stdout(&courier(&app, &["seed", "--orders", "0"]));
+    let admin = courier::domain::users::find_by_email(&app.db, "admin@courier.test").await.expect("admin");
+    for days in [400, 10] {
+        entity::audit_log::ActiveModel {
+            id: sea_orm::Set(uuid::Uuid::now_v7()),
+            actor_id: sea_orm::Set(Some(admin.id)),
+            action: sea_orm::Set("order.created".into()),
+            entity_type: sea_orm::Set("Order".into()),
+            entity_id: sea_orm::Set(uuid::Uuid::now_v7()),
+            old_values: sea_orm::Set(None),
+            new_values: sea_orm::Set(None),
+            request_id: sea_orm::Set(None),
+            ip: sea_orm::Set(None),
+            user_agent: sea_orm::Set(None),
+            created_at: sea_orm::Set(chrono::Utc::now() - chrono::Duration::days(days)),
+        }
+        .insert(&app.db)
+        .await
+        .expect("audit row");
+    }
+    let out = stdout(&courier(&app, &["audit", "prune", "--older-than", "365d"]));
+    assert!(out.contains("pruned 1 audit rows"), "{out}");
+    assert_eq!(entity::audit_log::Entity::find().count(&app.db).await.expect("count"), 1);
+    assert!(!courier(&app, &["audit", "prune", "--older-than", "soon"]).status.success());
+}
+
 on_both_backends!(
+    audit_prune_deletes_only_rows_older_than_the_age,
     migrate_commands_apply_list_and_revert,
     seeding_twice_adds_nothing_and_keeps_the_books_balanced,
     a_minted_token_authenticates_its_user,

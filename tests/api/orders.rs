@@ -242,7 +242,46 @@ async fn confirm_racing_cancel_ends_in_one_of_them_and_the_audit_shows_what_happ
     }
 }
 
+async fn admins_soft_delete_and_restore_orders_and_deleted_orders_cannot_change(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let buyer = app.token_for("buyer@courier.test").await;
+    let admin = app.token_for("admin@courier.test").await;
+    let order = place_order(&app, &buyer).await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    let delete = "mutation($id: ID!) { deleteOrder(id: $id) { id deletedAt version } }";
+    let restore = "mutation($id: ID!) { restoreOrder(id: $id) { id deletedAt version } }";
+
+    assert_eq!(app.graphql(delete, json!({ "id": id }), Some(&buyer)).await.code(), "FORBIDDEN");
+    let deleted = app.graphql(delete, json!({ "id": id }), Some(&admin)).await;
+    assert!(deleted.data()["deleteOrder"]["deletedAt"].is_string());
+    // Gone for the buyer, and not changeable by anyone.
+    let node = app.graphql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": id }), Some(&buyer)).await;
+    assert_eq!(node.code(), "NOT_FOUND");
+    let cancel = app.graphql(CANCEL, json!({ "input": { "orderId": id, "reason": "x" } }), Some(&admin)).await;
+    assert_eq!(cancel.code(), "NOT_FOUND");
+    assert_eq!(app.graphql(delete, json!({ "id": id }), Some(&admin)).await.code(), "NOT_FOUND");
+
+    let restored = app.graphql(restore, json!({ "id": id }), Some(&admin)).await;
+    assert_eq!(restored.data()["restoreOrder"]["deletedAt"], Value::Null);
+    assert_eq!(restored.data()["restoreOrder"]["version"], 2);
+    let again = app.graphql(restore, json!({ "id": id }), Some(&admin)).await;
+    assert_eq!(again.error()["extensions"]["rule"], "ORDER_NOT_DELETED");
+    let node = app.graphql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": id }), Some(&buyer)).await;
+    assert_eq!(node.data()["node"]["id"], id.as_str());
+    assert_eq!(audit_actions(&app, &id).await, ["order.created", "order.deleted", "order.restored"]);
+    let deleted_row = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("order.deleted"))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("row");
+    let admin_user = courier::domain::users::find_by_email(&app.db, "admin@courier.test").await.expect("admin");
+    assert_eq!(deleted_row.actor_id, Some(admin_user.id));
+}
+
 on_both_backends!(
+    admins_soft_delete_and_restore_orders_and_deleted_orders_cannot_change,
     a_buyer_places_an_order_with_a_server_computed_total,
     invalid_orders_are_refused_with_a_field_and_write_nothing,
     the_state_machine_is_enforced_through_the_api,
