@@ -313,21 +313,6 @@ pub async fn change_status(
     Err(AppError::Internal("retry loop ended without an answer".into()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn order_numbers_are_dated_and_readable() {
-        let now = Utc::now();
-        let number = order_number(now);
-        assert!(number.starts_with(&format!("ORD-{}-", now.format("%Y%m%d"))), "{number}");
-        assert_eq!(number.len(), 19);
-        assert!(number[13..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-        assert!(!number[13..].contains(['I', 'L', 'O', 'U']));
-    }
-}
-
 /// Soft-deletes (`deleted = true`) or restores an order (admins). A deleted
 /// order vanishes from every read except admin reads with `includeDeleted`,
 /// and cannot be changed until restored.
@@ -391,4 +376,19 @@ pub async fn set_deleted(
     tx.commit().await?;
     tracing::info!(event = if deleted { "order_deleted" } else { "order_restored" }, order.id = %order_id, actor = %viewer.id, "order soft delete changed");
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_numbers_are_dated_and_readable() {
+        let now = Utc::now();
+        let number = order_number(now);
+        assert!(number.starts_with(&format!("ORD-{}-", now.format("%Y%m%d"))), "{number}");
+        assert_eq!(number.len(), 19);
+        assert!(number[13..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert!(!number[13..].contains(['I', 'L', 'O', 'U']));
+    }
 }
