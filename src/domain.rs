@@ -3,6 +3,7 @@
 //! return `Result<T, AppError>`.
 
 pub mod access;
+pub mod agents;
 pub mod audit;
 pub mod ledger;
 pub mod lookup;

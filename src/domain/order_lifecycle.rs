@@ -18,7 +18,7 @@ use crate::db::{Isolation, begin_write};
 use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::money::Currency;
 use crate::domain::order_rules::{Party, check_party, check_transition};
-use crate::domain::{Viewer, new_id, orders};
+use crate::domain::{Viewer, agents, new_id, orders};
 use crate::error::AppError;
 
 /// Retries of an internal transition that lost an optimistic-lock race.
@@ -95,13 +95,11 @@ pub async fn create(
             .ok_or_else(|| AppError::validation("items", "The order total is out of range"))?;
         lines.push((name.to_owned(), item.quantity, unit));
     }
-    let zip = input.delivery_zip_code.trim();
-    if zip.is_empty() || zip.len() > 16 || !zip.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-') {
-        return Err(AppError::validation(
-            "deliveryZipCode",
-            "A zip code has 1 to 16 letters, digits, spaces or dashes",
-        ));
-    }
+    // The same normalisation as the zip codes agents serve, so they match.
+    let zip =
+        agents::zip_codes(std::slice::from_ref(&input.delivery_zip_code)).ok().and_then(|mut z| z.pop()).ok_or_else(
+            || AppError::validation("deliveryZipCode", "A zip code has 1 to 16 letters, digits, spaces or dashes"),
+        )?;
     let seller = user::Entity::find_by_id(input.seller_id)
         .filter(user::Column::DeletedAt.is_null())
         .filter(user::Column::Role.eq(UserRole::Seller))
@@ -118,7 +116,7 @@ pub async fn create(
         status: OrderStatus::Pending,
         total_minor: total,
         currency: currency.code.to_owned(),
-        delivery_zip_code: zip.to_owned(),
+        delivery_zip_code: zip,
         version: 0,
         cancel_reason: None,
         created_at: now,

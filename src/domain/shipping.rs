@@ -202,6 +202,23 @@ pub async fn count_agents(
     pagination::count(db, agents(viewer, filter)).await
 }
 
+/// Active, available agents serving `zip_code`, by agent code (at most 100).
+/// The zip code lookup goes through `idx_delivery_agent_zip_codes_zip_code`.
+pub async fn available_agents(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    zip_code: &str,
+) -> Result<Vec<delivery_agent::Model>, AppError> {
+    let filter = AgentFilter {
+        zip_code: Some(zip_code.trim().to_ascii_uppercase()),
+        is_available: Some(true),
+        status: Some(AgentStatus::Active),
+    };
+    let key = agent_sort_key(AgentSort::AgentCode, Direction::Asc);
+    let page = list_agents(db, viewer, &filter, &key, &PageRequest::first(pagination::MAX_PAGE_SIZE)).await?;
+    Ok(page.rows.into_iter().map(|(_, agent)| agent).collect())
+}
+
 /// Visible agents among `ids`, in one statement.
 pub async fn agents_by_ids(
     db: &impl ConnectionTrait,

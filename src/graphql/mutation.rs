@@ -6,13 +6,14 @@ use chrono::{DateTime, Utc};
 use entity::AssignmentStatus;
 use rust_decimal::Decimal;
 
+use crate::domain::agents;
 use crate::domain::lookup::EntityKind;
 use crate::domain::order_lifecycle::{self, NewItem, NewOrder, StatusChange};
 use crate::domain::shipping_lifecycle::{self, NewAssignment};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::node::decode_as;
-use crate::graphql::types::{Order, OrderStatus, ShippingAssignment};
+use crate::graphql::types::{DeliveryAgent, Order, OrderStatus, ShippingAssignment};
 
 /// One line of a new order.
 #[derive(InputObject)]
@@ -103,6 +104,35 @@ async fn step(
     let id = decode_as(id, EntityKind::ShippingAssignment)?;
     let moved = shipping_lifecycle::advance(ctx.db(), viewer, &ctx.audit_context(), id, to, reason).await?;
     Ok(ShippingAssignment(moved))
+}
+
+/// A new delivery agent.
+#[derive(InputObject)]
+pub struct RegisterDeliveryAgentInput {
+    /// A user with the AGENT role.
+    pub user_id: ID,
+    /// Short public code (letters, digits, dashes).
+    pub agent_code: String,
+    /// Zip codes served.
+    pub zip_codes: Vec<String>,
+}
+
+/// Availability of an agent.
+#[derive(InputObject)]
+pub struct SetAgentAvailabilityInput {
+    /// Admins name the agent; agents omit it to change themselves.
+    pub agent_id: Option<ID>,
+    /// Taking work or not.
+    pub is_available: bool,
+}
+
+/// Service area of an agent.
+#[derive(InputObject)]
+pub struct SetAgentServiceZipCodesInput {
+    /// Admins name the agent; agents omit it to change themselves.
+    pub agent_id: Option<ID>,
+    /// The full new set (replaces the old one).
+    pub zip_codes: Vec<String>,
 }
 
 /// Entry points for changing things.
@@ -206,6 +236,44 @@ impl Mutation {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&id, EntityKind::Order)?;
         Ok(Order(order_lifecycle::set_deleted(ctx.db(), viewer, &ctx.audit_context(), id, false).await?))
+    }
+
+    /// Registers a user with the AGENT role as a delivery agent (admins).
+    async fn register_delivery_agent(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterDeliveryAgentInput,
+    ) -> GqlResult<DeliveryAgent> {
+        let viewer = ctx.require_viewer()?;
+        let user = decode_as(&input.user_id, EntityKind::User)?;
+        let agent =
+            agents::register(ctx.db(), viewer, &ctx.audit_context(), user, &input.agent_code, &input.zip_codes).await?;
+        Ok(DeliveryAgent(agent))
+    }
+
+    /// Turns an agent's availability on or off.
+    async fn set_agent_availability(
+        &self,
+        ctx: &Context<'_>,
+        input: SetAgentAvailabilityInput,
+    ) -> GqlResult<DeliveryAgent> {
+        let viewer = ctx.require_viewer()?;
+        let agent = input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?;
+        let updated =
+            agents::set_availability(ctx.db(), viewer, &ctx.audit_context(), agent, input.is_available).await?;
+        Ok(DeliveryAgent(updated))
+    }
+
+    /// Replaces the zip codes an agent serves.
+    async fn set_agent_service_zip_codes(
+        &self,
+        ctx: &Context<'_>,
+        input: SetAgentServiceZipCodesInput,
+    ) -> GqlResult<DeliveryAgent> {
+        let viewer = ctx.require_viewer()?;
+        let agent = input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?;
+        let updated = agents::set_zip_codes(ctx.db(), viewer, &ctx.audit_context(), agent, &input.zip_codes).await?;
+        Ok(DeliveryAgent(updated))
     }
 
     /// Cancels an order before it ships.

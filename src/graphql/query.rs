@@ -211,6 +211,13 @@ impl Query {
         Ok(scope.connection(rows, total, DeliveryAgent))
     }
 
+    /// Active agents taking work in a zip code, by agent code.
+    async fn available_agents(&self, ctx: &Context<'_>, zip_code: String) -> GqlResult<Vec<DeliveryAgent>> {
+        let viewer = ctx.require_viewer()?;
+        let agents = shipping::available_agents(ctx.db(), Some(viewer), &zip_code).await?;
+        Ok(agents.into_iter().map(DeliveryAgent).collect())
+    }
+
     /// One delivery agent by global ID.
     async fn delivery_agent(&self, ctx: &Context<'_>, id: ID) -> GqlResult<DeliveryAgent> {
         find(ctx, &id, EntityKind::DeliveryAgent, |f| {

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod agents;
 mod cli;
 mod connections;
 mod errors;
