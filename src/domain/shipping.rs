@@ -240,3 +240,77 @@ pub async fn zip_codes_of(
         .all(db)
         .await?)
 }
+
+/// Delivery performance of one agent over delivered assignments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentMetrics {
+    /// Deliveries in the window.
+    pub delivered_count: u64,
+    /// Of those, delivered by the estimated time.
+    pub on_time_count: u64,
+    /// Mean minutes from acceptance to delivery, when any.
+    pub average_delivery_minutes: Option<f64>,
+}
+
+/// Computes an agent's metrics in SQL over its DELIVERED assignments whose
+/// `delivered_at` is in `[from, to)` (the agent itself or admins). The
+/// minutes between two timestamps is the one expression that differs per
+/// backend.
+pub async fn agent_metrics(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    agent: &delivery_agent::Model,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<AgentMetrics, AppError> {
+    if !(viewer.is_admin() || agent.user_id == viewer.id) {
+        return Err(AppError::Forbidden("Only the agent and admins see its metrics".into()));
+    }
+    let backend = db.get_database_backend();
+    let postgres = backend == sea_orm::DatabaseBackend::Postgres;
+    let minutes = if postgres {
+        "CAST(EXTRACT(EPOCH FROM (delivered_at - accepted_at)) / 60.0 AS DOUBLE PRECISION)"
+    } else {
+        "(julianday(delivered_at) - julianday(accepted_at)) * 1440.0"
+    };
+    let mut values: Vec<sea_orm::Value> = vec![agent.id.into()];
+    let mut conditions = vec!["status = 'DELIVERED'".to_owned(), "agent_id = {}".to_owned()];
+    for (bound, op) in [(from, ">="), (to, "<")] {
+        if let Some(at) = bound {
+            values.push(at.into());
+            conditions.push(format!("delivered_at {op} {{}}"));
+        }
+    }
+    // Number the placeholders for PostgreSQL (`$1`), plain `?` for SQLite.
+    let mut n = 0;
+    let conditions: Vec<String> = conditions
+        .into_iter()
+        .map(|c| {
+            if c.contains("{}") {
+                n += 1;
+                c.replace("{}", &if postgres { format!("${n}") } else { "?".to_owned() })
+            } else {
+                c
+            }
+        })
+        .collect();
+    let sql = format!(
+        "SELECT COUNT(*) AS delivered, \
+         COALESCE(SUM(CASE WHEN estimated_delivery_time IS NOT NULL AND delivered_at <= estimated_delivery_time THEN 1 ELSE 0 END), 0) AS on_time, \
+         AVG({minutes}) AS avg_minutes \
+         FROM shipping_assignments WHERE {}",
+        conditions.join(" AND ")
+    );
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .ok_or_else(|| AppError::Internal("metrics query returned no row".into()))?;
+    let delivered: i64 = row.try_get("", "delivered")?;
+    let on_time: i64 = row.try_get("", "on_time")?;
+    let average: Option<f64> = row.try_get("", "avg_minutes")?;
+    Ok(AgentMetrics {
+        delivered_count: u64::try_from(delivered).unwrap_or(0),
+        on_time_count: u64::try_from(on_time).unwrap_or(0),
+        average_delivery_minutes: average,
+    })
+}

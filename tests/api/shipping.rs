@@ -261,7 +261,56 @@ async fn a_failed_delivery_returns_the_order_for_a_new_offer(backend: Backend) {
     assert_eq!(again.data()["createShippingAssignment"]["status"], "OFFERED");
 }
 
+async fn agent_metrics_are_computed_over_delivered_assignments(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(80).await;
+    let agent_user = courier::domain::users::find_by_email(&app.db, "agent@courier.test").await.expect("agent");
+    let agent = delivery_agent::Entity::find()
+        .filter(delivery_agent::Column::UserId.eq(agent_user.id))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("agent");
+    let delivered: Vec<shipping_assignment::Model> = shipping_assignment::Entity::find()
+        .filter(shipping_assignment::Column::AgentId.eq(agent.id))
+        .filter(shipping_assignment::Column::Status.eq(AssignmentStatus::Delivered))
+        .all(&app.db)
+        .await
+        .expect("rows");
+    assert!(!delivered.is_empty());
+    let on_time = delivered.iter().filter(|a| a.delivered_at <= a.estimated_delivery_time).count();
+    let minutes: f64 = delivered
+        .iter()
+        .map(|a| (a.delivered_at.expect("delivered") - a.accepted_at.expect("accepted")).num_seconds() as f64 / 60.0)
+        .sum::<f64>()
+        / delivered.len() as f64;
+
+    let q = "query($id: ID!, $from: DateTime) { deliveryAgent(id: $id) { metrics(from: $from) { deliveredCount onTimeCount onTimeRate averageDeliveryMinutes } } }";
+    let id = encode(EntityKind::DeliveryAgent, agent.id).0;
+    let token = app.token_for("agent@courier.test").await;
+    let res = app.graphql(q, json!({ "id": id }), Some(&token)).await;
+    let m = &res.data()["deliveryAgent"]["metrics"];
+    assert_eq!(m["deliveredCount"], delivered.len());
+    assert_eq!(m["onTimeCount"], on_time);
+    let rate = m["onTimeRate"].as_f64().expect("rate");
+    assert!((rate - on_time as f64 / delivered.len() as f64).abs() < 1e-9);
+    let avg = m["averageDeliveryMinutes"].as_f64().expect("average");
+    assert!((avg - minutes).abs() < 0.01, "{avg} vs {minutes}");
+
+    // A window after every delivery holds none.
+    let res = app
+        .graphql(q, json!({ "id": id, "from": (Utc::now() + chrono::Duration::days(1)).to_rfc3339() }), Some(&token))
+        .await;
+    let m = &res.data()["deliveryAgent"]["metrics"];
+    assert_eq!(m["deliveredCount"], 0);
+    assert_eq!(m["onTimeRate"], Value::Null);
+    // Other users may see the agent but not its metrics.
+    let buyer = app.token_for("buyer@courier.test").await;
+    assert_eq!(app.graphql(q, json!({ "id": id }), Some(&buyer)).await.code(), "FORBIDDEN");
+}
+
 on_both_backends!(
+    agent_metrics_are_computed_over_delivered_assignments,
     an_agent_delivers_and_the_order_follows_the_assignment,
     a_failed_delivery_returns_the_order_for_a_new_offer,
     a_seller_offers_a_confirmed_order_once,

@@ -1,10 +1,11 @@
 //! `DeliveryAgent` and `ShippingAssignment`.
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::domain::lookup::EntityKind;
 use crate::domain::pagination::Page;
+use crate::domain::shipping;
 use crate::error::{AppError, GqlResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::inputs::ShippingAssignmentSort;
@@ -61,10 +62,40 @@ impl DeliveryAgent {
         let page = ctx.loaders().agent_assignments.load_one(key).await?.unwrap_or_else(Page::empty);
         Ok(scope.connection(page, TotalCount::Nested(NestedCount::AgentAssignments(self.0.id)), ShippingAssignment))
     }
+    /// Delivery performance over `[from, to)` of delivery time (the agent
+    /// itself and admins only).
+    async fn metrics(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> GqlResult<AgentMetrics> {
+        let viewer = ctx.require_viewer()?;
+        let m = shipping::agent_metrics(ctx.db(), viewer, &self.0, from, to).await?;
+        Ok(AgentMetrics {
+            delivered_count: m.delivered_count,
+            on_time_count: m.on_time_count,
+            on_time_rate: (m.delivered_count > 0).then(|| m.on_time_count as f64 / m.delivered_count as f64),
+            average_delivery_minutes: m.average_delivery_minutes,
+        })
+    }
     /// When the agent was registered.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+}
+
+/// Delivery performance of an agent.
+#[derive(SimpleObject)]
+pub struct AgentMetrics {
+    /// Deliveries in the window.
+    pub delivered_count: u64,
+    /// Deliveries made by the estimated time.
+    pub on_time_count: u64,
+    /// `onTimeCount / deliveredCount`, null without deliveries.
+    pub on_time_rate: Option<f64>,
+    /// Mean minutes from acceptance to delivery, null without deliveries.
+    pub average_delivery_minutes: Option<f64>,
 }
 
 /// An order offered to, and carried by, an agent.
