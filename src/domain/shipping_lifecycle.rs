@@ -179,11 +179,7 @@ pub async fn accept(
     assignment_id: Uuid,
 ) -> Result<shipping_assignment::Model, AppError> {
     let started = Instant::now();
-    let agent = delivery_agent::Entity::find()
-        .filter(delivery_agent::Column::UserId.eq(viewer.id))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::Forbidden("Only delivery agents accept assignments".into()))?;
+    let agent = agent_of(db, viewer, "Only delivery agents accept assignments").await?;
     let work = accept_locked(db, &agent, audit_context, assignment_id);
     let result = match tokio::time::timeout(ACCEPT_TIMEOUT, work).await {
         Ok(result) => result,
@@ -218,25 +214,11 @@ async fn accept_locked(
     audit_context: &AuditContext,
     assignment_id: Uuid,
 ) -> Result<shipping_assignment::Model, AppError> {
-    let busy = || AppError::Conflict {
-        message: "This assignment is being processed by another request".into(),
-        context: json!({ "retryable": true }),
-    };
     let tx = begin_write(db, Isolation::ReadCommitted).await.map_err(|e| match classify(&e) {
         DbFailure::LockNotAvailable | DbFailure::SerializationFailure => busy(),
         _ => e.into(),
     })?;
-    // The lock is what makes "exactly one agent wins" true: without it two
-    // agents could both read OFFERED and both write ACCEPTED.
-    let assignment = shipping_assignment::Entity::find_by_id(assignment_id)
-        .lock_with_behavior(LockType::Update, LockBehavior::Nowait)
-        .one(&tx)
-        .await
-        .map_err(|e| match classify(&e) {
-            DbFailure::LockNotAvailable => busy(),
-            _ => e.into(),
-        })?
-        .ok_or_else(|| AppError::not_found("ShippingAssignment", assignment_id))?;
+    let assignment = lock_assignment(&tx, assignment_id).await?;
     // Offered to someone else: not this agent's to see.
     if assignment.agent_id.is_some_and(|a| a != agent.id) && assignment.status == AssignmentStatus::Offered {
         return Err(AppError::not_found("ShippingAssignment", assignment_id));
@@ -278,6 +260,42 @@ async fn accept_locked(
     Ok(accepted)
 }
 
+/// The viewer's delivery-agent row, or FORBIDDEN with `why`.
+async fn agent_of(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    why: &'static str,
+) -> Result<delivery_agent::Model, AppError> {
+    delivery_agent::Entity::find()
+        .filter(delivery_agent::Column::UserId.eq(viewer.id))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Forbidden(why.into()))
+}
+
+/// Locks an assignment row with `FOR UPDATE NOWAIT` (SQLite: the immediate
+/// transaction's write lock). The lock is what makes "exactly one change
+/// wins" true: without it two agents could both read OFFERED and both write
+/// ACCEPTED. A row locked by another request is a retryable CONFLICT.
+async fn lock_assignment(tx: &sea_orm::DatabaseTransaction, id: Uuid) -> Result<shipping_assignment::Model, AppError> {
+    shipping_assignment::Entity::find_by_id(id)
+        .lock_with_behavior(LockType::Update, LockBehavior::Nowait)
+        .one(tx)
+        .await
+        .map_err(|e| match classify(&e) {
+            DbFailure::LockNotAvailable => busy(),
+            _ => e.into(),
+        })?
+        .ok_or_else(|| AppError::not_found("ShippingAssignment", id))
+}
+
+fn busy() -> AppError {
+    AppError::Conflict {
+        message: "This assignment is being processed by another request".into(),
+        context: json!({ "retryable": true }),
+    }
+}
+
 /// Whether the assignment's agent may move it `from -> to`.
 pub fn step_allowed(from: AssignmentStatus, to: AssignmentStatus) -> bool {
     use AssignmentStatus::*;
@@ -314,25 +332,9 @@ pub async fn advance(
     reason: Option<String>,
 ) -> Result<shipping_assignment::Model, AppError> {
     let started = Instant::now();
-    let agent = delivery_agent::Entity::find()
-        .filter(delivery_agent::Column::UserId.eq(viewer.id))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::Forbidden("Only the assignment's agent moves it".into()))?;
-    let busy = || AppError::Conflict {
-        message: "This assignment is being processed by another request".into(),
-        context: json!({ "retryable": true }),
-    };
+    let agent = agent_of(db, viewer, "Only the assignment's agent moves it").await?;
     let tx = begin_write(db, Isolation::ReadCommitted).await?;
-    // Locked for the same reason as in `accept`: one change at a time.
-    let assignment = shipping_assignment::Entity::find_by_id(assignment_id)
-        .lock_with_behavior(LockType::Update, LockBehavior::Nowait)
-        .one(&tx)
-        .await
-        .map_err(|e| match classify(&e) {
-            DbFailure::LockNotAvailable => busy(),
-            _ => e.into(),
-        })?
+    let assignment = Some(lock_assignment(&tx, assignment_id).await?)
         .filter(|a| a.agent_id == Some(agent.id))
         .ok_or_else(|| AppError::not_found("ShippingAssignment", assignment_id))?;
     if !step_allowed(assignment.status, to) {

@@ -1,9 +1,7 @@
 //! Registering agents, their availability and service area, and the
 //! `availableAgents` lookup by zip code.
 
-use chrono::Utc;
-use entity::{UserRole, user};
-use sea_orm::{ActiveModelTrait, Set};
+use entity::UserRole;
 use serde_json::{Value, json};
 
 use courier::domain::lookup::EntityKind;
@@ -26,20 +24,7 @@ fn codes(res: &Value) -> Vec<String> {
 async fn admins_register_agents_who_then_manage_their_availability_and_area(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed(0).await;
-    let now = Utc::now();
-    let new_user = user::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        email: Set("newagent@courier.test".into()),
-        display_name: Set("Nia New".into()),
-        role: Set(UserRole::Agent),
-        created_at: Set(now),
-        updated_at: Set(now),
-        deleted_at: Set(None),
-        deleted_by: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .expect("user");
+    let new_user = app.create_user("newagent@courier.test", UserRole::Agent).await;
     let admin = app.token_for("admin@courier.test").await;
     let register = "mutation($input: RegisterDeliveryAgentInput!) { registerDeliveryAgent(input: $input) { id agentCode zipCodes isAvailable status } }";
     let input = json!({ "userId": encode(EntityKind::User, new_user.id).0, "agentCode": "agt-900", "zipCodes": ["30159", " 30161 ", "30159"] });

@@ -259,6 +259,25 @@ impl TestApp {
         self.tokens.mint(user.id).expect("mint")
     }
 
+    /// Inserts a user directly (a fixture for roles the demo data lacks).
+    pub async fn create_user(&self, email: &str, role: entity::UserRole) -> entity::user::Model {
+        use sea_orm::{ActiveModelTrait, Set};
+        let now = chrono::Utc::now();
+        entity::user::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            email: Set(email.to_owned()),
+            display_name: Set(email.split('@').next().unwrap_or(email).to_owned()),
+            role: Set(role),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            deleted_by: Set(None),
+        }
+        .insert(&self.db)
+        .await
+        .expect("insert user")
+    }
+
     /// Runs raw SQL on the fixture pool.
     pub async fn exec(&self, sql: &str) {
         self.db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));

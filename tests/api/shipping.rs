@@ -46,19 +46,7 @@ async fn agents(app: &TestApp, n: usize, zip: &str) -> Vec<String> {
     for i in 0..n {
         let now = Utc::now();
         let email = format!("racer{i}@courier.test");
-        let user = user::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            email: Set(email.clone()),
-            display_name: Set(format!("Racer {i}")),
-            role: Set(UserRole::Agent),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            deleted_by: Set(None),
-        }
-        .insert(&app.db)
-        .await
-        .expect("user");
+        let user = app.create_user(&email, UserRole::Agent).await;
         let agent = delivery_agent::ActiveModel {
             id: Set(uuid::Uuid::now_v7()),
             user_id: Set(user.id),
