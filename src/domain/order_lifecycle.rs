@@ -18,7 +18,7 @@ use crate::db::{Isolation, begin_write};
 use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::money::Currency;
 use crate::domain::order_rules::{Party, check_party, check_transition};
-use crate::domain::{Viewer, agents, new_id, orders};
+use crate::domain::{Viewer, agents, new_id, orders, shipping_lifecycle};
 use crate::error::AppError;
 
 /// Retries of an internal transition that lost an optimistic-lock race.
@@ -260,6 +260,10 @@ pub async fn change_status(
                 cancel_reason: reason,
                 ..current.clone()
             };
+            if change.to == OrderStatus::Cancelled {
+                // Nobody may pick up a cancelled order.
+                shipping_lifecycle::withdraw_for_order(&tx, current.id, audit_context).await?;
+            }
             let action = if change.to == OrderStatus::Cancelled { "order.cancelled" } else { "order.status_updated" };
             audit::record(
                 &tx,

@@ -223,17 +223,35 @@ async fn accept_locked(
     if assignment.agent_id.is_some_and(|a| a != agent.id) && assignment.status == AssignmentStatus::Offered {
         return Err(AppError::not_found("ShippingAssignment", assignment_id));
     }
-    if assignment.status != AssignmentStatus::Offered {
-        return Err(AppError::rule(
-            "ASSIGNMENT_ALREADY_ACCEPTED",
-            "The assignment has already been taken",
-            json!({ "assignmentStatus": assignment.status.to_value() }),
-        ));
+    match assignment.status {
+        AssignmentStatus::Offered => {}
+        AssignmentStatus::Cancelled | AssignmentStatus::Failed => {
+            return Err(AppError::rule(
+                "ASSIGNMENT_WITHDRAWN",
+                "The assignment is no longer offered",
+                json!({ "assignmentStatus": assignment.status.to_value() }),
+            ));
+        }
+        _ => {
+            return Err(AppError::rule(
+                "ASSIGNMENT_ALREADY_ACCEPTED",
+                "The assignment has already been taken",
+                json!({ "assignmentStatus": assignment.status.to_value() }),
+            ));
+        }
     }
     let order = order::Entity::find_by_id(assignment.order_id)
+        .filter(order::Column::DeletedAt.is_null())
         .one(&tx)
         .await?
         .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
+    if order.status != OrderStatus::Confirmed {
+        return Err(AppError::rule(
+            "ORDER_NOT_CONFIRMED",
+            "The order is no longer waiting for delivery",
+            json!({ "currentStatus": order.status.to_value() }),
+        ));
+    }
     check_agent_can_take(&tx, agent, &order).await?;
 
     let now = Utc::now();
@@ -294,6 +312,42 @@ fn busy() -> AppError {
         message: "This assignment is being processed by another request".into(),
         context: json!({ "retryable": true }),
     }
+}
+
+/// Withdraws the order's open or accepted assignments (the order was
+/// cancelled), inside the caller's transaction, auditing each.
+pub async fn withdraw_for_order(
+    tx: &sea_orm::DatabaseTransaction,
+    order_id: Uuid,
+    audit_context: &AuditContext,
+) -> Result<(), AppError> {
+    let active = shipping_assignment::Entity::find()
+        .filter(shipping_assignment::Column::OrderId.eq(order_id))
+        .filter(shipping_assignment::Column::Status.is_in([AssignmentStatus::Offered, AssignmentStatus::Accepted]))
+        .lock(LockType::Update)
+        .all(tx)
+        .await?;
+    let now = Utc::now();
+    for assignment in active {
+        let mut row: shipping_assignment::ActiveModel = assignment.clone().into();
+        row.status = Set(AssignmentStatus::Cancelled);
+        row.version = Set(assignment.version + 1);
+        row.updated_at = Set(now);
+        let withdrawn = row.update(tx).await?;
+        audit::record(
+            tx,
+            Change {
+                action: "shipping_assignment.withdrawn",
+                entity_type: "ShippingAssignment",
+                entity_id: withdrawn.id,
+                old: Some(snapshot(&assignment)),
+                new: Some(snapshot(&withdrawn)),
+                context: audit_context,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Whether the assignment's agent may move it `from -> to`.

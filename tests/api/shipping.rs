@@ -297,7 +297,33 @@ async fn agent_metrics_are_computed_over_delivered_assignments(backend: Backend)
     assert_eq!(app.graphql(q, json!({ "id": id }), Some(&buyer)).await.code(), "FORBIDDEN");
 }
 
+async fn cancelling_an_order_withdraws_its_offer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "10115").await;
+    let id = offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].clone();
+    let buyer = user::Entity::find_by_id(order.buyer_id).one(&app.db).await.expect("q").expect("buyer");
+    let token = app.token_for(&buyer.email).await;
+    let cancel = "mutation($id: ID!) { cancelOrder(input: { orderId: $id, reason: \"no longer needed\" }) { status } }";
+    let res = app.graphql(cancel, json!({ "id": encode(EntityKind::Order, order.id).0 }), Some(&token)).await;
+    assert_eq!(res.data()["cancelOrder"]["status"], "CANCELLED");
+    let (_, uuid) =
+        courier::graphql::node::decode(&async_graphql::ID(id.as_str().expect("id").to_owned())).expect("id");
+    let stored = shipping_assignment::Entity::find_by_id(uuid).one(&app.db).await.expect("q").expect("assignment");
+    assert_eq!(stored.status, AssignmentStatus::Cancelled);
+    let agent = app.token_for("agent@courier.test").await;
+    let res = app.graphql(ACCEPT, json!({ "id": id }), Some(&agent)).await;
+    assert_eq!(res.error()["extensions"]["rule"], "ASSIGNMENT_WITHDRAWN", "{}", res.body);
+    let withdrawn = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("shipping_assignment.withdrawn"))
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(withdrawn, 1);
+}
+
 on_both_backends!(
+    cancelling_an_order_withdraws_its_offer,
     agent_metrics_are_computed_over_delivered_assignments,
     an_agent_delivers_and_the_order_follows_the_assignment,
     a_failed_delivery_returns_the_order_for_a_new_offer,
