@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::pagination::{DEFAULT_PAGE_SIZE, Keyset, MAX_PAGE_SIZE, Page, PageRequest};
+use crate::domain::pagination::{DEFAULT_PAGE_SIZE, Direction, Keyset, MAX_PAGE_SIZE, Page, PageRequest};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::loaders::NestedCount;
@@ -33,12 +33,37 @@ pub struct PageArgs {
 }
 
 /// Where a cursor may be used: the connection and the sort it was made under.
-#[derive(Debug, Clone, Copy)]
-pub struct CursorScope<'a> {
+#[derive(Debug, Clone)]
+pub struct CursorScope {
     /// Connection name, e.g. `orders`.
     pub connection: &'static str,
     /// Sort tag, e.g. `CREATED_AT:DESC`.
-    pub sort: &'a str,
+    pub sort: String,
+}
+
+/// What a connection field resolves from its `orderBy` and paging
+/// arguments: the domain sort and direction, the cursor scope, the page.
+pub struct Paging<S> {
+    /// Domain sort field.
+    pub sort: S,
+    /// Sort direction.
+    pub direction: Direction,
+    /// Cursor scope for encoding the page's cursors.
+    pub scope: CursorScope,
+    /// The validated page request.
+    pub page: PageRequest,
+}
+
+/// Validates a connection's arguments: `resolved` is what the sort input's
+/// `resolve` returned, `args` the Relay paging arguments.
+pub fn paging<S>(
+    connection: &'static str,
+    (sort, direction, tag): (S, Direction, String),
+    args: PageArgs,
+) -> Result<Paging<S>, AppError> {
+    let scope = CursorScope { connection, sort: tag };
+    let page = scope.page_request(&args)?;
+    Ok(Paging { sort, direction, scope, page })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -48,10 +73,10 @@ struct CursorData {
     k: Keyset,
 }
 
-impl CursorScope<'_> {
+impl CursorScope {
     /// The opaque cursor of `keyset` in this scope.
     pub fn encode(&self, keyset: &Keyset) -> String {
-        let data = CursorData { c: self.connection.to_owned(), s: self.sort.to_owned(), k: keyset.clone() };
+        let data = CursorData { c: self.connection.to_owned(), s: self.sort.clone(), k: keyset.clone() };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
     }
 
@@ -142,8 +167,8 @@ mod tests {
     use super::*;
     use crate::domain::pagination::SortValue;
 
-    fn scope() -> CursorScope<'static> {
-        CursorScope { connection: "orders", sort: "CREATED_AT:DESC" }
+    fn scope() -> CursorScope {
+        CursorScope { connection: "orders", sort: "CREATED_AT:DESC".into() }
     }
 
     #[test]
@@ -152,9 +177,9 @@ mod tests {
         let cursor = scope().encode(&keyset);
         let args = PageArgs { after: Some(cursor.clone()), ..Default::default() };
         assert_eq!(scope().page_request(&args).expect("valid").after, Some(keyset));
-        let other_sort = CursorScope { connection: "orders", sort: "TOTAL_AMOUNT:ASC" };
+        let other_sort = CursorScope { connection: "orders", sort: "TOTAL_AMOUNT:ASC".into() };
         assert!(other_sort.page_request(&args).is_err());
-        let other_conn = CursorScope { connection: "payments", sort: "CREATED_AT:DESC" };
+        let other_conn = CursorScope { connection: "payments", sort: "CREATED_AT:DESC".into() };
         assert!(other_conn.page_request(&args).is_err());
         let tampered = PageArgs { after: Some(format!("x{cursor}")), ..Default::default() };
         assert!(scope().page_request(&tampered).is_err());

@@ -16,7 +16,7 @@ use crate::graphql::inputs::{
     UserSort,
 };
 use crate::graphql::node::{self, Node};
-use crate::graphql::pagination::{Conn, CursorScope, PageArgs, TotalCount};
+use crate::graphql::pagination::{Conn, PageArgs, Paging, TotalCount, paging};
 use crate::graphql::types::{AuditLog, DeliveryAgent, LedgerEntry, Order, Payment, ShippingAssignment, User, Wallet};
 
 /// Most IDs one `nodes` call takes.
@@ -112,9 +112,8 @@ impl Query {
     ) -> GqlResult<Conn<Order>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain(include_deleted)?;
-        let (sort, direction, tag) = OrderSort::resolve(order_by);
-        let scope = CursorScope { connection: "orders", sort: &tag };
-        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let Paging { sort, direction, scope, page } =
+            paging("orders", OrderSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let rows = orders::list(ctx.db(), Some(viewer), &filter, &orders::sort_key(sort, direction), &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { orders::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, Order))
@@ -150,9 +149,8 @@ impl Query {
     ) -> GqlResult<Conn<Payment>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let (sort, direction, tag) = PaymentSort::resolve(order_by);
-        let scope = CursorScope { connection: "payments", sort: &tag };
-        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let Paging { sort, direction, scope, page } =
+            paging("payments", PaymentSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let rows = payments::list(ctx.db(), Some(viewer), &filter, &payments::sort_key(sort, direction), &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { payments::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, Payment))
@@ -178,9 +176,11 @@ impl Query {
     ) -> GqlResult<Conn<ShippingAssignment>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let (sort, direction, tag) = ShippingAssignmentSort::resolve(order_by);
-        let scope = CursorScope { connection: "shippingAssignments", sort: &tag };
-        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let Paging { sort, direction, scope, page } = paging(
+            "shippingAssignments",
+            ShippingAssignmentSort::resolve(order_by),
+            PageArgs { first, after, last, before },
+        )?;
         let key = shipping::assignment_sort_key(sort, direction);
         let rows = shipping::list_assignments(ctx.db(), Some(viewer), &filter, &key, &page).await?;
         let total =
@@ -202,9 +202,8 @@ impl Query {
     ) -> GqlResult<Conn<DeliveryAgent>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain();
-        let (sort, direction, tag) = DeliveryAgentSort::resolve(order_by);
-        let scope = CursorScope { connection: "deliveryAgents", sort: &tag };
-        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let Paging { sort, direction, scope, page } =
+            paging("deliveryAgents", DeliveryAgentSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let key = shipping::agent_sort_key(sort, direction);
         let rows = shipping::list_agents(ctx.db(), Some(viewer), &filter, &key, &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { shipping::count_agents(&db, v.as_ref(), &f).await });
@@ -246,9 +245,8 @@ impl Query {
     ) -> GqlResult<Conn<User>> {
         let viewer = admin(ctx)?;
         let filter = filter.unwrap_or_default().into_domain(include_deleted);
-        let (sort, direction, tag) = UserSort::resolve(order_by);
-        let scope = CursorScope { connection: "users", sort: &tag };
-        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let Paging { sort, direction, scope, page } =
+            paging("users", UserSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let rows = users::list(ctx.db(), Some(viewer), &filter, &users::sort_key(sort, direction), &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { users::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, User))
@@ -270,9 +268,8 @@ impl Query {
         let viewer = ctx.require_viewer()?;
         let wallet = node::decode_as(&wallet_id, EntityKind::Wallet)?;
         let filter = filter.unwrap_or_default().into_domain();
-        let (sort, direction, tag) = LedgerEntrySort::resolve(order_by);
-        let scope = CursorScope { connection: "ledgerEntries", sort: &tag };
-        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let Paging { sort, direction, scope, page } =
+            paging("ledgerEntries", LedgerEntrySort::resolve(order_by), PageArgs { first, after, last, before })?;
         let key = wallets::entry_sort_key(sort, direction);
         let rows = wallets::entries_of_wallet(ctx.db(), Some(viewer), wallet, &filter, &key, &page).await?;
         let total = total(ctx, filter, move |db, v, f| async move {
@@ -295,9 +292,8 @@ impl Query {
     ) -> GqlResult<Conn<AuditLog>> {
         let viewer = admin(ctx)?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let ((), direction, tag) = AuditLogSort::resolve(order_by);
-        let scope = CursorScope { connection: "auditLogs", sort: &tag };
-        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let Paging { sort: _, direction, scope, page } =
+            paging("auditLogs", AuditLogSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let rows = audit::list(ctx.db(), Some(viewer), &filter, &audit::sort_key(direction), &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { audit::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, AuditLog))

@@ -11,7 +11,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::inputs::ShippingAssignmentSort;
 use crate::graphql::loaders::{NestedCount, NestedPage};
 use crate::graphql::node::encode;
-use crate::graphql::pagination::{Conn, CursorScope, PageArgs, TotalCount};
+use crate::graphql::pagination::{Conn, PageArgs, Paging, TotalCount, paging};
 use crate::graphql::types::{AgentStatus, AssignmentStatus, Order, User};
 
 /// Someone who delivers orders.
@@ -55,9 +55,11 @@ impl DeliveryAgent {
         last: Option<i32>,
         before: Option<String>,
     ) -> GqlResult<Conn<ShippingAssignment>> {
-        let (sort, direction, tag) = ShippingAssignmentSort::resolve(order_by);
-        let scope = CursorScope { connection: "DeliveryAgent.assignments", sort: &tag };
-        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let Paging { sort, direction, scope, page } = paging(
+            "DeliveryAgent.assignments",
+            ShippingAssignmentSort::resolve(order_by),
+            PageArgs { first, after, last, before },
+        )?;
         let key = (self.0.id, NestedPage { sort, direction, page });
         let page = ctx.loaders().agent_assignments.load_one(key).await?.unwrap_or_else(Page::empty);
         Ok(scope.connection(page, TotalCount::Nested(NestedCount::AgentAssignments(self.0.id)), ShippingAssignment))

@@ -11,7 +11,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::inputs::LedgerEntrySort;
 use crate::graphql::loaders::{NestedCount, NestedPage};
 use crate::graphql::node::encode;
-use crate::graphql::pagination::{Conn, CursorScope, PageArgs, TotalCount};
+use crate::graphql::pagination::{Conn, PageArgs, Paging, TotalCount, paging};
 use crate::graphql::types::{LedgerEntry, UserRole, WalletKind};
 
 /// Someone who signs in.
@@ -95,9 +95,11 @@ impl Wallet {
         last: Option<i32>,
         before: Option<String>,
     ) -> GqlResult<Conn<LedgerEntry>> {
-        let (sort, direction, tag) = LedgerEntrySort::resolve(order_by);
-        let scope = CursorScope { connection: "Wallet.ledgerEntries", sort: &tag };
-        let page = scope.page_request(&PageArgs { first, after, last, before })?;
+        let Paging { sort, direction, scope, page } = paging(
+            "Wallet.ledgerEntries",
+            LedgerEntrySort::resolve(order_by),
+            PageArgs { first, after, last, before },
+        )?;
         let key = (self.0.id, NestedPage { sort, direction, page });
         let page =
             ctx.loaders().wallet_entries.load_one(key).await?.unwrap_or_else(crate::domain::pagination::Page::empty);
