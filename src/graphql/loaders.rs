@@ -166,6 +166,29 @@ pub struct NestedPage<S> {
     pub page: PageRequest,
 }
 
+/// Loads nested pages: keys that share page arguments (normally all of
+/// them) are fetched together by `fetch`, one statement per group.
+async fn load_pages<S, M, F, Fut>(
+    keys: &[(Uuid, NestedPage<S>)],
+    fetch: F,
+) -> Result<HashMap<(Uuid, NestedPage<S>), Page<M>>, LoadError>
+where
+    S: Clone + Eq + Hash,
+    M: Clone,
+    F: Fn(Vec<Uuid>, NestedPage<S>) -> Fut,
+    Fut: Future<Output = Result<HashMap<Uuid, Page<M>>, AppError>>,
+{
+    let mut out = HashMap::new();
+    for (args, parents) in grouped(keys.to_vec(), |(_, a)| a.clone()) {
+        let ids: Vec<Uuid> = parents.iter().map(|(id, _)| *id).collect();
+        let pages = fetch(ids.clone(), args.clone()).await?;
+        for id in ids {
+            out.insert((id, args.clone()), pages.get(&id).cloned().unwrap_or_else(Page::empty));
+        }
+    }
+    Ok(out)
+}
+
 /// A wallet's ledger entries, one page per wallet.
 pub struct EntriesPageByWallet(LoaderContext);
 
@@ -177,19 +200,13 @@ impl Loader<(Uuid, NestedPage<wallets::EntrySort>)> for EntriesPageByWallet {
         &self,
         keys: &[(Uuid, NestedPage<wallets::EntrySort>)],
     ) -> Result<HashMap<(Uuid, NestedPage<wallets::EntrySort>), Self::Value>, LoadError> {
-        let mut out = HashMap::new();
-        for (args, parents) in grouped(keys.to_vec(), |(_, a)| a.clone()) {
-            let ids: Vec<Uuid> = parents.iter().map(|(id, _)| *id).collect();
+        let cx = &self.0;
+        load_pages(keys, |ids, args| async move {
             let key = wallets::entry_sort_key(args.sort, args.direction);
             let filter = wallets::EntryFilter::default();
-            let pages =
-                wallets::entries_of_wallets(&self.0.db, self.0.viewer(), &ids, &filter, &key, &args.page).await?;
-            for id in ids {
-                let page = pages.get(&id).cloned().unwrap_or_else(Page::empty);
-                out.insert((id, args.clone()), page);
-            }
-        }
-        Ok(out)
+            wallets::entries_of_wallets(&cx.db, cx.viewer(), &ids, &filter, &key, &args.page).await
+        })
+        .await
     }
 }
 
@@ -204,19 +221,13 @@ impl Loader<(Uuid, NestedPage<shipping::AssignmentSort>)> for AssignmentsPageByA
         &self,
         keys: &[(Uuid, NestedPage<shipping::AssignmentSort>)],
     ) -> Result<HashMap<(Uuid, NestedPage<shipping::AssignmentSort>), Self::Value>, LoadError> {
-        let mut out = HashMap::new();
-        for (args, parents) in grouped(keys.to_vec(), |(_, a)| a.clone()) {
-            let ids: Vec<Uuid> = parents.iter().map(|(id, _)| *id).collect();
+        let cx = &self.0;
+        load_pages(keys, |ids, args| async move {
             let key = shipping::assignment_sort_key(args.sort, args.direction);
             let filter = shipping::AssignmentFilter::default();
-            let pages =
-                shipping::assignments_of_agents(&self.0.db, self.0.viewer(), &ids, &filter, &key, &args.page).await?;
-            for id in ids {
-                let page = pages.get(&id).cloned().unwrap_or_else(Page::empty);
-                out.insert((id, args.clone()), page);
-            }
-        }
-        Ok(out)
+            shipping::assignments_of_agents(&cx.db, cx.viewer(), &ids, &filter, &key, &args.page).await
+        })
+        .await
     }
 }
 
