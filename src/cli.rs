@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::TokenService;
 use crate::config::{Config, Environment};
-use crate::domain::{audit, seed, users};
+use crate::domain::{audit, idempotency, ledger, seed, users};
 use crate::http::{self, AppState};
 use crate::{db, graphql};
 
@@ -64,6 +64,18 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Check the books.
+    Ledger {
+        /// What to do.
+        #[command(subcommand)]
+        action: LedgerAction,
+    },
+    /// Maintain the idempotency keys of money mutations.
+    Idempotency {
+        /// What to do.
+        #[command(subcommand)]
+        action: IdempotencyAction,
+    },
     /// Mint a bearer token for a user.
     Token {
         /// The user's email.
@@ -80,6 +92,26 @@ pub enum AuditAction {
         /// Age: a number with `d`, `h` or `m`.
         #[arg(long, value_parser = audit::parse_age)]
         older_than: chrono::Duration,
+    },
+}
+
+/// Ledger checks.
+#[derive(Debug, Subcommand)]
+pub enum LedgerAction {
+    /// Check every ledger invariant on the live database; print each
+    /// violation and exit non-zero if there is any.
+    Verify,
+}
+
+/// Idempotency key maintenance.
+#[derive(Debug, Subcommand)]
+pub enum IdempotencyAction {
+    /// Delete keys first seen longer ago than `--older-than` (default: the
+    /// configured key lifetime, `COURIER_IDEMPOTENCY_KEY_TTL_HOURS`).
+    Prune {
+        /// Age: a number with `d`, `h` or `m`.
+        #[arg(long, value_parser = audit::parse_age)]
+        older_than: Option<chrono::Duration>,
     },
 }
 
@@ -121,6 +153,31 @@ pub async fn run(cli: Cli) -> CliResult {
             let db = db::connect(&config).await?;
             let deleted = audit::prune(&db, older_than).await?;
             println!("pruned {deleted} audit rows");
+            Ok(())
+        }
+        Command::Ledger { action: LedgerAction::Verify } => {
+            let db = db::connect(&config).await?;
+            let health = ledger::verify(&db).await?;
+            for v in &health.violations {
+                println!("VIOLATION {} {} ({}): {}", v.invariant.as_str(), v.subject, v.currency, v.detail);
+            }
+            println!(
+                "checked {} wallets, {} payments, {} entries: {} violation(s)",
+                health.wallets_checked,
+                health.payments_checked,
+                health.entries_checked,
+                health.violations.len()
+            );
+            match health.healthy {
+                true => Ok(()),
+                false => Err(format!("the ledger has {} violation(s)", health.violations.len()).into()),
+            }
+        }
+        Command::Idempotency { action: IdempotencyAction::Prune { older_than } } => {
+            let db = db::connect(&config).await?;
+            let age = older_than.unwrap_or(config.money_policy().key_ttl);
+            let deleted = idempotency::prune(&db, age).await?;
+            println!("pruned {deleted} idempotency keys");
             Ok(())
         }
         Command::Token { email } => {

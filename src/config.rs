@@ -10,6 +10,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
 
+use crate::domain::payment_lifecycle::MoneyPolicy;
+
 /// The JWT secret used when none is configured. Refused when `COURIER_ENV=production`.
 pub const DEV_JWT_SECRET: &str = "courier-dev-secret-do-not-use-in-production";
 
@@ -86,6 +88,10 @@ pub struct Config {
     #[arg(long, env = "COURIER_PLATFORM_FEE_RATE", default_value = "0.10", global = true)]
     pub platform_fee_rate: Decimal,
 
+    /// How long an idempotency key of a money mutation is remembered, in hours.
+    #[arg(long, env = "COURIER_IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, global = true)]
+    pub idempotency_key_ttl_hours: u32,
+
     /// When set, every GraphQL response's `extensions` carries `sqlStatements`.
     #[arg(
         long,
@@ -121,10 +127,21 @@ impl Config {
         if self.db_pool_max == 0 || self.db_pool_min > self.db_pool_max {
             return Err("COURIER_DB_POOL_MAX must be positive and at least COURIER_DB_POOL_MIN".into());
         }
+        if self.idempotency_key_ttl_hours == 0 {
+            return Err("COURIER_IDEMPOTENCY_KEY_TTL_HOURS must be at least 1".into());
+        }
         if self.platform_fee_rate < Decimal::ZERO || self.platform_fee_rate >= Decimal::ONE {
             return Err("COURIER_PLATFORM_FEE_RATE must be at least 0 and below 1".into());
         }
         Ok(())
+    }
+
+    /// How money mutations behave.
+    pub fn money_policy(&self) -> MoneyPolicy {
+        MoneyPolicy {
+            fee_rate: self.platform_fee_rate,
+            key_ttl: chrono::Duration::hours(i64::from(self.idempotency_key_ttl_hours)),
+        }
     }
 
     /// Slow SQL threshold.

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod agents;
 pub mod audit;
+pub mod idempotency;
 pub mod ledger;
 pub mod lookup;
 pub mod money;
@@ -12,6 +13,7 @@ pub mod order_lifecycle;
 pub mod order_rules;
 pub mod orders;
 pub mod pagination;
+pub mod payment_lifecycle;
 pub mod payments;
 pub mod seed;
 pub mod shipping;

@@ -54,6 +54,22 @@ impl ErrorCode {
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
+
+    /// The code with this wire form.
+    pub fn parse(code: &str) -> Option<Self> {
+        [
+            Self::BadUserInput,
+            Self::Unauthenticated,
+            Self::Forbidden,
+            Self::NotFound,
+            Self::Conflict,
+            Self::BusinessRuleViolation,
+            Self::ServiceUnavailable,
+            Self::InternalServerError,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == code)
+    }
 }
 
 /// Everything that can go wrong in Courier.
@@ -108,6 +124,29 @@ pub enum AppError {
     /// Any other unexpected error (logged, masked).
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error returned before and stored with an idempotency key, replayed as it was.
+    #[error("{}", .0.message)]
+    Replayed(Box<WireError>),
+}
+
+/// An error as a client saw it, kept with an idempotency key so a repeated
+/// request gets the same answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireError {
+    /// `extensions.code`.
+    pub code: String,
+    /// The message.
+    pub message: String,
+    /// `extensions.field`, for validation errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// `extensions.rule`, for business rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// `extensions.context`, for business rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Json>,
 }
 
 impl AppError {
@@ -126,6 +165,27 @@ impl AppError {
         Self::BusinessRule { rule, message: message.into(), context }
     }
 
+    /// Whether the operation may succeed if simply run again: a lost lock or
+    /// serialization race (a retryable CONFLICT).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Conflict { context, .. } if context.get("retryable") == Some(&Json::Bool(true)))
+    }
+
+    /// The error as the client sees it, when it is a deterministic answer to
+    /// the request (bad input, not allowed, not found, a rule) and so worth
+    /// storing with an idempotency key; `None` for transient and internal
+    /// errors, which a retry with the same key should run again.
+    pub fn wire(&self) -> Option<WireError> {
+        let (field, rule, context) = match self {
+            Self::Validation { field, .. } => (field.clone(), None, None),
+            Self::Forbidden(_) | Self::NotFound { .. } => (None, None, None),
+            Self::BusinessRule { rule, context, .. } => (None, Some((*rule).to_owned()), Some(context.clone())),
+            Self::Replayed(wire) => return Some((**wire).clone()),
+            _ => return None,
+        };
+        Some(WireError { code: self.code().as_str().to_owned(), message: self.to_string(), field, rule, context })
+    }
+
     /// The client-facing code.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -137,6 +197,7 @@ impl AppError {
             Self::BusinessRule { .. } => ErrorCode::BusinessRuleViolation,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Self::Database(_) | Self::Internal(_) => ErrorCode::InternalServerError,
+            Self::Replayed(wire) => ErrorCode::parse(&wire.code).unwrap_or(ErrorCode::InternalServerError),
         }
     }
 }
@@ -255,6 +316,17 @@ impl ErrorExtensions for AppError {
                     ext.set("context", json_to_value(context));
                 }
                 Self::Conflict { context, .. } => ext.set("context", json_to_value(context)),
+                Self::Replayed(wire) => {
+                    if let Some(field) = &wire.field {
+                        ext.set("field", field.as_str());
+                    }
+                    if let Some(rule) = &wire.rule {
+                        ext.set("rule", rule.as_str());
+                    }
+                    if let Some(context) = &wire.context {
+                        ext.set("context", json_to_value(context));
+                    }
+                }
                 _ => {}
             }
         })
@@ -308,6 +380,21 @@ mod tests {
         // A `?` inside a resolver keeps the code (the blanket `From<Display>` does not apply).
         let converted: async_graphql::Error = GqlError::from(AppError::not_found("Order", "1")).into();
         assert_eq!(converted.extensions.expect("ext").get("code"), Some(&async_graphql::Value::from("NOT_FOUND")));
+    }
+
+    #[test]
+    fn deterministic_errors_replay_with_the_same_extensions() {
+        let original = AppError::rule("INSUFFICIENT_FUNDS", "short", serde_json::json!({"shortfall": "1.00"}));
+        let wire = original.wire().expect("stored");
+        let stored = serde_json::to_value(&wire).expect("serializes");
+        let replayed = AppError::Replayed(Box::new(serde_json::from_value(stored).expect("deserializes")));
+        let (a, b) = (original.extend(), replayed.extend());
+        assert_eq!(a.message, b.message);
+        assert_eq!(format!("{:?}", a.extensions), format!("{:?}", b.extensions));
+        // Transient errors are not stored: a retry with the same key runs again.
+        let raced = AppError::Conflict { message: "raced".into(), context: serde_json::json!({"retryable": true}) };
+        assert!(raced.wire().is_none() && raced.is_retryable());
+        assert!(AppError::Internal("x".into()).wire().is_none());
     }
 
     #[test]

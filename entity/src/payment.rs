@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 use crate::{PaymentMethod, PaymentStatus};
 
 /// A payment row.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "payments")]
 pub struct Model {
     /// Primary key.

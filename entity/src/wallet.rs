@@ -6,7 +6,7 @@ use crate::WalletKind;
 
 /// A wallet row. `balance_minor` always equals the sum of its ledger entries;
 /// both change in the same transaction.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "wallets")]
 pub struct Model {
     /// Primary key.

@@ -14,10 +14,11 @@ use sea_orm::{ActiveEnum, ColumnTrait, DatabaseConnection, EntityTrait, QueryFil
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::{Isolation, begin_write};
+use crate::db::{Isolation, begin_money, begin_write};
 use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::money::Currency;
 use crate::domain::order_rules::{Party, check_party, check_transition};
+use crate::domain::payment_lifecycle::{self, Settlement};
 use crate::domain::{Viewer, agents, new_id, orders, shipping_lifecycle};
 use crate::error::AppError;
 
@@ -241,43 +242,13 @@ pub async fn change_status(
         let now = Utc::now();
         let reason =
             if change.to == OrderStatus::Cancelled { change.reason.clone() } else { current.cancel_reason.clone() };
-        let tx = begin_write(db, Isolation::ReadCommitted).await?;
-        let updated = order::Entity::update_many()
-            .col_expr(order::Column::Status, Expr::value(change.to.to_value()))
-            .col_expr(order::Column::Version, ExprTrait::add(Expr::col(order::Column::Version), 1))
-            .col_expr(order::Column::UpdatedAt, Expr::value(now))
-            .col_expr(order::Column::CancelReason, Expr::value(reason.clone()))
-            .filter(order::Column::Id.eq(current.id))
-            .filter(order::Column::Version.eq(current.version))
-            .filter(order::Column::DeletedAt.is_null())
-            .exec(&tx)
-            .await?;
-        if updated.rows_affected == 1 {
-            let next = order::Model {
-                status: change.to,
-                version: current.version + 1,
-                updated_at: now,
-                cancel_reason: reason,
-                ..current.clone()
-            };
-            if change.to == OrderStatus::Cancelled {
-                // Nobody may pick up a cancelled order.
-                shipping_lifecycle::withdraw_for_order(&tx, current.id, audit_context).await?;
-            }
-            let action = if change.to == OrderStatus::Cancelled { "order.cancelled" } else { "order.status_updated" };
-            audit::record(
-                &tx,
-                Change {
-                    action,
-                    entity_type: "Order",
-                    entity_id: current.id,
-                    old: Some(snapshot(&current)),
-                    new: Some(snapshot(&next)),
-                    context: audit_context,
-                },
-            )
-            .await?;
-            tx.commit().await?;
+        let written = match write_status(db, &current, &change, reason, now, audit_context).await {
+            Ok(written) => written,
+            // A cancel lost a serialization race: re-read and try again.
+            Err(err) if err.is_retryable() && attempt < MAX_RETRIES => None,
+            Err(err) => return Err(err),
+        };
+        if let Some((next, settlement)) = written {
             let event = if change.to == OrderStatus::Cancelled { "order_cancelled" } else { "order_status_updated" };
             tracing::info!(
                 event,
@@ -290,9 +261,16 @@ pub async fn change_status(
                 duration_ms = started.elapsed().as_secs_f64() * 1000.0,
                 "order status updated"
             );
+            if let Some(Settlement::Refunded(refund)) = &settlement {
+                payment_lifecycle::log_refunded(
+                    refund,
+                    next.cancel_reason.as_deref().unwrap_or(""),
+                    true,
+                    Some(viewer.id),
+                );
+            }
             return Ok(next);
         }
-        tx.rollback().await?;
         // Someone else changed the order between our read and our write:
         // a client with an expected version must refresh; an internal
         // transition retries until its backoff schedule runs out.
@@ -313,6 +291,65 @@ pub async fn change_status(
         tokio::time::sleep(delay).await;
     }
     Err(AppError::Internal("retry loop ended without an answer".into()))
+}
+
+/// One attempt at writing a status change: `None` when the version moved
+/// underneath (nothing written). A cancel runs as a money transaction that
+/// also withdraws the order's delivery offer and settles its payment (voids
+/// an initiated one, refunds a captured one in full), all or nothing.
+async fn write_status(
+    db: &DatabaseConnection,
+    current: &order::Model,
+    change: &StatusChange,
+    reason: Option<String>,
+    now: chrono::DateTime<Utc>,
+    audit_context: &AuditContext,
+) -> Result<Option<(order::Model, Option<Settlement>)>, AppError> {
+    let cancelling = change.to == OrderStatus::Cancelled;
+    let tx = if cancelling { begin_money(db).await? } else { begin_write(db, Isolation::ReadCommitted).await? };
+    let updated = order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(change.to.to_value()))
+        .col_expr(order::Column::Version, ExprTrait::add(Expr::col(order::Column::Version), 1))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now))
+        .col_expr(order::Column::CancelReason, Expr::value(reason.clone()))
+        .filter(order::Column::Id.eq(current.id))
+        .filter(order::Column::Version.eq(current.version))
+        .filter(order::Column::DeletedAt.is_null())
+        .exec(&tx)
+        .await?;
+    if updated.rows_affected != 1 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let next = order::Model {
+        status: change.to,
+        version: current.version + 1,
+        updated_at: now,
+        cancel_reason: reason,
+        ..current.clone()
+    };
+    let mut settlement = None;
+    if cancelling {
+        // Nobody may pick up a cancelled order, and its money goes back.
+        shipping_lifecycle::withdraw_for_order(&tx, current.id, audit_context).await?;
+        let why = format!("Order cancelled: {}", next.cancel_reason.as_deref().unwrap_or("no reason given"));
+        settlement = payment_lifecycle::settle_cancelled_order(&tx, current.id, &why, audit_context).await?;
+    }
+    let action = if cancelling { "order.cancelled" } else { "order.status_updated" };
+    audit::record(
+        &tx,
+        Change {
+            action,
+            entity_type: "Order",
+            entity_id: current.id,
+            old: Some(snapshot(current)),
+            new: Some(snapshot(&next)),
+            context: audit_context,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some((next, settlement)))
 }
 
 /// Soft-deletes (`deleted = true`) or restores an order (admins). A deleted

@@ -12,9 +12,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{
-    AgentStatus, AssignmentStatus, LedgerEntryType, OrderStatus, PaymentMethod, PaymentStatus, UserRole, WalletKind,
-    delivery_agent, delivery_agent_zip_code, ledger_entry, order, order_item, payment, shipping_assignment, user,
-    wallet,
+    AgentStatus, AssignmentStatus, OrderStatus, PaymentMethod, PaymentStatus, UserRole, WalletKind, delivery_agent,
+    delivery_agent_zip_code, ledger_entry, order, order_item, payment, shipping_assignment, user, wallet,
 };
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
@@ -24,7 +23,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::ledger::{CaptureWallets, Leg, capture_legs};
+use crate::domain::ledger::{CaptureWallets, Leg, capture_legs, funding_leg};
 use crate::domain::new_id;
 use crate::error::AppError;
 
@@ -79,7 +78,7 @@ pub async fn seed(db: &DatabaseConnection, orders: u64, fee_rate: Decimal) -> Re
     let mut entries = Vec::new();
     for (email, _, _) in DEMO_USERS {
         let wallet = wallets.users[*email];
-        entries.push(top_up(wallet, OPENING_TOP_UP, format!("seed_topup_{wallet}"), now));
+        entries.push(funding_leg(wallet, OPENING_TOP_UP, format!("seed_topup_{wallet}")));
     }
 
     let existing = order::Entity::find().filter(order::Column::OrderNumber.starts_with("DEMO-")).count(&tx).await?;
@@ -91,7 +90,7 @@ pub async fn seed(db: &DatabaseConnection, orders: u64, fee_rate: Decimal) -> Re
     // Each buyer is topped up by exactly what this run captures from them, so
     // seeding never drives a wallet negative, however many orders are asked for.
     for (wallet, spent) in &batch.spent_by_wallet {
-        entries.push(top_up(*wallet, *spent, format!("seed_topup_{wallet}_orders_{existing}_{orders}"), now));
+        entries.push(funding_leg(*wallet, *spent, format!("seed_topup_{wallet}_orders_{existing}_{orders}")));
     }
     entries.append(&mut batch.ledger);
 
@@ -134,10 +133,6 @@ pub async fn seed(db: &DatabaseConnection, orders: u64, fee_rate: Decimal) -> Re
         orders_created: orders.saturating_sub(existing),
         orders_total: Ord::max(existing, orders),
     })
-}
-
-fn top_up(wallet_id: Uuid, amount_minor: i64, idempotency_key: String, _now: DateTime<Utc>) -> Leg {
-    Leg { wallet_id, amount_minor, entry_type: LedgerEntryType::TopUp, idempotency_key }
 }
 
 async fn insert_chunks<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), AppError>

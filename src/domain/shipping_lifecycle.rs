@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::{
     AgentStatus, AssignmentStatus, OrderStatus, delivery_agent, delivery_agent_zip_code, order, shipping_assignment,
 };
+use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::LockBehavior;
 use sea_orm::sea_query::LockType;
@@ -14,9 +15,9 @@ use sea_orm::{ActiveEnum, ActiveModelTrait, ColumnTrait, DatabaseConnection, Ent
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::{Isolation, begin_write};
+use crate::db::{Isolation, begin_write, lock_wallets};
 use crate::domain::audit::{self, AuditContext, Change};
-use crate::domain::{Viewer, new_id, orders, shipping};
+use crate::domain::{Viewer, new_id, orders, payment_lifecycle, shipping};
 use crate::error::{AppError, DbFailure, classify};
 
 /// Longest an accept may hold its transaction.
@@ -384,10 +385,16 @@ pub async fn advance(
     assignment_id: Uuid,
     to: AssignmentStatus,
     reason: Option<String>,
+    fee_rate: Decimal,
 ) -> Result<shipping_assignment::Model, AppError> {
     let started = Instant::now();
     let agent = agent_of(db, viewer, "Only the assignment's agent moves it").await?;
     let tx = begin_write(db, Isolation::ReadCommitted).await?;
+    if to == AssignmentStatus::Delivered {
+        // Delivering may collect cash: queue behind other money movements
+        // before taking any row lock (the order every money path follows).
+        lock_wallets(&tx).await?;
+    }
     let assignment = Some(lock_assignment(&tx, assignment_id).await?)
         .filter(|a| a.agent_id == Some(agent.id))
         .ok_or_else(|| AppError::not_found("ShippingAssignment", assignment_id))?;
@@ -449,7 +456,16 @@ pub async fn advance(
         )
         .await?;
     }
+    let collected = match to {
+        AssignmentStatus::Delivered => {
+            payment_lifecycle::collect_cash_on_delivery(&tx, &order, fee_rate, audit_context).await?
+        }
+        _ => None,
+    };
     tx.commit().await?;
+    if let Some(payment) = &collected {
+        payment_lifecycle::log_captured(payment, started, 1, "confirmDelivery");
+    }
     let event = if to == AssignmentStatus::Delivered {
         "shipping_assignment_delivered"
     } else {

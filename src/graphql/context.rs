@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::domain::Viewer;
 use crate::domain::audit::AuditContext;
+use crate::domain::payment_lifecycle::MoneyPolicy;
 use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
 
@@ -35,6 +36,8 @@ pub trait ContextExt {
     fn db(&self) -> &DatabaseConnection;
     /// The per-request data.
     fn request(&self) -> &RequestContext;
+    /// How money mutations behave (fee rate, idempotency key lifetime).
+    fn money(&self) -> &MoneyPolicy;
     /// The request's dataloaders.
     fn loaders(&self) -> &Loaders;
     /// The viewer, if any.
@@ -64,6 +67,10 @@ impl ContextExt for Context<'_> {
 
     fn loaders(&self) -> &Loaders {
         self.data_unchecked::<Loaders>()
+    }
+
+    fn money(&self) -> &MoneyPolicy {
+        self.data_unchecked::<MoneyPolicy>()
     }
 
     fn request(&self) -> &RequestContext {

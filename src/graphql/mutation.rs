@@ -9,11 +9,12 @@ use rust_decimal::Decimal;
 use crate::domain::agents;
 use crate::domain::lookup::EntityKind;
 use crate::domain::order_lifecycle::{self, NewItem, NewOrder, StatusChange};
+use crate::domain::payment_lifecycle::{self, NewPayment, RefundRequest};
 use crate::domain::shipping_lifecycle::{self, NewAssignment};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::node::decode_as;
-use crate::graphql::types::{DeliveryAgent, Order, OrderStatus, ShippingAssignment};
+use crate::graphql::types::{DeliveryAgent, Order, OrderStatus, Payment, PaymentMethod, ShippingAssignment, Wallet};
 
 /// One line of a new order.
 #[derive(InputObject)]
@@ -102,7 +103,9 @@ async fn step(
 ) -> GqlResult<ShippingAssignment> {
     let viewer = ctx.require_viewer()?;
     let id = decode_as(id, EntityKind::ShippingAssignment)?;
-    let moved = shipping_lifecycle::advance(ctx.db(), viewer, &ctx.audit_context(), id, to, reason).await?;
+    let moved =
+        shipping_lifecycle::advance(ctx.db(), viewer, &ctx.audit_context(), id, to, reason, ctx.money().fee_rate)
+            .await?;
     Ok(ShippingAssignment(moved))
 }
 
@@ -133,6 +136,51 @@ pub struct SetAgentServiceZipCodesInput {
     pub agent_id: Option<ID>,
     /// The full new set (replaces the old one).
     pub zip_codes: Vec<String>,
+}
+
+/// Starting to pay for an order.
+#[derive(InputObject)]
+pub struct InitiatePaymentInput {
+    /// The order (yours, PENDING or CONFIRMED, without a live payment).
+    pub order_id: ID,
+    /// How it is paid.
+    pub method: PaymentMethod,
+    /// 1 to 255 characters, unique per request you mean once; a repeat with
+    /// the same key and input returns the first response.
+    pub idempotency_key: String,
+}
+
+/// Capturing a payment.
+#[derive(InputObject)]
+pub struct CapturePaymentInput {
+    /// The payment (INITIATED, not cash on delivery).
+    pub payment_id: ID,
+    /// 1 to 255 characters; a repeat with the same key returns the first response.
+    pub idempotency_key: String,
+}
+
+/// Refunding a payment.
+#[derive(InputObject)]
+pub struct RefundPaymentInput {
+    /// The payment (CAPTURED or PARTIALLY_REFUNDED).
+    pub payment_id: ID,
+    /// How much, in the payment's currency; at most what is left unrefunded.
+    pub amount: Decimal,
+    /// Why (1 to 500 characters).
+    pub reason: String,
+    /// 1 to 255 characters; a repeat with the same key and input returns the first response.
+    pub idempotency_key: String,
+}
+
+/// Funding a wallet.
+#[derive(InputObject)]
+pub struct TopUpWalletInput {
+    /// A user's wallet.
+    pub wallet_id: ID,
+    /// How much, in the wallet's currency, positive.
+    pub amount: Decimal,
+    /// 1 to 255 characters; a repeat with the same key and input returns the first response.
+    pub idempotency_key: String,
 }
 
 /// Entry points for changing things.
@@ -209,7 +257,8 @@ impl Mutation {
         step(ctx, &input.assignment_id, AssignmentStatus::InTransit, None).await
     }
 
-    /// The parcel reached the buyer; the order is DELIVERED.
+    /// The parcel reached the buyer; the order is DELIVERED. A cash-on-delivery
+    /// payment is captured in the same transaction.
     async fn confirm_delivery(&self, ctx: &Context<'_>, input: AssignmentStepInput) -> GqlResult<ShippingAssignment> {
         step(ctx, &input.assignment_id, AssignmentStatus::Delivered, None).await
     }
@@ -276,7 +325,68 @@ impl Mutation {
         Ok(DeliveryAgent(updated))
     }
 
-    /// Cancels an order before it ships.
+    /// Starts paying for an order (its buyer): one live payment per order,
+    /// for the order's total. Idempotent by `idempotencyKey`.
+    async fn initiate_payment(&self, ctx: &Context<'_>, input: InitiatePaymentInput) -> GqlResult<Payment> {
+        let viewer = ctx.require_viewer()?;
+        let new = NewPayment {
+            order_id: decode_as(&input.order_id, EntityKind::Order)?,
+            method: input.method.into(),
+            idempotency_key: &input.idempotency_key,
+        };
+        let created = payment_lifecycle::initiate(ctx.db(), viewer, &ctx.audit_context(), ctx.money(), new).await?;
+        Ok(Payment(created))
+    }
+
+    /// Captures an initiated payment (its buyer or an admin) in one
+    /// serializable transaction: buyer debit, seller credit less the platform
+    /// fee, platform fee credit. `INSUFFICIENT_FUNDS` carries the shortfall.
+    /// Cash on delivery is captured by `confirmDelivery` instead. Idempotent
+    /// by `idempotencyKey`; a repeat while the first runs is a retryable CONFLICT.
+    async fn capture_payment(&self, ctx: &Context<'_>, input: CapturePaymentInput) -> GqlResult<Payment> {
+        let viewer = ctx.require_viewer()?;
+        let id = decode_as(&input.payment_id, EntityKind::Payment)?;
+        let captured =
+            payment_lifecycle::capture(ctx.db(), viewer, &ctx.audit_context(), ctx.money(), id, &input.idempotency_key)
+                .await?;
+        Ok(Payment(captured))
+    }
+
+    /// Refunds part or all of a captured payment (admins), reversing its
+    /// ledger legs proportionally; never more than captured minus earlier
+    /// refunds (`REFUND_EXCEEDS_CAPTURED`). Idempotent by `idempotencyKey`.
+    async fn refund_payment(&self, ctx: &Context<'_>, input: RefundPaymentInput) -> GqlResult<Payment> {
+        let viewer = ctx.require_viewer()?;
+        let request = RefundRequest {
+            payment_id: decode_as(&input.payment_id, EntityKind::Payment)?,
+            amount: input.amount,
+            reason: input.reason,
+            idempotency_key: &input.idempotency_key,
+        };
+        let refunded = payment_lifecycle::refund(ctx.db(), viewer, &ctx.audit_context(), ctx.money(), request).await?;
+        Ok(Payment(refunded))
+    }
+
+    /// Adds money from outside to a user's wallet (admins), as a TOP_UP
+    /// ledger entry. Idempotent by `idempotencyKey`.
+    async fn top_up_wallet(&self, ctx: &Context<'_>, input: TopUpWalletInput) -> GqlResult<Wallet> {
+        let viewer = ctx.require_viewer()?;
+        let id = decode_as(&input.wallet_id, EntityKind::Wallet)?;
+        let wallet = payment_lifecycle::top_up(
+            ctx.db(),
+            viewer,
+            &ctx.audit_context(),
+            ctx.money(),
+            id,
+            input.amount,
+            &input.idempotency_key,
+        )
+        .await?;
+        Ok(Wallet(wallet))
+    }
+
+    /// Cancels an order before it ships. An initiated payment is voided
+    /// (FAILED); a captured one is refunded in full in the same transaction.
     async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let reason = input.reason.trim();

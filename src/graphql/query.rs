@@ -7,7 +7,7 @@ use async_graphql::{Context, ID, Object};
 use sea_orm::DatabaseConnection;
 
 use crate::domain::lookup::{self, EntityKind, Found};
-use crate::domain::{Viewer, audit, orders, payments, shipping, users, wallets};
+use crate::domain::{Viewer, audit, ledger, orders, payments, shipping, users, wallets};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::inputs::{
@@ -17,7 +17,9 @@ use crate::graphql::inputs::{
 };
 use crate::graphql::node::{self, Node};
 use crate::graphql::pagination::{Conn, PageArgs, Paging, TotalCount, paging};
-use crate::graphql::types::{AuditLog, DeliveryAgent, LedgerEntry, Order, Payment, ShippingAssignment, User, Wallet};
+use crate::graphql::types::{
+    AuditLog, DeliveryAgent, LedgerEntry, LedgerHealth, Order, Payment, ShippingAssignment, User, Wallet,
+};
 
 /// Most IDs one `nodes` call takes.
 const MAX_NODES: usize = 100;
@@ -228,6 +230,15 @@ impl Query {
     /// One wallet by global ID (your own; admins: any).
     async fn wallet(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Wallet> {
         find(ctx, &id, EntityKind::Wallet, |f| if let Found::Wallet(m) = f { Some(Wallet(m)) } else { None }).await
+    }
+
+    /// Checks every ledger invariant on the live database (admins): each
+    /// payment's entries sum to zero, each wallet's balance equals its
+    /// entries, all balances equal all money brought in, no user wallet is
+    /// negative, each payment's status agrees with its entries. The same
+    /// check as `courier ledger verify`.
+    async fn ledger_health(&self, ctx: &Context<'_>) -> GqlResult<LedgerHealth> {
+        Ok(LedgerHealth(ledger::health(ctx.db(), ctx.viewer()).await?))
     }
 
     /// Users (admins only).

@@ -23,7 +23,7 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 
 /// The executable schema, with the pool and extensions installed.
 pub fn build_schema(db: DatabaseConnection, config: &Config) -> CourierSchema {
-    builder().data(db).extension(SlowResolvers::new(config.slow_resolver())).finish()
+    builder().data(db).data(config.money_policy()).extension(SlowResolvers::new(config.slow_resolver())).finish()
 }
 
 /// The schema in SDL, as checked in at `schema.graphql`.

@@ -11,6 +11,6 @@ mod users;
 pub use audit::AuditLog;
 pub use enums::*;
 pub use orders::{Order, OrderItem};
-pub use payments::{LedgerEntry, Payment};
+pub use payments::{LedgerEntry, LedgerHealth, LedgerViolation, Payment};
 pub use shipping::{DeliveryAgent, ShippingAssignment};
 pub use users::{User, Wallet};

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::helpers::{Backend, TestApp, spawn_unmigrated};
 use crate::on_both_backends;
 
-const MIGRATIONS: usize = 14;
+const MIGRATIONS: usize = 15;
 
 fn courier(app: &TestApp, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_courier"))
@@ -78,6 +78,52 @@ async fn seeding_twice_adds_nothing_and_keeps_the_books_balanced(backend: Backen
     }
     assert!(!by_payment.is_empty());
     assert!(by_payment.values().all(|s| *s == 0), "{by_payment:?}");
+    let verified = stdout(&courier(&app, &["ledger", "verify"]));
+    assert!(verified.contains(": 0 violation(s)"), "{verified}");
+}
+
+async fn ledger_verify_prints_every_violation_and_fails(backend: Backend) {
+    let app = spawn_unmigrated(backend, |_| {}).await;
+    stdout(&courier(&app, &["seed", "--orders", "10"]));
+    let healthy = stdout(&courier(&app, &["ledger", "verify"]));
+    assert!(healthy.contains("payments") && healthy.contains(": 0 violation(s)"), "{healthy}");
+
+    // Tamper with the fee legs: each payment is unbalanced, the platform
+    // wallet drifts from its entries.
+    app.exec("UPDATE ledger_entries SET amount_minor = amount_minor + 1 WHERE entry_type = 'PLATFORM_FEE'").await;
+    let out = courier(&app, &["ledger", "verify"]);
+    assert!(!out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("VIOLATION PAYMENT_UNBALANCED"), "{printed}");
+    assert!(printed.contains("VIOLATION WALLET_BALANCE_DRIFT"), "{printed}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("violation"));
+}
+
+async fn idempotency_prune_deletes_keys_older_than_their_lifetime(backend: Backend) {
+    let app = spawn_unmigrated(backend, |_| {}).await;
+    stdout(&courier(&app, &["seed", "--orders", "0"]));
+    let admin = courier::domain::users::find_by_email(&app.db, "admin@courier.test").await.expect("admin");
+    for hours in [30, 1] {
+        entity::idempotency_key::ActiveModel {
+            id: sea_orm::Set(uuid::Uuid::now_v7()),
+            actor_id: sea_orm::Set(admin.id),
+            key: sea_orm::Set(format!("key-{hours}")),
+            operation: sea_orm::Set("topUpWallet".into()),
+            request_hash: sea_orm::Set("0".repeat(64)),
+            response: sea_orm::Set(Some(serde_json::json!({ "ok": null }))),
+            created_at: sea_orm::Set(chrono::Utc::now() - chrono::Duration::hours(hours)),
+            completed_at: sea_orm::Set(None),
+        }
+        .insert(&app.db)
+        .await
+        .expect("key");
+    }
+    // Default: the configured lifetime (24 hours).
+    let out = stdout(&courier(&app, &["idempotency", "prune"]));
+    assert!(out.contains("pruned 1 idempotency keys"), "{out}");
+    let out = stdout(&courier(&app, &["idempotency", "prune", "--older-than", "30m"]));
+    assert!(out.contains("pruned 1 idempotency keys"), "{out}");
+    assert_eq!(entity::idempotency_key::Entity::find().count(&app.db).await.expect("count"), 0);
 }
 
 async fn a_minted_token_authenticates_its_user(backend: Backend) {
@@ -125,6 +171,8 @@ on_both_backends!(
     migrate_commands_apply_list_and_revert,
     seeding_twice_adds_nothing_and_keeps_the_books_balanced,
     a_minted_token_authenticates_its_user,
+    ledger_verify_prints_every_violation_and_fails,
+    idempotency_prune_deletes_keys_older_than_their_lifetime,
 );
 
 #[test]

@@ -15,6 +15,7 @@ mod logging;
 mod migrations;
 mod node;
 mod orders;
+mod payments;
 mod request_id;
 mod schema;
 mod scoping;

@@ -115,3 +115,19 @@ pub enum AssignmentStatus {
     /// Withdrawn.
     Cancelled,
 }
+
+/// An invariant of the books (see `Query.ledgerHealth`).
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "crate::domain::ledger::Invariant")]
+pub enum LedgerInvariant {
+    /// A payment's entries do not sum to zero.
+    PaymentUnbalanced,
+    /// A wallet's stored balance differs from the sum of its entries.
+    WalletBalanceDrift,
+    /// All balances of a currency differ from all money brought in.
+    BooksUnbalanced,
+    /// A user wallet is below zero.
+    NegativeBalance,
+    /// A payment's status or refunded amount disagrees with its entries.
+    PaymentLedgerMismatch,
+}

@@ -4,12 +4,13 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use crate::domain::ledger;
 use crate::domain::lookup::EntityKind;
 use crate::domain::money::minor_to_decimal;
 use crate::error::GqlResult;
 use crate::graphql::context::ContextExt;
 use crate::graphql::node::encode;
-use crate::graphql::types::{LedgerEntryType, Order, PaymentMethod, PaymentStatus, Wallet};
+use crate::graphql::types::{LedgerEntryType, LedgerInvariant, Order, PaymentMethod, PaymentStatus, Wallet};
 
 /// An attempt to pay for an order.
 pub struct Payment(pub entity::payment::Model);
@@ -101,5 +102,67 @@ impl LedgerEntry {
     /// When it was written.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+}
+
+/// The result of checking every ledger invariant (see `Query.ledgerHealth`).
+pub struct LedgerHealth(pub ledger::LedgerHealth);
+
+#[Object]
+impl LedgerHealth {
+    /// No invariant is broken.
+    async fn healthy(&self) -> bool {
+        self.0.healthy
+    }
+    /// When the check ran.
+    async fn checked_at(&self) -> DateTime<Utc> {
+        self.0.checked_at
+    }
+    /// Wallets checked.
+    async fn wallets_checked(&self) -> u64 {
+        self.0.wallets_checked
+    }
+    /// Payments checked.
+    async fn payments_checked(&self) -> u64 {
+        self.0.payments_checked
+    }
+    /// Ledger entries checked.
+    async fn entries_checked(&self) -> u64 {
+        self.0.entries_checked
+    }
+    /// Every broken invariant; empty when healthy.
+    async fn violations(&self) -> Vec<LedgerViolation> {
+        self.0.violations.iter().cloned().map(LedgerViolation).collect()
+    }
+}
+
+/// One broken ledger invariant.
+pub struct LedgerViolation(pub ledger::Violation);
+
+#[Object]
+impl LedgerViolation {
+    /// Which invariant.
+    async fn invariant(&self) -> LedgerInvariant {
+        self.0.invariant.into()
+    }
+    /// The payment or wallet id (a UUID, not a global ID), or the currency.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    /// ISO 4217 code of the amounts.
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    /// What the books say it should be.
+    async fn expected(&self) -> Decimal {
+        minor_to_decimal(self.0.expected_minor, &self.0.currency)
+    }
+    /// What it is.
+    async fn actual(&self) -> Decimal {
+        minor_to_decimal(self.0.actual_minor, &self.0.currency)
+    }
+    /// For humans.
+    async fn detail(&self) -> &str {
+        &self.0.detail
     }
 }
