@@ -104,21 +104,22 @@ pub enum Isolation {
 
 /// Begins a write transaction; the one place where the backends differ.
 ///
-/// - PostgreSQL: the requested isolation level; row locks come from
+/// - PostgreSQL: the requested isolation level (READ COMMITTED being the
+///   server default; a server configured otherwise would need this to set
+///   it too); row locks come from
 ///   `SELECT ... FOR UPDATE [NOWAIT]` in the statements themselves.
 /// - SQLite: no row locks, so `BEGIN IMMEDIATE` takes the database write lock
 ///   up front (waiting up to the busy timeout); SQLite transactions are
 ///   serializable already. A busy database becomes the same retryable CONFLICT
 ///   as a PostgreSQL lock or serialization failure (see `error::classify`).
 pub async fn begin_write(db: &DatabaseConnection, isolation: Isolation) -> Result<DatabaseTransaction, DbErr> {
-    let isolation_level = match isolation {
-        Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
-        Isolation::Serializable => IsolationLevel::Serializable,
-    };
+    // READ COMMITTED is PostgreSQL's default, so only SERIALIZABLE is set
+    // (a `SET TRANSACTION` costs a round trip). SQLite has no isolation
+    // levels to set (and SeaORM warns if asked).
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    let isolation_level = (postgres && isolation == Isolation::Serializable).then_some(IsolationLevel::Serializable);
     db.begin_with_options(TransactionOptions {
-        // SQLite has no isolation levels to set (and SeaORM warns if asked).
-        isolation_level: postgres.then_some(isolation_level),
+        isolation_level,
         access_mode: None,
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
     })

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use entity::{LedgerEntryType, WalletKind, ledger_entry, wallet};
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
 use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, Statement,
+    ActiveEnum, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    Statement,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -152,10 +153,28 @@ pub async fn captured(db: &impl ConnectionTrait, payment_id: Uuid) -> Result<Opt
     }))
 }
 
+/// `INSUFFICIENT_FUNDS` for a wallet holding `balance_minor` asked to pay
+/// `required_minor`, with the shortfall in `context`.
+pub fn insufficient_funds(wallet_id: Uuid, balance_minor: i64, required_minor: i64, currency: &str) -> AppError {
+    let text = |minor| money::minor_to_decimal(minor, currency).to_string();
+    AppError::rule(
+        "INSUFFICIENT_FUNDS",
+        "The wallet does not hold enough to pay",
+        json!({
+            "walletId": wallet_id,
+            "balance": text(balance_minor),
+            "required": text(required_minor),
+            "shortfall": text(required_minor - balance_minor),
+            "currency": currency,
+        }),
+    )
+}
+
 /// Writes `legs` and moves the wallet balances by them, in the caller's
-/// transaction. A user wallet that would go below zero refuses the whole
-/// posting (`INSUFFICIENT_FUNDS`): the check is in the `UPDATE` itself, so
-/// it holds even if a caller's earlier check raced.
+/// transaction, in two statements: one INSERT of the entries and one UPDATE
+/// of every wallet touched. The UPDATE refuses to take a user wallet below
+/// zero (`INSUFFICIENT_FUNDS` for the whole posting), so that rule holds
+/// even if a caller's earlier balance check raced.
 pub async fn post(
     tx: &impl ConnectionTrait,
     legs: Vec<Leg>,
@@ -163,6 +182,7 @@ pub async fn post(
     currency: &str,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
+    use wallet::Column as W;
     let mut deltas: BTreeMap<Uuid, i64> = BTreeMap::new();
     for leg in &legs {
         *deltas.entry(leg.wallet_id).or_default() += leg.amount_minor;
@@ -173,30 +193,36 @@ pub async fn post(
         leg.into_active_model(payment, currency, now)
     });
     ledger_entry::Entity::insert_many(rows).exec_without_returning(tx).await?;
-    // Wallets in id order, so two postings never wait on each other in a cycle.
-    for (wallet_id, delta) in deltas {
-        use wallet::Column as W;
-        let moved = wallet::Entity::update_many()
-            .col_expr(W::BalanceMinor, ExprTrait::add(Expr::col(W::BalanceMinor), delta))
-            .col_expr(W::Version, ExprTrait::add(Expr::col(W::Version), 1))
-            .col_expr(W::UpdatedAt, Expr::value(now))
-            .filter(W::Id.eq(wallet_id))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(W::Kind.eq(WalletKind::Platform))
-                    .add(ExprTrait::add(Expr::col(W::BalanceMinor), delta).gte(0)),
-            )
-            .exec(tx)
-            .await?;
-        if moved.rows_affected != 1 {
-            return Err(AppError::rule(
-                "INSUFFICIENT_FUNDS",
-                "The wallet cannot go below zero",
-                json!({ "walletId": wallet_id, "change": money::minor_to_decimal(delta, currency).to_string() }),
-            ));
+
+    let delta = || -> Expr {
+        let mut case = CaseStatement::new();
+        for (id, d) in &deltas {
+            case = case.case(W::Id.eq(*id), Expr::val(*d));
         }
+        case.finally(Expr::val(0_i64)).into()
+    };
+    let moved = wallet::Entity::update_many()
+        .col_expr(W::BalanceMinor, ExprTrait::add(Expr::col(W::BalanceMinor), delta()))
+        .col_expr(W::Version, ExprTrait::add(Expr::col(W::Version), 1))
+        .col_expr(W::UpdatedAt, Expr::value(now))
+        .filter(W::Id.is_in(deltas.keys().copied()))
+        .filter(
+            Condition::any()
+                .add(W::Kind.eq(WalletKind::Platform))
+                .add(ExprTrait::add(Expr::col(W::BalanceMinor), delta()).gte(0)),
+        )
+        .exec(tx)
+        .await?;
+    if moved.rows_affected == deltas.len() as u64 {
+        return Ok(());
     }
-    Ok(())
+    // Some user wallet would go below zero: say which, and by how much.
+    let wallets = wallet::Entity::find().filter(W::Id.is_in(deltas.keys().copied())).all(tx).await?;
+    let short = wallets.iter().find(|w| w.kind == WalletKind::User && w.balance_minor + deltas[&w.id] < 0);
+    Err(match short {
+        Some(w) => insufficient_funds(w.id, w.balance_minor, -deltas[&w.id], currency),
+        None => AppError::Internal("a ledger posting found a wallet missing".into()),
+    })
 }
 
 /// The invariants of the books.

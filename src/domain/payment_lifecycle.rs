@@ -234,14 +234,6 @@ async fn initiate_once(
             json!({ "orderId": order.id, "status": order.status.to_value() }),
         ));
     }
-    let live = payment::Entity::find()
-        .filter(payment::Column::OrderId.eq(order.id))
-        .filter(payment::Column::Status.is_in(LIVE))
-        .one(&tx)
-        .await?;
-    if live.is_some() {
-        return Err(already_exists(live.as_ref(), order.id));
-    }
     wallets_for(&tx, &order).await?;
 
     let now = now();
@@ -257,13 +249,22 @@ async fn initiate_once(
         created_at: now,
         updated_at: now,
     };
-    // The partial unique index settles a race between two initiations.
-    payment::Entity::insert(payment::ActiveModel::from(created.clone())).exec_without_returning(&tx).await.map_err(
-        |e| match classify(&e) {
-            DbFailure::UniqueViolation => already_exists(None, order.id),
-            _ => e.into(),
-        },
-    )?;
+    // One live payment per order is the partial unique index's to enforce,
+    // race or no race; the existing payment is looked up only to say which.
+    let inserted =
+        payment::Entity::insert(payment::ActiveModel::from(created.clone())).exec_without_returning(&tx).await;
+    if let Err(e) = inserted {
+        if classify(&e) != DbFailure::UniqueViolation {
+            return Err(e.into());
+        }
+        tx.rollback().await?;
+        let live = payment::Entity::find()
+            .filter(payment::Column::OrderId.eq(order.id))
+            .filter(payment::Column::Status.is_in(LIVE))
+            .one(db)
+            .await?;
+        return Err(already_exists(live.as_ref(), order.id));
+    }
     audit_payment(&tx, "payment.initiated", None, &created, audit_context).await?;
     let done = ticket.complete(&tx, created).await?;
     tx.commit().await?;
@@ -330,21 +331,19 @@ pub fn log_captured(p: &payment::Model, started: Instant, attempts: u32, via: &'
     );
 }
 
-async fn capture_once(
-    db: &DatabaseConnection,
+/// The refusals a capture can give without the wallets lock, and the rows
+/// it needs.
+async fn capturable(
+    db: &impl ConnectionTrait,
     viewer: &Viewer,
-    audit_context: &AuditContext,
-    policy: &MoneyPolicy,
     payment_id: Uuid,
-    ticket: &Ticket,
-) -> Result<Completed<payment::Model>, AppError> {
-    let tx = begin_money(db).await?;
-    let current = payments::by_ids(&tx, Some(viewer), &[payment_id])
+) -> Result<(payment::Model, order::Model), AppError> {
+    let current = payments::by_ids(db, Some(viewer), &[payment_id])
         .await?
         .pop()
         .ok_or_else(|| AppError::not_found("Payment", payment_id))?;
     let order = order::Entity::find_by_id(current.order_id)
-        .one(&tx)
+        .one(db)
         .await?
         .filter(|o| o.deleted_at.is_none())
         .ok_or_else(|| AppError::not_found("Payment", payment_id))?;
@@ -356,7 +355,7 @@ async fn capture_once(
         PaymentStatus::Failed => {
             return Err(AppError::rule(
                 "PAYMENT_NOT_CAPTURABLE",
-                "A failed payment cannot be captured",
+                "A failed or voided payment cannot be captured",
                 json!({ "paymentId": current.id, "status": current.status.to_value() }),
             ));
         }
@@ -382,46 +381,49 @@ async fn capture_once(
             json!({ "orderId": order.id, "paymentId": current.id }),
         ));
     }
-    let captured = settle_capture(&tx, &current, &order, policy.fee_rate).await?;
+    Ok((current, order))
+}
+
+async fn capture_once(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    audit_context: &AuditContext,
+    policy: &MoneyPolicy,
+    payment_id: Uuid,
+    ticket: &Ticket,
+) -> Result<Completed<payment::Model>, AppError> {
+    // Everything that can refuse without the lock is judged first.
+    let (current, order) = capturable(db, viewer, payment_id).await?;
+    let (wallets, balance) = wallets_for(db, &order).await?;
+    if current.method == PaymentMethod::Wallet && balance < current.amount_minor {
+        return Err(ledger::insufficient_funds(wallets.buyer, balance, current.amount_minor, &current.currency));
+    }
+    // The money transaction queues on the wallets lock, so it only writes:
+    // the payment row's guarded UPDATE is where racing captures and cancels
+    // meet, the balance guard of `ledger::post` where racing spends meet.
+    let tx = begin_money(db).await?;
+    let Some(captured) = settle_capture(&tx, &current, wallets, policy.fee_rate).await? else {
+        // The payment changed since it was read: answer as it is now.
+        tx.rollback().await?;
+        capturable(db, viewer, payment_id).await?;
+        return Err(raced());
+    };
     audit_payment(&tx, "payment.captured", Some(&current), &captured, audit_context).await?;
     let done = ticket.complete(&tx, captured).await?;
     tx.commit().await?;
     Ok(done)
 }
 
-/// The money of a capture, in the caller's transaction: the legs, the
-/// balances and the payment row.
+/// The money of a capture, in the caller's money transaction: the payment
+/// row (only if still INITIATED; `None` otherwise, nothing written), the
+/// legs and the balances.
 async fn settle_capture(
     tx: &DatabaseTransaction,
     current: &payment::Model,
-    order: &order::Model,
+    wallets: CaptureWallets,
     fee_rate: Decimal,
-) -> Result<payment::Model, AppError> {
-    let (wallets, buyer_balance) = wallets_for(tx, order).await?;
-    let amount = current.amount_minor;
-    let mut legs = Vec::with_capacity(4);
-    if current.method == PaymentMethod::Wallet {
-        if buyer_balance < amount {
-            let currency = &current.currency;
-            return Err(AppError::rule(
-                "INSUFFICIENT_FUNDS",
-                "The buyer's wallet does not hold enough to pay",
-                json!({
-                    "walletId": wallets.buyer,
-                    "balance": amount_text(buyer_balance, currency),
-                    "required": amount_text(amount, currency),
-                    "shortfall": amount_text(amount - buyer_balance, currency),
-                    "currency": currency,
-                }),
-            ));
-        }
-    } else {
-        // Card charge or cash handed over: the money comes from outside.
-        legs.push(ledger::funding_leg(wallets.buyer, amount, format!("payment_{}_external_funding", current.id)));
-    }
-    legs.extend(ledger::capture_legs(current.id, amount, fee_rate, wallets));
+) -> Result<Option<payment::Model>, AppError> {
     let now = now();
-    ledger::post(tx, legs, Some(current.id), &current.currency, now).await?;
     let moved = payment::Entity::update_many()
         .col_expr(payment::Column::Status, Expr::value(PaymentStatus::Captured.to_value()))
         .col_expr(payment::Column::CapturedAt, Expr::value(now))
@@ -431,9 +433,22 @@ async fn settle_capture(
         .exec(tx)
         .await?;
     if moved.rows_affected != 1 {
-        return Err(raced());
+        return Ok(None);
     }
-    Ok(payment::Model { status: PaymentStatus::Captured, captured_at: Some(now), updated_at: now, ..current.clone() })
+    let amount = current.amount_minor;
+    let mut legs = Vec::with_capacity(4);
+    if current.method != PaymentMethod::Wallet {
+        // Card charge or cash handed over: the money comes from outside.
+        legs.push(ledger::funding_leg(wallets.buyer, amount, format!("payment_{}_external_funding", current.id)));
+    }
+    legs.extend(ledger::capture_legs(current.id, amount, fee_rate, wallets));
+    ledger::post(tx, legs, Some(current.id), &current.currency, now).await?;
+    Ok(Some(payment::Model {
+        status: PaymentStatus::Captured,
+        captured_at: Some(now),
+        updated_at: now,
+        ..current.clone()
+    }))
 }
 
 fn raced() -> AppError {
@@ -458,7 +473,8 @@ pub async fn collect_cash_on_delivery(
         .one(tx)
         .await?;
     let Some(due) = due else { return Ok(None) };
-    let captured = settle_capture(tx, &due, order, fee_rate).await?;
+    let (wallets, _) = wallets_for(tx, order).await?;
+    let captured = settle_capture(tx, &due, wallets, fee_rate).await?.ok_or_else(raced)?;
     audit_payment(tx, "payment.captured", Some(&due), &captured, audit_context).await?;
     Ok(Some(captured))
 }

@@ -323,11 +323,12 @@ struct OrderBatch {
 }
 
 /// A deterministic pseudo-random stream (SplitMix64): the same `--orders N`
-/// always builds the same data.
-struct Rng(u64);
+/// always builds the same data (and the same tests draw the same numbers).
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self, bound: u64) -> u64 {
+    /// The next number below `bound` (0 when `bound` is 0).
+    pub fn next(&mut self, bound: u64) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use courier::domain::lookup::EntityKind;
+use courier::domain::seed::Rng;
 use courier::graphql::node::{decode, encode};
 
 use crate::helpers::{Backend, TestApp, logs_containing, spawn_app};
@@ -480,19 +481,6 @@ async fn concurrent_captures_with_different_keys_capture_once(backend: Backend) 
     assert_books_balance(&app).await;
 }
 
-/// A SplitMix-style generator, so the bank test is the same every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % bound
-    }
-}
-
 async fn the_bank_test_keeps_every_invariant_under_concurrent_captures(backend: Backend) {
     const BUYERS: usize = 20;
     const ORDERS: usize = 200;
@@ -520,7 +508,7 @@ async fn the_bank_test_keeps_every_invariant_under_concurrent_captures(backend: 
         .insert(&app.db)
         .await
         .expect("wallet");
-        let funding = 5_000 + rng.below(20_000) as i64;
+        let funding = 5_000 + rng.next(20_000) as i64;
         let input = json!({ "walletId": encode(EntityKind::Wallet, wallet.id).0, "amount": rust_decimal::Decimal::new(funding, 2), "idempotencyKey": format!("fund-{i}") });
         app.graphql(TOP_UP, json!({ "input": input }), Some(&admin)).await.data();
         buyers.push((app.token_for(&email).await, wallet.id, funding));
@@ -528,7 +516,7 @@ async fn the_bank_test_keeps_every_invariant_under_concurrent_captures(backend: 
 
     // 200 orders of 1.00 to 80.00, so many buyers cannot pay for all of theirs.
     let plans: Vec<(usize, i64)> =
-        (0..ORDERS).map(|_| (rng.below(BUYERS as u64) as usize, 100 + rng.below(7_900) as i64)).collect();
+        (0..ORDERS).map(|_| (rng.next(BUYERS as u64) as usize, 100 + rng.next(7_900) as i64)).collect();
     let payments: Vec<(usize, i64, Value)> = stream::iter(plans.iter().enumerate())
         .map(|(n, &(b, amount))| {
             let (app, buyers) = (&app, &buyers);
