@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    DbErr, IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
 
@@ -152,6 +152,20 @@ pub async fn lock_wallets(tx: &DatabaseTransaction) -> Result<(), DbErr> {
         tx.execute_unprepared("LOCK TABLE wallets IN SHARE ROW EXCLUSIVE MODE").await?;
     }
     Ok(())
+}
+
+/// Begins a read-only transaction in which every statement sees the same
+/// snapshot, for checks that read several tables (`ledger verify`):
+/// REPEATABLE READ READ ONLY on PostgreSQL; on SQLite a deferred transaction,
+/// whose first read fixes the snapshot (WAL mode).
+pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    db.begin_with_options(TransactionOptions {
+        isolation_level: postgres.then_some(IsolationLevel::RepeatableRead),
+        access_mode: postgres.then_some(AccessMode::ReadOnly),
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
+    })
+    .await
 }
 
 /// Runs `SELECT 1`.

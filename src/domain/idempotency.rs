@@ -12,7 +12,7 @@
 
 use std::future::Future;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use entity::idempotency_key;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -49,9 +49,13 @@ pub struct Keyed<'a> {
 /// The right to run a keyed operation once. Only [`Ticket::complete`] turns
 /// it into a [`Completed`] result, so an operation cannot forget to store
 /// its response.
+/// A ticket is its key row plus the claim's time: a claim that was taken
+/// over (see `claim`) can no longer store anything, so a slow first request
+/// and the repeat that took its key over cannot both succeed.
 #[derive(Debug)]
 pub struct Ticket {
     id: Uuid,
+    claimed_at: DateTime<Utc>,
 }
 
 /// A result whose response has been stored with its key.
@@ -77,8 +81,14 @@ impl Ticket {
     /// Stores `value` as the key's response inside the operation's
     /// transaction `tx`, so both commit or neither does.
     pub async fn complete<T: Serialize>(&self, tx: &impl ConnectionTrait, value: T) -> Result<Completed<T>, AppError> {
-        store(tx, self.id, &Outcome::Ok(&value)).await?;
-        Ok(Completed(value))
+        match store(tx, self, &Outcome::Ok(&value)).await? {
+            true => Ok(Completed(value)),
+            // Taken over by a repeat: this attempt must not commit.
+            false => Err(AppError::Conflict {
+                message: "This request's idempotency key was taken over by a newer request".into(),
+                context: json!({ "retryable": false, "reason": "IDEMPOTENCY_KEY_SUPERSEDED" }),
+            }),
+        }
     }
 }
 
@@ -138,15 +148,15 @@ where
             };
         }
     };
-    let id = ticket.id;
+    let claim = Ticket { id: ticket.id, claimed_at: ticket.claimed_at };
     match operation(ticket).await {
         Ok(Completed(value)) => Ok(value),
         Err(err) => {
             // A deterministic answer is kept; a transient failure frees the
             // key (only if nothing was stored, in case a commit did land).
             let kept = match err.wire() {
-                Some(wire) => store(db, id, &Outcome::<()>::Error(wire)).await,
-                None => release(db, id).await,
+                Some(wire) => store(db, &claim, &Outcome::<()>::Error(wire)).await.map(|_| ()),
+                None => release(db, &claim).await,
             };
             if let Err(e) = kept {
                 tracing::error!(event = "idempotency_key_update_failed", error = %e, "could not settle an idempotency key");
@@ -170,7 +180,8 @@ fn in_flight() -> AppError {
 
 async fn claim(db: &DatabaseConnection, ttl: Duration, request: &Keyed<'_>, hash: &str) -> Result<Claim, AppError> {
     use idempotency_key::Column as C;
-    let now = Utc::now();
+    // Microseconds, as both databases keep them, so the claim time compares equal.
+    let now = Utc::now().trunc_subsecs(6);
     let id = new_id();
     let row = idempotency_key::ActiveModel {
         id: Set(id),
@@ -187,7 +198,7 @@ async fn claim(db: &DatabaseConnection, ttl: Duration, request: &Keyed<'_>, hash
         .exec_without_returning(db)
         .await?;
     if inserted == 1 {
-        return Ok(Claim::Fresh(Ticket { id }));
+        return Ok(Claim::Fresh(Ticket { id, claimed_at: now }));
     }
     let existing = idempotency_key::Entity::find()
         .filter(C::ActorId.eq(request.actor))
@@ -200,19 +211,23 @@ async fn claim(db: &DatabaseConnection, ttl: Duration, request: &Keyed<'_>, hash
     let expired = existing.created_at < now - ttl;
     let abandoned = existing.response.is_none() && existing.created_at < now - ABANDONED_AFTER;
     if expired || abandoned {
-        // Take the key over; of several repeats doing this at once, one wins.
-        let taken = idempotency_key::Entity::update_many()
+        // Take the key over; of several repeats doing this at once, one
+        // wins (the claim time changes), and an abandoned claim is taken only
+        // if its request has not stored an answer after all.
+        let mut takeover = idempotency_key::Entity::update_many()
             .col_expr(C::Operation, Expr::value(request.operation))
             .col_expr(C::RequestHash, Expr::value(hash))
             .col_expr(C::Response, Expr::value(Option::<Json>::None))
             .col_expr(C::CreatedAt, Expr::value(now))
-            .col_expr(C::CompletedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .col_expr(C::CompletedAt, Expr::value(Option::<DateTime<Utc>>::None))
             .filter(C::Id.eq(existing.id))
-            .filter(C::CreatedAt.eq(existing.created_at))
-            .exec(db)
-            .await?;
+            .filter(C::CreatedAt.eq(existing.created_at));
+        if !expired {
+            takeover = takeover.filter(C::Response.is_null());
+        }
+        let taken = takeover.exec(db).await?;
         return match taken.rows_affected {
-            1 => Ok(Claim::Fresh(Ticket { id: existing.id })),
+            1 => Ok(Claim::Fresh(Ticket { id: existing.id, claimed_at: now })),
             _ => Err(in_flight()),
         };
     }
@@ -226,22 +241,35 @@ async fn claim(db: &DatabaseConnection, ttl: Duration, request: &Keyed<'_>, hash
     existing.response.map(Claim::Stored).ok_or_else(in_flight)
 }
 
-async fn store<T: Serialize>(db: &impl ConnectionTrait, id: Uuid, outcome: &Outcome<T>) -> Result<(), AppError> {
+/// Stores the outcome under a claim still held (not taken over, nothing
+/// stored yet); `false` when the claim was lost.
+async fn store<T: Serialize>(
+    db: &impl ConnectionTrait,
+    claim: &Ticket,
+    outcome: &Outcome<T>,
+) -> Result<bool, AppError> {
     use idempotency_key::Column as C;
     let response =
         serde_json::to_value(outcome).map_err(|e| AppError::Internal(format!("response not serializable: {e}")))?;
-    idempotency_key::Entity::update_many()
+    let stored = idempotency_key::Entity::update_many()
         .col_expr(C::Response, Expr::value(response))
         .col_expr(C::CompletedAt, Expr::value(Utc::now()))
-        .filter(C::Id.eq(id))
+        .filter(C::Id.eq(claim.id))
+        .filter(C::CreatedAt.eq(claim.claimed_at))
+        .filter(C::Response.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(stored.rows_affected == 1)
 }
 
-async fn release(db: &DatabaseConnection, id: Uuid) -> Result<(), AppError> {
+async fn release(db: &DatabaseConnection, claim: &Ticket) -> Result<(), AppError> {
     use idempotency_key::Column as C;
-    idempotency_key::Entity::delete_many().filter(C::Id.eq(id)).filter(C::Response.is_null()).exec(db).await?;
+    idempotency_key::Entity::delete_many()
+        .filter(C::Id.eq(claim.id))
+        .filter(C::CreatedAt.eq(claim.claimed_at))
+        .filter(C::Response.is_null())
+        .exec(db)
+        .await?;
     Ok(())
 }
 

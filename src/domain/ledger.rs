@@ -335,6 +335,10 @@ pub async fn health(db: &DatabaseConnection, viewer: Option<&crate::domain::View
 /// refunds equal `refunded`, others have no entries). Each violation is
 /// logged as `ledger_invariant_violated`.
 pub async fn verify(db: &DatabaseConnection) -> Result<LedgerHealth, AppError> {
+    // One snapshot for all four reads, so a movement committing in between
+    // cannot look like a violation.
+    let snapshot = crate::db::begin_snapshot(db).await?;
+    let db = &snapshot;
     let backend = db.get_database_backend();
     let sql = |s: &str| Statement::from_string(backend, s.to_owned());
     // Casts keep the sums BIGINT on PostgreSQL (SUM(bigint) is NUMERIC there).
@@ -452,6 +456,7 @@ pub async fn verify(db: &DatabaseConnection) -> Result<LedgerHealth, AppError> {
             });
         }
     }
+    snapshot.commit().await?;
     for v in &violations {
         tracing::error!(
             event = "ledger_invariant_violated",

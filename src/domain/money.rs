@@ -9,6 +9,11 @@ use crate::error::AppError;
 /// Currencies Courier accepts, with their number of minor-unit digits (ISO 4217).
 const CURRENCIES: &[(&str, u32)] = &[("USD", 2), ("EUR", 2), ("GBP", 2), ("CHF", 2), ("JPY", 0), ("KWD", 3)];
 
+/// Largest amount accepted anywhere, in minor units (10^15: ten trillion
+/// dollars). Sums of many such amounts still fit in an `i64`, on both
+/// backends (SQLite would silently turn an overflowing sum into a REAL).
+pub const MAX_MINOR: i64 = 1_000_000_000_000_000;
+
 /// A supported currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Currency {
@@ -39,7 +44,10 @@ impl Currency {
                 format!("{} allows at most {} decimal places", self.code, self.exponent),
             ));
         }
-        i64::try_from(scaled.trunc()).map_err(|_| AppError::validation(field, "Amount is out of range"))
+        i64::try_from(scaled.trunc())
+            .ok()
+            .filter(|minor| minor.abs() <= MAX_MINOR)
+            .ok_or_else(|| AppError::validation(field, "Amount is out of range"))
     }
 
     /// Converts minor units to a decimal with exactly `exponent` places.
@@ -85,6 +93,8 @@ mod tests {
         let usd = Currency::parse("USD").expect("usd");
         assert!(usd.to_minor(dec!(1.005), "a").is_err());
         assert!(usd.to_minor(dec!(99999999999999999999), "a").is_err());
+        assert!(usd.to_minor(dec!(10000000000000.00), "a").is_ok());
+        assert!(usd.to_minor(dec!(10000000000000.01), "a").is_err());
         assert!(Currency::parse("XXX").is_err());
     }
 

@@ -93,6 +93,7 @@ pub async fn create(
         total = unit
             .checked_mul(i64::from(item.quantity))
             .and_then(|line| total.checked_add(line))
+            .filter(|total| *total <= crate::domain::money::MAX_MINOR)
             .ok_or_else(|| AppError::validation("items", "The order total is out of range"))?;
         lines.push((name.to_owned(), item.quantity, unit));
     }
@@ -307,6 +308,12 @@ async fn write_status(
 ) -> Result<Option<(order::Model, Option<Settlement>)>, AppError> {
     let cancelling = change.to == OrderStatus::Cancelled;
     let tx = if cancelling { begin_money(db).await? } else { begin_write(db, Isolation::ReadCommitted).await? };
+    if cancelling {
+        // Nobody may pick up a cancelled order. Assignments are locked
+        // before the order, the order every path takes (accepting and
+        // delivering lock the assignment, then the order).
+        shipping_lifecycle::withdraw_for_order(&tx, current.id, audit_context).await?;
+    }
     let updated = order::Entity::update_many()
         .col_expr(order::Column::Status, Expr::value(change.to.to_value()))
         .col_expr(order::Column::Version, ExprTrait::add(Expr::col(order::Column::Version), 1))
@@ -330,8 +337,7 @@ async fn write_status(
     };
     let mut settlement = None;
     if cancelling {
-        // Nobody may pick up a cancelled order, and its money goes back.
-        shipping_lifecycle::withdraw_for_order(&tx, current.id, audit_context).await?;
+        // Its money goes back.
         let why = format!("Order cancelled: {}", next.cancel_reason.as_deref().unwrap_or("no reason given"));
         settlement = payment_lifecycle::settle_cancelled_order(&tx, current.id, &why, audit_context).await?;
     }

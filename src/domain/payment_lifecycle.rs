@@ -29,7 +29,7 @@ use crate::domain::idempotency::{self, Completed, Keyed, Ticket};
 use crate::domain::ledger::{self, CaptureWallets};
 use crate::domain::money::{Currency, minor_to_decimal};
 use crate::domain::{Viewer, new_id, orders, payments};
-use crate::error::{AppError, DbFailure, classify};
+use crate::error::{AppError, DbFailure, ErrorCode, classify};
 
 /// Attempts of a money transaction before a serialization failure is returned.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -114,7 +114,7 @@ async fn wallets_for(db: &impl ConnectionTrait, order: &order::Model) -> Result<
             return Err(AppError::rule(
                 "CURRENCY_MISMATCH",
                 format!("The {whose} wallet holds {}, the order is in {}", w.currency, order.currency),
-                json!({ "walletId": w.id, "walletCurrency": w.currency, "orderCurrency": order.currency }),
+                json!({ "party": whose, "walletCurrency": w.currency, "orderCurrency": order.currency }),
             ));
         }
         Ok(w)
@@ -234,6 +234,24 @@ async fn initiate_once(
             json!({ "orderId": order.id, "status": order.status.to_value() }),
         ));
     }
+    // Touch the order row (a no-op UPDATE that still writes a new row
+    // version), so a concurrent cancel either goes first and this finds the
+    // order no longer payable, or comes after and (on PostgreSQL, where the
+    // cancel is SERIALIZABLE) fails, retries and sees this payment to void.
+    let touched = order::Entity::update_many()
+        .col_expr(order::Column::UpdatedAt, Expr::col(order::Column::UpdatedAt))
+        .filter(order::Column::Id.eq(order.id))
+        .filter(order::Column::Status.is_in([OrderStatus::Pending, OrderStatus::Confirmed]))
+        .filter(order::Column::DeletedAt.is_null())
+        .exec(&tx)
+        .await?;
+    if touched.rows_affected != 1 {
+        return Err(AppError::rule(
+            "ORDER_NOT_PAYABLE",
+            "The order changed and cannot be paid",
+            json!({ "orderId": order.id }),
+        ));
+    }
     wallets_for(&tx, &order).await?;
 
     let now = now();
@@ -300,19 +318,28 @@ pub async fn capture(
         .await;
         match &result {
             Ok((done, attempts)) => log_captured(done.value(), started, *attempts, "capturePayment"),
-            Err(err) => tracing::warn!(
-                event = "payment_capture_failed",
-                payment.id = %payment_id,
-                actor = %viewer.id,
-                code = err.code().as_str(),
-                error = %err,
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "payment capture failed"
-            ),
+            Err(err) => log_capture_failed(payment_id, viewer.id, err, started),
         }
         result.map(|(done, _)| done)
     })
     .await
+}
+
+/// Logs `payment_capture_failed`: at error level when the server is at
+/// fault, at warn when a rule or the input refused the capture.
+fn log_capture_failed(payment_id: Uuid, actor: Uuid, err: &AppError, started: Instant) {
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let code = err.code().as_str();
+    match err.code() {
+        ErrorCode::InternalServerError | ErrorCode::ServiceUnavailable => tracing::error!(
+            event = "payment_capture_failed", payment.id = %payment_id, %actor, code, error = %err, duration_ms,
+            "payment capture failed"
+        ),
+        _ => tracing::warn!(
+            event = "payment_capture_failed", payment.id = %payment_id, %actor, code, error = %err, duration_ms,
+            "payment capture refused"
+        ),
+    }
 }
 
 /// Logs `payment_capture_completed`.
@@ -723,11 +750,15 @@ pub async fn top_up(
             if minor <= 0 {
                 return Err(AppError::validation("amount", "A top-up amount is positive"));
             }
+            let balance = current
+                .balance_minor
+                .checked_add(minor)
+                .ok_or_else(|| AppError::validation("amount", "The wallet's balance would be out of range"))?;
             let now = now();
             let leg = ledger::funding_leg(wallet_id, minor, format!("top_up_{}", new_id()));
             ledger::post(&tx, vec![leg], None, &current.currency, now).await?;
             let after = wallet::Model {
-                balance_minor: current.balance_minor + minor,
+                balance_minor: balance,
                 version: current.version + 1,
                 updated_at: now,
                 ..current.clone()
