@@ -156,7 +156,7 @@ pub async fn captured(db: &impl ConnectionTrait, payment_id: Uuid) -> Result<Opt
 /// `INSUFFICIENT_FUNDS` for a wallet holding `balance_minor` asked to pay
 /// `required_minor`, with the shortfall in `context`.
 pub fn insufficient_funds(wallet_id: Uuid, balance_minor: i64, required_minor: i64, currency: &str) -> AppError {
-    let text = |minor| money::minor_to_decimal(minor, currency).to_string();
+    let text = |minor| money::minor_text(minor, currency);
     AppError::rule(
         "INSUFFICIENT_FUNDS",
         "The wallet does not hold enough to pay",

@@ -63,6 +63,12 @@ pub fn minor_to_decimal(minor: i64, currency: &str) -> Decimal {
     Currency::parse(currency).map_or_else(|_| Decimal::new(minor, 2), |c| c.to_decimal(minor))
 }
 
+/// Minor units of a stored currency as the decimal text clients see, e.g.
+/// `1234, "USD"` -> `"12.34"` (for error contexts and log fields).
+pub fn minor_text(minor: i64, currency: &str) -> String {
+    minor_to_decimal(minor, currency).to_string()
+}
+
 /// The platform fee on `amount_minor` at `rate` (0.10 = 10%), rounded half-even
 /// to the minor unit, so no fraction of a cent is ever created or lost.
 pub fn platform_fee(amount_minor: i64, rate: Decimal) -> i64 {

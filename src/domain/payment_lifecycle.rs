@@ -27,7 +27,7 @@ use crate::db::{Isolation, begin_money, begin_write};
 use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::idempotency::{self, Completed, Keyed, Ticket};
 use crate::domain::ledger::{self, CaptureWallets};
-use crate::domain::money::{Currency, minor_to_decimal};
+use crate::domain::money::{Currency, minor_text};
 use crate::domain::{Viewer, new_id, orders, payments};
 use crate::error::{AppError, DbFailure, ErrorCode, classify};
 
@@ -88,10 +88,6 @@ where
 /// so a mutation's answer and a later read show the same instant.
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
-}
-
-fn amount_text(minor: i64, currency: &str) -> String {
-    minor_to_decimal(minor, currency).to_string()
 }
 
 /// The wallets a payment of `order` moves, checked to exist and to hold the
@@ -190,7 +186,7 @@ pub async fn initiate(
             payment.id = %p.id,
             order.id = %p.order_id,
             method = %p.method.to_value(),
-            amount = %amount_text(p.amount_minor, &p.currency),
+            amount = %minor_text(p.amount_minor, &p.currency),
             currency = %p.currency,
             actor = %viewer.id,
             "payment initiated"
@@ -349,7 +345,7 @@ pub fn log_captured(p: &payment::Model, started: Instant, attempts: u32, via: &'
         payment.id = %p.id,
         order.id = %p.order_id,
         method = %p.method.to_value(),
-        amount = %amount_text(p.amount_minor, &p.currency),
+        amount = %minor_text(p.amount_minor, &p.currency),
         currency = %p.currency,
         attempts,
         via,
@@ -535,8 +531,8 @@ pub fn log_refunded(refund: &Refunded, reason: &str, automatic: bool, actor: Opt
         event = "payment_refunded",
         payment.id = %p.id,
         order.id = %p.order_id,
-        amount = %amount_text(refund.amount_minor, &p.currency),
-        refunded_total = %amount_text(p.refunded_minor, &p.currency),
+        amount = %minor_text(refund.amount_minor, &p.currency),
+        refunded_total = %minor_text(p.refunded_minor, &p.currency),
         currency = %p.currency,
         status = %p.status.to_value(),
         reason,
@@ -623,10 +619,10 @@ async fn apply_refund(
             "The refund is more than what is left of the captured amount",
             json!({
                 "paymentId": current.id,
-                "captured": amount_text(current.amount_minor, currency),
-                "alreadyRefunded": amount_text(current.refunded_minor, currency),
-                "refundable": amount_text(refundable, currency),
-                "requested": amount_text(refund_minor, currency),
+                "captured": minor_text(current.amount_minor, currency),
+                "alreadyRefunded": minor_text(current.refunded_minor, currency),
+                "refundable": minor_text(refundable, currency),
+                "requested": minor_text(refund_minor, currency),
                 "currency": currency,
             }),
         ));
@@ -783,7 +779,7 @@ pub async fn top_up(
         tracing::info!(
             event = "wallet_topped_up",
             wallet.id = %wallet_id,
-            amount = %amount_text(done.1, &done.0.value().currency),
+            amount = %minor_text(done.1, &done.0.value().currency),
             actor = %viewer.id,
             "wallet topped up"
         );

@@ -585,13 +585,17 @@ async fn cancel_and_capture_racing_refund_exactly_once(backend: Backend) {
     let retrying = |query: &'static str, input: Value| {
         let (app, buyer) = (&app, &buyer);
         async move {
-            loop {
+            // A client retries a CONFLICT; a bounded number of times, so a
+            // livelock fails the test instead of hanging it.
+            for _ in 0..50 {
                 let res = app.graphql(query, json!({ "input": input }), Some(buyer)).await;
                 if res.body.get("errors").is_some() && res.code() == "CONFLICT" {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 }
                 return res;
             }
+            panic!("{query} still in CONFLICT after 50 tries");
         }
     };
     join_all(cases.iter().enumerate().map(|(i, (order, payment))| {
