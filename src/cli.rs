@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 
 use crate::auth::TokenService;
 use crate::config::{Config, Environment};
-use crate::domain::{audit, idempotency, ledger, seed, users};
+use crate::domain::{audit, idempotency, users, wallets};
 use crate::http::{self, AppState};
-use crate::{db, graphql};
+use crate::{db, graphql, seed};
 
 /// Result of a command; the message of an error is printed as is.
 pub type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -90,7 +90,7 @@ pub enum AuditAction {
     /// Delete audit rows older than an age such as `365d`.
     Prune {
         /// Age: a number with `d`, `h` or `m`.
-        #[arg(long, value_parser = audit::parse_age)]
+        #[arg(long, value_parser = parse_age)]
         older_than: chrono::Duration,
     },
 }
@@ -110,7 +110,7 @@ pub enum IdempotencyAction {
     /// configured key lifetime, `COURIER_IDEMPOTENCY_KEY_TTL_HOURS`).
     Prune {
         /// Age: a number with `d`, `h` or `m`.
-        #[arg(long, value_parser = audit::parse_age)]
+        #[arg(long, value_parser = parse_age)]
         older_than: Option<chrono::Duration>,
     },
 }
@@ -157,7 +157,7 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Ledger { action: LedgerAction::Verify } => {
             let db = db::connect(&config).await?;
-            let health = ledger::verify(&db).await?;
+            let health = wallets::verify(&db).await?;
             for v in &health.violations {
                 println!("VIOLATION {} {} ({}): {}", v.invariant.as_str(), v.subject, v.currency, v.detail);
             }
@@ -257,4 +257,33 @@ fn export_schema(check: bool, path: &std::path::Path) -> CliResult {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Parses an age such as `365d`, `12h` or `30m`.
+pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| format!("`{text}` is not an age like 365d, 12h or 30m"))?;
+    let age = match unit {
+        "d" => chrono::Duration::try_days(n),
+        "h" => chrono::Duration::try_hours(n),
+        "m" => chrono::Duration::try_minutes(n),
+        _ => None,
+    };
+    age.filter(|a| *a > chrono::Duration::zero()).ok_or_else(|| format!("`{text}` is not an age like 365d, 12h or 30m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_age;
+
+    #[test]
+    fn ages_parse_in_days_hours_and_minutes() {
+        assert_eq!(parse_age("365d").expect("days").num_days(), 365);
+        assert_eq!(parse_age("12h").expect("hours").num_hours(), 12);
+        assert_eq!(parse_age("30m").expect("minutes").num_minutes(), 30);
+        for bad in ["", "d", "12", "-1d", "0d", "1y", "abc"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
 
-use crate::domain::payment_lifecycle::MoneyPolicy;
+use crate::domain::money::MoneyPolicy;
 
 /// The JWT secret used when none is configured. Refused when `COURIER_ENV=production`.
 pub const DEV_JWT_SECRET: &str = "courier-dev-secret-do-not-use-in-production";

@@ -1,11 +1,20 @@
 //! The database connection: pool settings, per-backend tuning, statement
-//! metrics (slow SQL events and the per-request statement counter) and pool
-//! statistics. Backend differences live here and nowhere else.
+//! metrics (slow SQL events and the per-request statement counter), pool
+//! statistics, transactions and the one retry helper.
+//!
+//! Every place where PostgreSQL and SQLite need different SQL or different
+//! transaction handling is a function here: [`begin_write`] (isolation level
+//! versus `BEGIN IMMEDIATE`), [`begin_money`]/[`lock_wallets`] (the wallets
+//! table lock), [`begin_snapshot`] (a consistent read), [`minutes_between`]
+//! (date arithmetic) and [`pool_stats`]. Domain code builds its SQL with
+//! sea-query, which renders it for either backend.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
@@ -14,6 +23,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::error::AppError;
 
 /// How long SQLite waits for another writer before answering `SQLITE_BUSY`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -168,6 +178,82 @@ pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransacti
     .await
 }
 
+/// Minutes from `from` to `to` (two timestamp expressions) as a double
+/// precision number: the one piece of date arithmetic that differs per
+/// backend.
+pub fn minutes_between(backend: DatabaseBackend, from: Expr, to: Expr) -> SimpleExpr {
+    // sea-query fills the backend's own placeholder: `?` in order on SQLite,
+    // `$n` by number on PostgreSQL.
+    match backend {
+        DatabaseBackend::Sqlite => Expr::cust_with_exprs("((julianday(?) - julianday(?)) * 1440.0)", [to, from]),
+        _ => Expr::cust_with_exprs("CAST(EXTRACT(EPOCH FROM ($2 - $1)) / 60.0 AS DOUBLE PRECISION)", [from, to]),
+    }
+}
+
+/// How an operation that lost a race is retried: exponential backoff from
+/// `first_delay`, doubling, each delay plus up to as much again at random
+/// (so racing requests spread out), at most `attempts` tries in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub attempts: usize,
+    /// The delay before the first retry.
+    pub first_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// Money transactions that lost a serialization race or a deadlock (or
+    /// found SQLite busy): short delays, since they queue on locks anyway.
+    pub const MONEY: Self = Self { attempts: 5, first_delay: Duration::from_millis(5) };
+    /// Internal order transitions whose optimistic version check lost.
+    pub const OPTIMISTIC: Self = Self { attempts: 4, first_delay: Duration::from_millis(50) };
+
+    fn backoff(self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.first_delay)
+            .with_factor(2.0)
+            .with_max_times(self.attempts.saturating_sub(1))
+            .with_jitter()
+    }
+}
+
+/// Runs `op` until it succeeds, fails with an error `retry_on` rejects, or
+/// `policy` runs out of attempts; logs `event` (warn, with `subject`, the
+/// attempt, the delay and the error) before each retry. Returns the value
+/// and the number of attempts it took.
+pub async fn retry<T, F, Fut>(
+    policy: RetryPolicy,
+    event: &'static str,
+    subject: uuid::Uuid,
+    retry_on: impl Fn(&AppError) -> bool,
+    mut op: F,
+) -> Result<(T, u32), AppError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let attempts = AtomicU64::new(0);
+    let value = (|| {
+        attempts.fetch_add(1, Ordering::Relaxed);
+        op()
+    })
+    .retry(policy.backoff())
+    .sleep(tokio::time::sleep)
+    .when(|err| retry_on(err))
+    .notify(|err, delay| {
+        tracing::warn!(
+            event,
+            subject = %subject,
+            attempt = attempts.load(Ordering::Relaxed),
+            backoff_ms = delay.as_millis() as u64,
+            error = %err,
+            "lost a race, retrying"
+        );
+    })
+    .await?;
+    Ok((value, attempts.load(Ordering::Relaxed) as u32))
+}
+
 /// Runs `SELECT 1`.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
@@ -210,12 +296,57 @@ pub fn pool_stats(db: &DatabaseConnection, max: u32) -> PoolStats {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_file;
+    use super::*;
 
     #[test]
     fn sqlite_urls_name_their_file() {
         assert_eq!(sqlite_file("sqlite://data/courier.db?mode=rwc"), Some("data/courier.db"));
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("postgres://localhost/x"), None);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_the_policy_and_only_on_chosen_errors() {
+        let policy = RetryPolicy { attempts: 3, first_delay: Duration::from_millis(5) };
+        let raced = || AppError::Conflict { message: "raced".into(), context: serde_json::json!({"retryable": true}) };
+        let calls = AtomicU64::new(0);
+        let result: Result<((), u32), AppError> =
+            retry(policy, "test_retry", uuid::Uuid::nil(), AppError::is_retryable, || {
+                calls.fetch_add(1, Ordering::Relaxed);
+                async { Err(raced()) }
+            })
+            .await;
+        assert!(result.is_err_and(|e| e.is_retryable()));
+        assert_eq!(calls.load(Ordering::Relaxed), 3);
+
+        calls.store(0, Ordering::Relaxed);
+        let result: Result<((), u32), AppError> =
+            retry(policy, "test_retry", uuid::Uuid::nil(), AppError::is_retryable, || {
+                calls.fetch_add(1, Ordering::Relaxed);
+                async { Err(AppError::validation("x", "bad")) }
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::Relaxed), 1, "a client error is not retried");
+
+        calls.store(0, Ordering::Relaxed);
+        let (value, attempts) = retry(policy, "test_retry", uuid::Uuid::nil(), AppError::is_retryable, || {
+            let n = calls.fetch_add(1, Ordering::Relaxed);
+            async move { if n < 2 { Err(raced()) } else { Ok(n) } }
+        })
+        .await
+        .expect("third try wins");
+        assert_eq!((value, attempts), (2, 3));
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stays_bounded() {
+        use backon::BackoffBuilder;
+        let delays: Vec<Duration> = RetryPolicy::MONEY.backoff().build().collect();
+        assert_eq!(delays.len(), RetryPolicy::MONEY.attempts - 1);
+        for (i, d) in delays.iter().enumerate() {
+            let base = Duration::from_millis(5 << i);
+            assert!(*d >= base && *d <= 2 * base, "retry {i}: {d:?}");
+        }
     }
 }

@@ -1,26 +1,34 @@
 //! Business rules and transactions. Nothing here knows about GraphQL or
 //! HTTP: functions take a connection (or transaction) and a [`Viewer`], and
 //! return `Result<T, AppError>`.
+//!
+//! Shared rules sit at the top; each aggregate has a folder, with a module
+//! file that documents it and re-exports what the rest of the crate uses.
 
+/// Who may see what, as SQL conditions shared by lookups, lists and loaders.
 pub mod access;
-pub mod agents;
+/// The audit trail: recording changes in their transaction, reading, pruning.
 pub mod audit;
+/// Client idempotency keys for money movements (payments and top-ups).
 pub mod idempotency;
-pub mod ledger;
+/// Fetching any entity by kind and id (for `node` and `nodes`).
 pub mod lookup;
+/// Exact money: currencies, minor units, fees and the money policy.
 pub mod money;
-pub mod order_lifecycle;
-pub mod order_rules;
+/// Orders: rules, lifecycle and reads.
 pub mod orders;
+/// Keyset pagination, flat and per parent.
 pub mod pagination;
-pub mod payment_lifecycle;
+/// Payments: initiate, capture, refund and reads.
 pub mod payments;
-pub mod seed;
+/// Delivery agents, shipping assignments and their lifecycle.
 pub mod shipping;
-pub mod shipping_lifecycle;
+/// Users: authentication and reads.
 pub mod users;
+/// Wallets, the ledger, top-ups and the books' verification.
 pub mod wallets;
 
+use chrono::{DateTime, SubsecRound, Utc};
 use entity::UserRole;
 use uuid::Uuid;
 
@@ -43,4 +51,10 @@ impl Viewer {
 /// A new primary key: UUIDv7, time-ordered so B-tree inserts stay local.
 pub fn new_id() -> Uuid {
     Uuid::now_v7()
+}
+
+/// The current time at the precision both databases keep (microseconds),
+/// so a mutation's answer and a later read show the same instant.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }

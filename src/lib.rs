@@ -6,15 +6,17 @@ pub mod auth;
 pub mod cli;
 /// Every setting, its environment variable and its default.
 pub mod config;
-/// Connection pool, per-backend tuning, statement metrics.
+/// Connection pool, transactions, retries, statement metrics: every backend switch.
 pub mod db;
 /// Business rules and transactions; no GraphQL or HTTP here.
 pub mod domain;
-/// The one application error and its mapping to GraphQL extensions.
+/// The one application error and database error classification.
 pub mod error;
 /// The GraphQL schema: types, queries, loaders, extensions.
 pub mod graphql;
 /// HTTP routes: GraphQL, GraphiQL, health, request IDs.
 pub mod http;
+/// Demo data for development and benchmarks (`courier seed`).
+pub mod seed;
 /// Logging setup (pretty or JSON), with the request ID on every line.
 pub mod telemetry;

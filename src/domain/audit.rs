@@ -1,4 +1,6 @@
-//! The audit trail: reads (admins only).
+//! The audit trail: every change is recorded inside the transaction that
+//! makes it ([`record`]); admins read it as a connection; `courier audit
+//! prune` deletes old rows ([`prune`]).
 
 use chrono::{DateTime, Utc};
 use entity::audit_log;
@@ -138,33 +140,4 @@ pub async fn prune(db: &impl ConnectionTrait, age: chrono::Duration) -> Result<u
     let result = audit_log::Entity::delete_many().filter(audit_log::Column::CreatedAt.lt(cutoff)).exec(db).await?;
     tracing::info!(event = "audit_pruned", deleted = result.rows_affected, cutoff = %cutoff, "audit log pruned");
     Ok(result.rows_affected)
-}
-
-/// Parses an age such as `365d`, `12h` or `30m`.
-pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = number.parse().map_err(|_| format!("`{text}` is not an age like 365d, 12h or 30m"))?;
-    let age = match unit {
-        "d" => chrono::Duration::try_days(n),
-        "h" => chrono::Duration::try_hours(n),
-        "m" => chrono::Duration::try_minutes(n),
-        _ => None,
-    };
-    age.filter(|a| *a > chrono::Duration::zero()).ok_or_else(|| format!("`{text}` is not an age like 365d, 12h or 30m"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_age;
-
-    #[test]
-    fn ages_parse_in_days_hours_and_minutes() {
-        assert_eq!(parse_age("365d").expect("days").num_days(), 365);
-        assert_eq!(parse_age("12h").expect("hours").num_hours(), 12);
-        assert_eq!(parse_age("30m").expect("minutes").num_minutes(), 30);
-        for bad in ["", "d", "12", "-1d", "0d", "1y", "abc"] {
-            assert!(parse_age(bad).is_err(), "{bad}");
-        }
-    }
 }

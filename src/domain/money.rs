@@ -6,6 +6,15 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::error::AppError;
 
+/// How money mutations behave, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct MoneyPolicy {
+    /// Platform fee on captures (0.10 = 10%).
+    pub fee_rate: Decimal,
+    /// How long an idempotency key is remembered.
+    pub key_ttl: chrono::Duration,
+}
+
 /// Currencies Courier accepts, with their number of minor-unit digits (ISO 4217).
 const CURRENCIES: &[(&str, u32)] = &[("USD", 2), ("EUR", 2), ("GBP", 2), ("CHF", 2), ("JPY", 0), ("KWD", 3)];
 

@@ -1,132 +1,15 @@
-//! Orders: reads (lists, lookups, relations). Mutations arrive with the
-//! order lifecycle.
+//! Orders: what buyers buy from sellers, and their lifecycle.
+//!
+//! - `rules`: the state machine and who may move an order (pure).
+//! - `lifecycle`: placing, confirming, cancelling (with the payment settled
+//!   and offers withdrawn in the same transaction), soft delete and restore;
+//!   every status change is optimistic-locked.
+//! - `queries`: lists, lookups and items, within the access rules.
 
-use chrono::{DateTime, Utc};
-use entity::{OrderStatus, order, order_item};
-use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
-use uuid::Uuid;
+mod lifecycle;
+mod queries;
+mod rules;
 
-use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
-use crate::domain::{Viewer, access};
-use crate::error::AppError;
-
-/// Which orders to list.
-#[derive(Debug, Clone, Default)]
-pub struct OrderFilter {
-    /// Any of these statuses.
-    pub status: Option<Vec<OrderStatus>>,
-    /// Bought by.
-    pub buyer_id: Option<Uuid>,
-    /// Sold by.
-    pub seller_id: Option<Uuid>,
-    /// Created at or after.
-    pub created_after: Option<DateTime<Utc>>,
-    /// Created before.
-    pub created_before: Option<DateTime<Utc>>,
-    /// Exact order number.
-    pub order_number: Option<String>,
-    /// Show soft-deleted orders too (admins only).
-    pub include_deleted: bool,
-}
-
-/// Indexed columns orders can be sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderSort {
-    /// `idx_orders_created_at`
-    CreatedAt,
-    /// `idx_orders_total_minor`
-    TotalAmount,
-    /// `idx_orders_status`
-    Status,
-    /// unique `order_number`
-    OrderNumber,
-}
-
-/// The sort key for `sort` in `direction`.
-pub fn sort_key(sort: OrderSort, direction: Direction) -> SortKey<order::Entity> {
-    let (column, value): (order::Column, fn(&order::Model) -> SortValue) = match sort {
-        OrderSort::CreatedAt => (order::Column::CreatedAt, |m| SortValue::Time(m.created_at)),
-        OrderSort::TotalAmount => (order::Column::TotalMinor, |m| SortValue::Int(m.total_minor)),
-        OrderSort::Status => (order::Column::Status, |m| SortValue::Text(m.status.to_value())),
-        OrderSort::OrderNumber => (order::Column::OrderNumber, |m| SortValue::Text(m.order_number.clone())),
-    };
-    SortKey { column, id: order::Column::Id, direction, value, id_of: |m| m.id }
-}
-
-fn select(viewer: Option<&Viewer>, filter: &OrderFilter) -> Result<Option<Select<order::Entity>>, AppError> {
-    use order::Column as C;
-    let mut select = order::Entity::find();
-    if !access::include_deleted(viewer, filter.include_deleted)? {
-        select = select.filter(C::DeletedAt.is_null());
-    }
-    if let Some(status) = &filter.status {
-        select = select.filter(C::Status.is_in(status.iter().copied()));
-    }
-    if let Some(id) = filter.buyer_id {
-        select = select.filter(C::BuyerId.eq(id));
-    }
-    if let Some(id) = filter.seller_id {
-        select = select.filter(C::SellerId.eq(id));
-    }
-    if let Some(t) = filter.created_after {
-        select = select.filter(C::CreatedAt.gte(t));
-    }
-    if let Some(t) = filter.created_before {
-        select = select.filter(C::CreatedAt.lt(t));
-    }
-    if let Some(n) = &filter.order_number {
-        select = select.filter(C::OrderNumber.eq(n.trim()));
-    }
-    Ok(access::orders(viewer).apply(select))
-}
-
-/// One page of the orders the viewer may see.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    viewer: Option<&Viewer>,
-    filter: &OrderFilter,
-    sort: &SortKey<order::Entity>,
-    page: &PageRequest,
-) -> Result<Page<order::Model>, AppError> {
-    pagination::fetch(db, select(viewer, filter)?, sort, page).await
-}
-
-/// How many orders match, for `totalCount`.
-pub async fn count(db: &impl ConnectionTrait, viewer: Option<&Viewer>, filter: &OrderFilter) -> Result<u64, AppError> {
-    pagination::count(db, select(viewer, filter)?).await
-}
-
-/// The order with this number, if the viewer may see it.
-pub async fn by_number(
-    db: &impl ConnectionTrait,
-    viewer: Option<&Viewer>,
-    number: &str,
-) -> Result<order::Model, AppError> {
-    let filter = OrderFilter { order_number: Some(number.to_owned()), ..Default::default() };
-    let found = match select(viewer, &filter)? {
-        Some(select) => select.one(db).await?,
-        None => None,
-    };
-    found.ok_or_else(|| AppError::not_found("Order", number))
-}
-
-/// Visible orders among `ids` (deleted ones excluded), in one statement.
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    viewer: Option<&Viewer>,
-    ids: &[Uuid],
-) -> Result<Vec<order::Model>, AppError> {
-    let select = order::Entity::find()
-        .filter(order::Column::Id.is_in(ids.iter().copied()))
-        .filter(order::Column::DeletedAt.is_null());
-    access::orders(viewer).all(db, select).await
-}
-
-/// The items of `orders` (whose visibility the caller has established), in one statement.
-pub async fn items_of(db: &impl ConnectionTrait, orders: &[Uuid]) -> Result<Vec<order_item::Model>, AppError> {
-    Ok(order_item::Entity::find()
-        .filter(order_item::Column::OrderId.is_in(orders.iter().copied()))
-        .order_by_asc(order_item::Column::Id)
-        .all(db)
-        .await?)
-}
+pub use lifecycle::{MAX_ITEMS, MAX_QUANTITY, NewItem, NewOrder, StatusChange, change_status, create, set_deleted};
+pub use queries::{OrderFilter, OrderSort, by_ids, by_number, count, items_of, list, sort_key};
+pub use rules::{Party, check_party, check_transition, is_allowed, is_terminal};

@@ -1,102 +1,110 @@
-//! Payments: reads. Money movements arrive with the payments issue.
+//! Payments: one live payment per order, captured into the ledger, refunded
+//! in parts, settled when the order is cancelled.
+//!
+//! - `queries`: lists, lookups and per-order batches, within access rules.
+//! - `initiate`: the buyer starts paying (no money moves yet).
+//! - `capture`: money moves from the buyer to the seller and the platform;
+//!   cash on delivery is captured inside the delivery transaction.
+//! - `refund`: admins give money back; a cancelled order's payment is voided
+//!   or refunded in the cancel transaction.
+//!
+//! Money moves only through [`wallets::post`] in a money transaction
+//! ([`begin_money`](crate::db::begin_money): SERIALIZABLE, wallets locked first), retried by
+//! [`retry`](crate::db::retry) with [`RetryPolicy::MONEY`](crate::db::RetryPolicy::MONEY) when it loses a
+//! serialization race or a deadlock. Client-facing movements run under an
+//! idempotency key whose response is stored in the same transaction (see
+//! [`idempotency`](crate::domain::idempotency)).
 
-use entity::{PaymentMethod, PaymentStatus, payment};
-use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
-use uuid::Uuid;
+mod capture;
+mod initiate;
+mod queries;
+mod refund;
 
-use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
-use crate::domain::{Viewer, access};
+use entity::{PaymentStatus, WalletKind, order, payment, wallet};
+use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use crate::domain::audit::{self, AuditContext, Change};
+use crate::domain::wallets::CaptureWallets;
 use crate::error::AppError;
 
-/// Which payments to list.
-#[derive(Debug, Clone, Default)]
-pub struct PaymentFilter {
-    /// Any of these statuses.
-    pub status: Option<Vec<PaymentStatus>>,
-    /// Any of these methods.
-    pub method: Option<Vec<PaymentMethod>>,
-    /// Of this order.
-    pub order_id: Option<Uuid>,
-}
+pub use capture::{capture, collect_cash_on_delivery, log_captured};
+pub use initiate::{NewPayment, initiate};
+pub use queries::{PaymentFilter, PaymentSort, by_ids, count, current, list, of_orders, sort_key};
+pub use refund::{RefundRequest, Refunded, Settlement, log_refunded, refund, settle_cancelled_order};
 
-/// Indexed columns payments can be sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentSort {
-    /// `idx_payments_created_at`
-    CreatedAt,
-    /// `idx_payments_status`
-    Status,
-}
+/// Statuses of a payment that is still live: at most one per order.
+pub const LIVE: [PaymentStatus; 3] =
+    [PaymentStatus::Initiated, PaymentStatus::Captured, PaymentStatus::PartiallyRefunded];
 
-/// The sort key for `sort` in `direction`.
-pub fn sort_key(sort: PaymentSort, direction: Direction) -> SortKey<payment::Entity> {
-    let (column, value): (payment::Column, fn(&payment::Model) -> SortValue) = match sort {
-        PaymentSort::CreatedAt => (payment::Column::CreatedAt, |m| SortValue::Time(m.created_at)),
-        PaymentSort::Status => (payment::Column::Status, |m| SortValue::Text(m.status.to_value())),
+/// The wallets a payment of `order` moves, checked to exist and to hold the
+/// order's currency, with the buyer's balance.
+async fn wallets_for(db: &impl ConnectionTrait, order: &order::Model) -> Result<(CaptureWallets, i64), AppError> {
+    use wallet::Column as W;
+    let rows = wallet::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(W::UserId.is_in([order.buyer_id, order.seller_id]))
+                .add(W::Kind.eq(WalletKind::Platform)),
+        )
+        .all(db)
+        .await?;
+    let find = |pick: &dyn Fn(&wallet::Model) -> bool, whose: &str| {
+        let w = rows.iter().find(|w| pick(w)).ok_or_else(|| {
+            AppError::rule("WALLET_NOT_FOUND", format!("The {whose} has no wallet"), json!({ "orderId": order.id }))
+        })?;
+        if w.currency != order.currency {
+            return Err(AppError::rule(
+                "CURRENCY_MISMATCH",
+                format!("The {whose} wallet holds {}, the order is in {}", w.currency, order.currency),
+                json!({ "party": whose, "walletCurrency": w.currency, "orderCurrency": order.currency }),
+            ));
+        }
+        Ok(w)
     };
-    SortKey { column, id: payment::Column::Id, direction, value, id_of: |m| m.id }
+    let buyer = find(&|w| w.user_id == Some(order.buyer_id), "buyer")?;
+    let seller = find(&|w| w.user_id == Some(order.seller_id), "seller")?;
+    let platform = find(&|w| w.kind == WalletKind::Platform, "platform")?;
+    Ok((CaptureWallets { buyer: buyer.id, seller: seller.id, platform: platform.id }, buyer.balance_minor))
 }
 
-fn select(viewer: Option<&Viewer>, filter: &PaymentFilter) -> Option<Select<payment::Entity>> {
-    use payment::Column as C;
-    let mut select = payment::Entity::find();
-    if let Some(status) = &filter.status {
-        select = select.filter(C::Status.is_in(status.iter().copied()));
+/// The audited fields of a payment.
+fn payment_snapshot(p: &payment::Model) -> serde_json::Value {
+    json!({
+        "status": p.status.to_value(),
+        "amountMinor": p.amount_minor,
+        "refundedMinor": p.refunded_minor,
+        "currency": p.currency,
+        "method": p.method.to_value(),
+    })
+}
+
+/// Records a payment's change in the audit trail, in the caller's transaction.
+async fn audit_payment(
+    tx: &DatabaseTransaction,
+    action: &'static str,
+    before: Option<&payment::Model>,
+    after: &payment::Model,
+    context: &AuditContext,
+) -> Result<(), AppError> {
+    audit::record(
+        tx,
+        Change {
+            action,
+            entity_type: "Payment",
+            entity_id: after.id,
+            old: before.map(payment_snapshot),
+            new: Some(payment_snapshot(after)),
+            context,
+        },
+    )
+    .await
+}
+
+/// The payment changed between the read and the guarded write: retryable.
+fn raced() -> AppError {
+    AppError::Conflict {
+        message: "The payment was changed by another request, retry".into(),
+        context: json!({ "retryable": true }),
     }
-    if let Some(method) = &filter.method {
-        select = select.filter(C::Method.is_in(method.iter().copied()));
-    }
-    if let Some(id) = filter.order_id {
-        select = select.filter(C::OrderId.eq(id));
-    }
-    access::payments(viewer).apply(select)
-}
-
-/// One page of the payments the viewer may see.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    viewer: Option<&Viewer>,
-    filter: &PaymentFilter,
-    sort: &SortKey<payment::Entity>,
-    page: &PageRequest,
-) -> Result<Page<payment::Model>, AppError> {
-    pagination::fetch(db, select(viewer, filter), sort, page).await
-}
-
-/// How many payments match, for `totalCount`.
-pub async fn count(
-    db: &impl ConnectionTrait,
-    viewer: Option<&Viewer>,
-    filter: &PaymentFilter,
-) -> Result<u64, AppError> {
-    pagination::count(db, select(viewer, filter)).await
-}
-
-/// Visible payments among `ids`, in one statement.
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    viewer: Option<&Viewer>,
-    ids: &[Uuid],
-) -> Result<Vec<payment::Model>, AppError> {
-    access::payments(viewer)
-        .all(db, payment::Entity::find().filter(payment::Column::Id.is_in(ids.iter().copied())))
-        .await
-}
-
-/// Visible payments of `orders`, oldest first, in one statement.
-pub async fn of_orders(
-    db: &impl ConnectionTrait,
-    viewer: Option<&Viewer>,
-    orders: &[Uuid],
-) -> Result<Vec<payment::Model>, AppError> {
-    let select = sea_orm::QueryOrder::order_by_asc(
-        payment::Entity::find().filter(payment::Column::OrderId.is_in(orders.iter().copied())),
-        payment::Column::CreatedAt,
-    );
-    access::payments(viewer).all(db, select).await
-}
-
-/// The order's current payment: the newest one that has not failed.
-pub fn current(payments: &[payment::Model]) -> Option<&payment::Model> {
-    payments.iter().filter(|p| p.status != PaymentStatus::Failed).max_by_key(|p| (p.created_at, p.id))
 }

@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::domain::Viewer;
 use crate::domain::audit::AuditContext;
-use crate::domain::payment_lifecycle::MoneyPolicy;
+use crate::domain::money::MoneyPolicy;
 use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
 
@@ -57,6 +57,11 @@ pub trait ContextExt {
     /// The viewer, or UNAUTHENTICATED.
     fn require_viewer(&self) -> Result<&Viewer, AppError> {
         self.viewer().ok_or_else(|| AppError::Unauthenticated("Sign in to see this".into()))
+    }
+    /// The viewer if an admin; UNAUTHENTICATED or FORBIDDEN otherwise.
+    fn require_admin(&self) -> Result<&Viewer, AppError> {
+        let viewer = self.require_viewer()?;
+        if viewer.is_admin() { Ok(viewer) } else { Err(AppError::Forbidden("Admins only".into())) }
     }
 }
 

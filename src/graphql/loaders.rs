@@ -20,8 +20,10 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::domain::pagination::{Direction, Page, PageRequest};
+use crate::domain::shipping::{AgentMetrics, MetricsWindow};
 use crate::domain::{Viewer, orders, payments, shipping, users, wallets};
-use crate::error::{AppError, GqlError};
+use crate::error::AppError;
+use crate::graphql::error::GqlError;
 
 /// A loader failure, shareable between every field that awaited the batch.
 #[derive(Debug, Clone)]
@@ -231,6 +233,29 @@ impl Loader<(Uuid, NestedPage<shipping::AssignmentSort>)> for AssignmentsPageByA
     }
 }
 
+/// `DeliveryAgent.metrics(from, to)`: the agent and the window.
+pub type MetricsKey = (Uuid, MetricsWindow);
+
+/// Agents' delivery metrics: keys that share a window (normally all of a
+/// page) are computed in one grouped statement.
+pub struct MetricsByAgent(LoaderContext);
+
+impl Loader<MetricsKey> for MetricsByAgent {
+    type Value = AgentMetrics;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[MetricsKey]) -> Result<HashMap<MetricsKey, AgentMetrics>, LoadError> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for (window, agents) in grouped(keys.to_vec(), |(_, window)| *window) {
+            let ids: Vec<Uuid> = agents.iter().map(|(id, _)| *id).collect();
+            for (id, metrics) in shipping::metrics_of_agents(&self.0.db, window, &ids).await? {
+                out.insert((id, window), metrics);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A `totalCount` of a nested connection, counted for every parent at once.
 #[derive(Debug, Clone, Copy)]
 pub enum NestedCount {
@@ -286,6 +311,8 @@ pub struct Loaders {
     pub wallet_entry_counts: Cached<EntryCountByWallet>,
     /// `DeliveryAgent.assignments.totalCount`.
     pub agent_assignment_counts: Cached<AssignmentCountByAgent>,
+    /// `DeliveryAgent.metrics`.
+    pub agent_metrics: Cached<MetricsByAgent>,
 }
 
 impl Loaders {
@@ -318,6 +345,7 @@ impl Loaders {
             agent_assignments: new!(AssignmentsPageByAgent),
             wallet_entry_counts: new!(EntryCountByWallet),
             agent_assignment_counts: new!(AssignmentCountByAgent),
+            agent_metrics: new!(MetricsByAgent),
         }
     }
 }

@@ -5,14 +5,26 @@
 //! opaque; the type prefix lets `node(id:)` route to the right table and makes
 //! an `Order` id useless where a `Payment` id is expected.
 
-use async_graphql::{ID, Interface};
+use std::collections::HashMap;
+
+use async_graphql::{Context, ID, Interface, Object};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
-use crate::domain::lookup::{EntityKind, Found};
+use crate::domain::lookup::{self, EntityKind, Found};
 use crate::error::AppError;
-use crate::graphql::types::{AuditLog, DeliveryAgent, LedgerEntry, Order, Payment, ShippingAssignment, User, Wallet};
+use crate::graphql::audit::AuditLog;
+use crate::graphql::context::ContextExt;
+use crate::graphql::error::GqlResult;
+use crate::graphql::orders::Order;
+use crate::graphql::payments::Payment;
+use crate::graphql::shipping::{DeliveryAgent, ShippingAssignment};
+use crate::graphql::users::User;
+use crate::graphql::wallets::{LedgerEntry, Wallet};
+
+/// Most IDs one `nodes` call takes.
+const MAX_NODES: usize = 100;
 
 /// Encodes a global ID.
 pub fn encode(kind: EntityKind, id: Uuid) -> ID {
@@ -36,6 +48,18 @@ pub fn decode_as(id: &ID, expected: EntityKind) -> Result<Uuid, AppError> {
         (kind, uuid) if kind == expected => Ok(uuid),
         _ => Err(AppError::validation("id", format!("`{}` is not a {} ID", id.as_str(), expected.name()))),
     }
+}
+
+/// Decodes an optional global ID that must be of `kind`.
+pub fn decode_opt(id: Option<&ID>, kind: EntityKind) -> Result<Option<Uuid>, AppError> {
+    id.map(|id| decode_as(id, kind)).transpose()
+}
+
+/// Fetches one object of `kind` by global ID, within the viewer's scope.
+pub async fn find<T>(ctx: &Context<'_>, id: &ID, kind: EntityKind, pick: fn(Found) -> Option<T>) -> GqlResult<T> {
+    let uuid = decode_as(id, kind)?;
+    let found = lookup::find(ctx.db(), ctx.viewer(), kind, uuid).await?;
+    Ok(pick(found).ok_or_else(|| AppError::not_found(kind.name(), uuid))?)
 }
 
 /// An object with a global ID, fetchable through `node(id:)`.
@@ -72,6 +96,51 @@ impl From<Found> for Node {
             Found::ShippingAssignment(m) => Self::ShippingAssignment(ShippingAssignment(m)),
             Found::AuditLog(m) => Self::AuditLog(AuditLog(m)),
         }
+    }
+}
+
+/// Global object identification.
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Fetches any object by its global ID. Objects the viewer may not see
+    /// are NOT_FOUND, exactly like objects that do not exist.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Node> {
+        let (kind, uuid) = decode(&id)?;
+        Ok(lookup::find(ctx.db(), ctx.viewer(), kind, uuid).await?.into())
+    }
+    /// Fetches up to 100 objects by global ID, in order (one statement per
+    /// kind); an entry is null, with an error, when it cannot be fetched.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> GqlResult<Vec<Option<Node>>> {
+        if ids.len() > MAX_NODES {
+            return Err(AppError::validation("ids", format!("At most {MAX_NODES} ids per call")).into());
+        }
+        let decoded: Vec<Result<(EntityKind, Uuid), AppError>> = ids.iter().map(decode).collect();
+        let mut found = HashMap::new();
+        for kind in EntityKind::ALL {
+            let wanted: Vec<Uuid> =
+                decoded.iter().filter_map(|d| d.as_ref().ok().filter(|(k, _)| *k == kind).map(|(_, id)| *id)).collect();
+            if !wanted.is_empty() {
+                let rows = lookup::find_many(ctx.db(), ctx.viewer(), kind, &wanted).await?;
+                found.extend(rows.into_iter().map(|f| (f.key(), f)));
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for item in decoded {
+            let result = item.and_then(|(kind, id)| {
+                found.get(&(kind, id)).cloned().ok_or_else(|| AppError::not_found(kind.name(), id))
+            });
+            match result {
+                Ok(f) => out.push(Some(f.into())),
+                Err(e) => {
+                    ctx.add_error(async_graphql::ErrorExtensions::extend(&e).into_server_error(ctx.item.pos));
+                    out.push(None);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -9,15 +9,18 @@ use std::future::Future;
 use std::pin::Pin;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, Object, OutputType};
+use async_graphql::{Context, Enum, Object, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Viewer;
 use crate::domain::pagination::{DEFAULT_PAGE_SIZE, Direction, Keyset, MAX_PAGE_SIZE, Page, PageRequest};
-use crate::error::{AppError, GqlResult};
+use crate::error::AppError;
 use crate::graphql::context::ContextExt;
+use crate::graphql::error::GqlResult;
 use crate::graphql::loaders::NestedCount;
+use sea_orm::DatabaseConnection;
 
 /// The Relay paging arguments of one field.
 #[derive(Debug, Clone, Default)]
@@ -160,6 +163,94 @@ impl TotalCount {
             Self::Nested(which) => Ok(ctx.loaders().count(*which).await?),
         }
     }
+}
+
+/// Sort direction.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum SortDirection {
+    /// Smallest (oldest) first.
+    Asc,
+    /// Largest (newest) first.
+    #[default]
+    Desc,
+}
+
+impl From<SortDirection> for Direction {
+    fn from(d: SortDirection) -> Self {
+        match d {
+            SortDirection::Asc => Self::Asc,
+            SortDirection::Desc => Self::Desc,
+        }
+    }
+}
+
+/// The first of its arguments: the default variant of a sort-field enum.
+macro_rules! first_variant {
+    ($first:expr $(, $rest:expr)*) => {
+        $first
+    };
+}
+
+/// Defines `<Name>SortField` (indexed fields only) and the `<Name>Sort`
+/// input `{ field, direction }`, with the domain sort it maps to and the tag
+/// written into cursors.
+macro_rules! sort_input {
+    ($input:ident, $field_enum:ident, $domain:ty, $doc:literal, { $($variant:ident => $target:expr),+ $(,)? }) => {
+        #[doc = concat!("Indexed fields ", $doc, " can be sorted by.")]
+        #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
+        pub enum $field_enum {
+            $(
+                #[doc = concat!("Sort by `", stringify!($variant), "`.")]
+                $variant,
+            )+
+        }
+
+        impl Default for $field_enum {
+            fn default() -> Self {
+                $crate::graphql::pagination::first_variant!($(Self::$variant),+)
+            }
+        }
+
+        #[doc = concat!("How ", $doc, " are sorted; default newest first.")]
+        #[derive(async_graphql::InputObject, Clone, Copy, Debug, Default)]
+        pub struct $input {
+            /// The field.
+            #[graphql(default)]
+            pub field: $field_enum,
+            /// The direction.
+            #[graphql(default)]
+            pub direction: $crate::graphql::pagination::SortDirection,
+        }
+
+        impl $input {
+            /// The domain sort, and the tag cursors carry.
+            pub fn resolve(sort: Option<Self>) -> ($domain, $crate::domain::pagination::Direction, String) {
+                let sort = sort.unwrap_or_default();
+                let field = sort.field;
+                let domain = match field {
+                    $($field_enum::$variant => $target,)+
+                };
+                (domain, sort.direction.into(), format!("{field:?}:{:?}", sort.direction))
+            }
+        }
+    };
+}
+pub(crate) use {first_variant, sort_input};
+
+/// Converts every API value of a list filter into its domain value.
+pub fn list<T: Copy, D: From<T>>(values: &Option<Vec<T>>) -> Option<Vec<D>> {
+    values.as_ref().map(|v| v.iter().map(|x| D::from(*x)).collect())
+}
+
+/// A `totalCount` that runs `count(db, viewer, filter)` only when selected.
+pub fn total<T, F, Fut>(ctx: &Context<'_>, filter: T, count: F) -> TotalCount
+where
+    T: Clone + Send + Sync + 'static,
+    F: Fn(DatabaseConnection, Option<Viewer>, T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<u64, AppError>> + Send + 'static,
+{
+    let (db, viewer) = (ctx.db().clone(), ctx.viewer().copied());
+    TotalCount::new(move || count(db.clone(), viewer, filter.clone()))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use courier::domain::seed::DEMO_USERS;
+use courier::seed::DEMO_USERS;
 use entity::{ledger_entry, order, user, wallet};
 use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait};
 use serde_json::Value;

@@ -6,8 +6,8 @@ use std::sync::{Mutex, OnceLock};
 
 use courier::auth::TokenService;
 use courier::config::{Config, LogFormat};
-use courier::domain::seed;
 use courier::http::{self, AppState};
+use courier::seed;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement};
 use serde_json::{Value, json};

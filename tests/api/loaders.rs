@@ -91,7 +91,52 @@ async fn nested_connections_page_every_parent_in_one_statement(backend: Backend)
     assert_eq!(statements(&res), 4, "{}", res.body["extensions"]);
 }
 
+async fn agent_metrics_cost_the_same_statements_for_2_and_20_agents(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.debug_sql_count = true).await;
+    app.seed(60).await;
+    let admin = app.token_for("admin@courier.test").await;
+    // The demo data has 2 agents with deliveries; register 18 more (no deliveries).
+    for i in 0..18 {
+        let user = app.create_user(&format!("metrics-agent{i}@courier.test"), entity::UserRole::Agent).await;
+        let res = app
+            .graphql(
+                "mutation($input: RegisterDeliveryAgentInput!) { registerDeliveryAgent(input: $input) { id } }",
+                json!({ "input": {
+                    "userId": courier::graphql::node::encode(courier::domain::lookup::EntityKind::User, user.id).0,
+                    "agentCode": format!("MTR-{i:02}"),
+                    "zipCodes": ["10001"],
+                } }),
+                Some(&admin),
+            )
+            .await;
+        assert!(res.body["errors"].is_null(), "{}", res.body);
+    }
+    let page = |n: u64| {
+        format!(
+            "{{ deliveryAgents(first: {n}, orderBy: {{ field: CREATED_AT, direction: ASC }}) {{ nodes {{ id metrics {{ deliveredCount onTimeCount averageDeliveryMinutes }} }} }} }}"
+        )
+    };
+    let small = app.graphql(&page(2), Value::Null, Some(&admin)).await;
+    let large = app.graphql(&page(20), Value::Null, Some(&admin)).await;
+    let nodes = large.data()["deliveryAgents"]["nodes"].as_array().expect("agents").clone();
+    assert_eq!(nodes.len(), 20);
+    assert_eq!(small.data()["deliveryAgents"]["nodes"].as_array().expect("agents").len(), 2);
+    // auth + agents + one grouped statement for every agent's metrics
+    assert_eq!(statements(&small), 3, "{}", small.body["extensions"]);
+    assert_eq!(statements(&large), statements(&small));
+    // Each agent's figures are its own: the same as asking for that agent alone.
+    let one =
+        "query($id: ID!) { deliveryAgent(id: $id) { metrics { deliveredCount onTimeCount averageDeliveryMinutes } } }";
+    for node in &nodes {
+        let alone = app.graphql(one, json!({ "id": node["id"] }), Some(&admin)).await;
+        assert_eq!(alone.data()["deliveryAgent"]["metrics"], node["metrics"], "{}", node["id"]);
+    }
+    assert!(nodes.iter().filter(|n| n["metrics"]["deliveredCount"].as_u64() > Some(0)).count() >= 2);
+    assert_eq!(nodes.iter().filter(|n| n["metrics"]["deliveredCount"] == 0).count(), 18);
+}
+
 on_both_backends!(
     a_nested_page_costs_the_same_statements_for_5_and_100_orders,
     nested_connections_page_every_parent_in_one_statement,
+    agent_metrics_cost_the_same_statements_for_2_and_20_agents,
 );

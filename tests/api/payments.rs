@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use courier::domain::lookup::EntityKind;
-use courier::domain::seed::Rng;
 use courier::graphql::node::{decode, encode};
+use courier::seed::Rng;
 
 use crate::helpers::{Backend, TestApp, logs_containing, spawn_app};
 use crate::on_both_backends;

@@ -1,9 +1,9 @@
 //! Placing orders and moving them through their lifecycle, safe under
 //! concurrency: every status change is an optimistic-locked
 //! `UPDATE ... WHERE id = $1 AND version = $2` in a short transaction that
-//! also appends the audit row.
+//! also appends the audit row. Soft delete and restore are here too.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use entity::{OrderStatus, UserRole, order, order_item, user};
@@ -14,19 +14,13 @@ use sea_orm::{ActiveEnum, ColumnTrait, DatabaseConnection, EntityTrait, QueryFil
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::{Isolation, begin_money, begin_write};
+use crate::db::{self, Isolation, RetryPolicy, begin_money, begin_write};
 use crate::domain::audit::{self, AuditContext, Change};
-use crate::domain::money::Currency;
-use crate::domain::order_rules::{Party, check_party, check_transition};
-use crate::domain::payment_lifecycle::{self, Settlement};
-use crate::domain::{Viewer, agents, new_id, orders, shipping_lifecycle};
+use crate::domain::money::{Currency, MAX_MINOR};
+use crate::domain::orders::{self, Party, check_party, check_transition};
+use crate::domain::payments::{self, Settlement};
+use crate::domain::{Viewer, new_id, shipping};
 use crate::error::AppError;
-
-/// Retries of an internal transition that lost an optimistic-lock race.
-const MAX_RETRIES: usize = 3;
-/// Backoff before each retry.
-const BACKOFF: [Duration; MAX_RETRIES] =
-    [Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(200)];
 
 /// Most items an order may have.
 pub const MAX_ITEMS: usize = 100;
@@ -93,13 +87,13 @@ pub async fn create(
         total = unit
             .checked_mul(i64::from(item.quantity))
             .and_then(|line| total.checked_add(line))
-            .filter(|total| *total <= crate::domain::money::MAX_MINOR)
+            .filter(|total| *total <= MAX_MINOR)
             .ok_or_else(|| AppError::validation("items", "The order total is out of range"))?;
         lines.push((name.to_owned(), item.quantity, unit));
     }
     // The same normalisation as the zip codes agents serve, so they match.
     let zip =
-        agents::zip_codes(std::slice::from_ref(&input.delivery_zip_code)).ok().and_then(|mut z| z.pop()).ok_or_else(
+        shipping::zip_codes(std::slice::from_ref(&input.delivery_zip_code)).ok().and_then(|mut z| z.pop()).ok_or_else(
             || AppError::validation("deliveryZipCode", "A zip code has 1 to 16 letters, digits, spaces or dashes"),
         )?;
     let seller = user::Entity::find_by_id(input.seller_id)
@@ -216,8 +210,18 @@ fn stale(current_version: i32) -> AppError {
     }
 }
 
+/// Whether `err` is [`stale`]: the order's version moved under the request.
+fn is_stale(err: &AppError) -> bool {
+    matches!(err, AppError::Conflict { context, .. } if context.get("currentVersion").is_some())
+}
+
 /// Moves an order as the viewer asks (confirm or cancel), following the state
 /// machine and who-may-do-what, with optimistic locking.
+///
+/// A client that sent the version it saw gets CONFLICT as soon as the order
+/// moved; without one, a lost optimistic race (or a cancel's lost
+/// serialization race) is re-read, re-judged and retried with
+/// [`RetryPolicy::OPTIMISTIC`].
 pub async fn change_status(
     db: &DatabaseConnection,
     viewer: &Viewer,
@@ -225,73 +229,65 @@ pub async fn change_status(
     change: StatusChange,
 ) -> Result<order::Model, AppError> {
     let started = Instant::now();
-    for attempt in 0..=MAX_RETRIES {
-        let current = orders::by_ids(db, Some(viewer), &[change.order_id])
-            .await?
-            .pop()
-            .ok_or_else(|| AppError::not_found("Order", change.order_id))?;
-        // A client that saw an older version must refresh before anything
-        // else is judged: its view of the status is stale too.
-        if change.expected_version.is_some_and(|v| v != current.version) {
-            return Err(stale(current.version));
+    let retry_on = |err: &AppError| err.is_retryable() || (change.expected_version.is_none() && is_stale(err));
+    let result = db::retry(RetryPolicy::OPTIMISTIC, "order_status_update_retry", change.order_id, retry_on, || {
+        attempt_status_change(db, viewer, audit_context, &change)
+    })
+    .await;
+    let ((current, next, settlement), attempts) = match result {
+        Ok(done) => done,
+        Err(err) if is_stale(&err) => {
+            // Report the version as it is now, for the client to refresh to.
+            let latest = orders::by_ids(db, Some(viewer), &[change.order_id]).await?.pop();
+            return Err(latest.map_or(err, |o| stale(o.version)));
         }
-        // A viewer who only carries the order gets the same answer as for
-        // any other status it may not set.
-        check_party(party_of(viewer, &current), change.to)?;
-        check_transition(current.status, change.to)?;
-
-        let now = Utc::now();
-        let reason =
-            if change.to == OrderStatus::Cancelled { change.reason.clone() } else { current.cancel_reason.clone() };
-        let written = match write_status(db, &current, &change, reason, now, audit_context).await {
-            Ok(written) => written,
-            // A cancel lost a serialization race: re-read and try again.
-            Err(err) if err.is_retryable() && attempt < MAX_RETRIES => None,
-            Err(err) => return Err(err),
-        };
-        if let Some((next, settlement)) = written {
-            let event = if change.to == OrderStatus::Cancelled { "order_cancelled" } else { "order_status_updated" };
-            tracing::info!(
-                event,
-                order.id = %current.id,
-                from = %current.status.to_value(),
-                to = %change.to.to_value(),
-                version = next.version,
-                actor = %viewer.id,
-                attempts = attempt + 1,
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "order status updated"
-            );
-            if let Some(Settlement::Refunded(refund)) = &settlement {
-                payment_lifecycle::log_refunded(
-                    refund,
-                    next.cancel_reason.as_deref().unwrap_or(""),
-                    true,
-                    Some(viewer.id),
-                );
-            }
-            return Ok(next);
-        }
-        // Someone else changed the order between our read and our write:
-        // a client with an expected version must refresh; an internal
-        // transition retries until its backoff schedule runs out.
-        let delay = match BACKOFF.get(attempt) {
-            Some(delay) if change.expected_version.is_none() => *delay,
-            _ => {
-                let latest = orders::by_ids(db, Some(viewer), &[current.id]).await?.pop();
-                return Err(stale(latest.map_or(current.version, |o| o.version)));
-            }
-        };
-        tracing::warn!(
-            event = "order_status_update_retry",
-            order.id = %current.id,
-            attempt = attempt + 1,
-            backoff_ms = delay.as_millis() as u64,
-            "order changed concurrently, retrying"
-        );
-        tokio::time::sleep(delay).await;
+        Err(err) => return Err(err),
+    };
+    let event = if change.to == OrderStatus::Cancelled { "order_cancelled" } else { "order_status_updated" };
+    tracing::info!(
+        event,
+        order.id = %current.id,
+        from = %current.status.to_value(),
+        to = %change.to.to_value(),
+        version = next.version,
+        actor = %viewer.id,
+        attempts,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "order status updated"
+    );
+    if let Some(Settlement::Refunded(refund)) = &settlement {
+        payments::log_refunded(refund, next.cancel_reason.as_deref().unwrap_or(""), true, Some(viewer.id));
     }
-    Err(AppError::Internal("retry loop ended without an answer".into()))
+    Ok(next)
+}
+
+/// One read-judge-write attempt of [`change_status`]: the order before and
+/// after, and what happened to its payment; [`stale`] when the version moved.
+async fn attempt_status_change(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    audit_context: &AuditContext,
+    change: &StatusChange,
+) -> Result<(order::Model, order::Model, Option<Settlement>), AppError> {
+    let current = orders::by_ids(db, Some(viewer), &[change.order_id])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::not_found("Order", change.order_id))?;
+    // A client that saw an older version must refresh before anything
+    // else is judged: its view of the status is stale too.
+    if change.expected_version.is_some_and(|v| v != current.version) {
+        return Err(stale(current.version));
+    }
+    // A viewer who only carries the order gets the same answer as for
+    // any other status it may not set.
+    check_party(party_of(viewer, &current), change.to)?;
+    check_transition(current.status, change.to)?;
+    let reason =
+        if change.to == OrderStatus::Cancelled { change.reason.clone() } else { current.cancel_reason.clone() };
+    match write_status(db, &current, change, reason, Utc::now(), audit_context).await? {
+        Some((next, settlement)) => Ok((current, next, settlement)),
+        None => Err(stale(current.version)),
+    }
 }
 
 /// One attempt at writing a status change: `None` when the version moved
@@ -312,7 +308,7 @@ async fn write_status(
         // Nobody may pick up a cancelled order. Assignments are locked
         // before the order, the order every path takes (accepting and
         // delivering lock the assignment, then the order).
-        shipping_lifecycle::withdraw_for_order(&tx, current.id, audit_context).await?;
+        shipping::withdraw_for_order(&tx, current.id, audit_context).await?;
     }
     let updated = order::Entity::update_many()
         .col_expr(order::Column::Status, Expr::value(change.to.to_value()))
@@ -339,7 +335,7 @@ async fn write_status(
     if cancelling {
         // Its money goes back.
         let why = format!("Order cancelled: {}", next.cancel_reason.as_deref().unwrap_or("no reason given"));
-        settlement = payment_lifecycle::settle_cancelled_order(&tx, current.id, &why, audit_context).await?;
+        settlement = payments::settle_cancelled_order(&tx, current.id, &why, audit_context).await?;
     }
     let action = if cancelling { "order.cancelled" } else { "order.status_updated" };
     audit::record(

@@ -1,16 +1,20 @@
-//! Registering delivery agents and their availability and service area.
+//! Delivery agents: registering them, their availability and service area,
+//! the rules an agent must meet to take an order, and reading them.
 
 use chrono::Utc;
-use entity::{AgentStatus, UserRole, delivery_agent, delivery_agent_zip_code, user};
+use entity::{AgentStatus, UserRole, delivery_agent, delivery_agent_zip_code, order, user};
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Select,
+    TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::audit::{self, AuditContext, Change};
-use crate::domain::{Viewer, new_id};
+use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
+use crate::domain::{Viewer, access, new_id};
 use crate::error::AppError;
 
 /// Most zip codes one agent serves.
@@ -201,4 +205,147 @@ mod tests {
         assert!(zip_codes(&["10115;".into()]).is_err());
         assert!(zip_codes(&vec!["1".to_owned(); 51]).is_err());
     }
+}
+
+/// The rules an agent must meet to take an order.
+pub async fn check_can_take(
+    db: &impl ConnectionTrait,
+    agent: &delivery_agent::Model,
+    order: &order::Model,
+) -> Result<(), AppError> {
+    if agent.status != AgentStatus::Active {
+        return Err(AppError::rule(
+            "AGENT_NOT_ACTIVE",
+            "The agent is suspended",
+            json!({ "agentStatus": agent.status.to_value() }),
+        ));
+    }
+    if !agent.is_available {
+        return Err(AppError::rule("AGENT_NOT_AVAILABLE", "The agent is not taking work", json!({})));
+    }
+    let serves = delivery_agent_zip_code::Entity::find()
+        .filter(delivery_agent_zip_code::Column::AgentId.eq(agent.id))
+        .filter(delivery_agent_zip_code::Column::ZipCode.eq(order.delivery_zip_code.as_str()))
+        .one(db)
+        .await?
+        .is_some();
+    if !serves {
+        return Err(AppError::rule(
+            "AGENT_DOES_NOT_SERVE_ZIP_CODE",
+            "The agent does not serve the order's zip code",
+            json!({ "zipCode": order.delivery_zip_code }),
+        ));
+    }
+    Ok(())
+}
+
+/// Which agents to list.
+#[derive(Debug, Clone, Default)]
+pub struct AgentFilter {
+    /// Serving this zip code (uses `idx_delivery_agent_zip_codes_zip_code`).
+    pub zip_code: Option<String>,
+    /// Available or not.
+    pub is_available: Option<bool>,
+    /// ACTIVE or SUSPENDED.
+    pub status: Option<AgentStatus>,
+}
+
+/// Indexed columns agents can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentSort {
+    /// `idx_delivery_agents_created_at`
+    CreatedAt,
+    /// unique `agent_code`
+    AgentCode,
+}
+
+/// The sort key for agents.
+pub fn agent_sort_key(sort: AgentSort, direction: Direction) -> SortKey<delivery_agent::Entity> {
+    let (column, value): (delivery_agent::Column, fn(&delivery_agent::Model) -> SortValue) = match sort {
+        AgentSort::CreatedAt => (delivery_agent::Column::CreatedAt, |m| SortValue::Time(m.created_at)),
+        AgentSort::AgentCode => (delivery_agent::Column::AgentCode, |m| SortValue::Text(m.agent_code.clone())),
+    };
+    SortKey { column, id: delivery_agent::Column::Id, direction, value, id_of: |m| m.id }
+}
+
+fn agents(viewer: Option<&Viewer>, filter: &AgentFilter) -> Option<Select<delivery_agent::Entity>> {
+    use delivery_agent::Column as C;
+    let mut select = delivery_agent::Entity::find();
+    if let Some(zip) = &filter.zip_code {
+        select = select.filter(
+            C::Id.in_subquery(
+                Query::select()
+                    .column(delivery_agent_zip_code::Column::AgentId)
+                    .from(delivery_agent_zip_code::Entity)
+                    .and_where(delivery_agent_zip_code::Column::ZipCode.eq(zip.trim()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(available) = filter.is_available {
+        select = select.filter(C::IsAvailable.eq(available));
+    }
+    if let Some(status) = filter.status {
+        select = select.filter(C::Status.eq(status.to_value()));
+    }
+    access::delivery_agents(viewer).apply(select)
+}
+
+/// One page of agents.
+pub async fn list_agents(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    filter: &AgentFilter,
+    sort: &SortKey<delivery_agent::Entity>,
+    page: &PageRequest,
+) -> Result<Page<delivery_agent::Model>, AppError> {
+    pagination::fetch(db, agents(viewer, filter), sort, page).await
+}
+
+/// How many agents match.
+pub async fn count_agents(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    filter: &AgentFilter,
+) -> Result<u64, AppError> {
+    pagination::count(db, agents(viewer, filter)).await
+}
+
+/// Active, available agents serving `zip_code`, by agent code (at most 100).
+/// The zip code lookup goes through `idx_delivery_agent_zip_codes_zip_code`.
+pub async fn available_agents(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    zip_code: &str,
+) -> Result<Vec<delivery_agent::Model>, AppError> {
+    let filter = AgentFilter {
+        zip_code: Some(zip_code.trim().to_ascii_uppercase()),
+        is_available: Some(true),
+        status: Some(AgentStatus::Active),
+    };
+    let key = agent_sort_key(AgentSort::AgentCode, Direction::Asc);
+    let page = list_agents(db, viewer, &filter, &key, &PageRequest::first(pagination::MAX_PAGE_SIZE)).await?;
+    Ok(page.rows.into_iter().map(|(_, agent)| agent).collect())
+}
+
+/// Visible agents among `ids`, in one statement.
+pub async fn agents_by_ids(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    ids: &[Uuid],
+) -> Result<Vec<delivery_agent::Model>, AppError> {
+    let select = delivery_agent::Entity::find().filter(delivery_agent::Column::Id.is_in(ids.iter().copied()));
+    access::delivery_agents(viewer).all(db, select).await
+}
+
+/// Zip codes served by `agents`, in one statement.
+pub async fn zip_codes_of(
+    db: &impl ConnectionTrait,
+    agents: &[Uuid],
+) -> Result<Vec<delivery_agent_zip_code::Model>, AppError> {
+    Ok(delivery_agent_zip_code::Entity::find()
+        .filter(delivery_agent_zip_code::Column::AgentId.is_in(agents.iter().copied()))
+        .order_by_asc(delivery_agent_zip_code::Column::ZipCode)
+        .all(db)
+        .await?)
 }

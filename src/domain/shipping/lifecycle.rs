@@ -1,12 +1,14 @@
-//! Offering orders to agents and agents taking them. Accepting is the
-//! contended path: many agents may tap "accept" on one open offer at once.
+//! An assignment's life: offering an order (`create`), an agent taking it
+//! (`accept`, the contended path: many agents may tap "accept" on one open
+//! offer at once), the steps of the delivery (`advance`: pick up, transit,
+//! deliver, fail) with the order following, and withdrawing offers of a
+//! cancelled order. Every write locks the assignment row first, then the
+//! order, the one lock order of every path.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use entity::{
-    AgentStatus, AssignmentStatus, OrderStatus, delivery_agent, delivery_agent_zip_code, order, shipping_assignment,
-};
+use entity::{AssignmentStatus, OrderStatus, delivery_agent, order, shipping_assignment};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::LockBehavior;
@@ -17,7 +19,8 @@ use uuid::Uuid;
 
 use crate::db::{Isolation, begin_write, lock_wallets};
 use crate::domain::audit::{self, AuditContext, Change};
-use crate::domain::{Viewer, new_id, orders, payment_lifecycle, shipping};
+use crate::domain::shipping::{agents, assignments};
+use crate::domain::{Viewer, new_id, orders, payments};
 use crate::error::{AppError, DbFailure, classify};
 
 /// Longest an accept may hold its transaction.
@@ -45,7 +48,7 @@ pub struct NewAssignment {
 }
 
 /// Offers a confirmed order for delivery (its seller or an admin).
-pub async fn create(
+pub async fn offer(
     db: &DatabaseConnection,
     viewer: &Viewer,
     audit_context: &AuditContext,
@@ -64,7 +67,7 @@ pub async fn create(
             .one(db)
             .await?
             .ok_or_else(|| AppError::validation("agentId", "No delivery agent has this id"))?;
-        check_agent_can_take(db, &agent, &order).await?;
+        agents::check_can_take(db, &agent, &order).await?;
     }
 
     let tx = begin_write(db, Isolation::ReadCommitted).await?;
@@ -86,7 +89,7 @@ pub async fn create(
     }
     let existing =
         shipping_assignment::Entity::find().filter(shipping_assignment::Column::OrderId.eq(order.id)).all(&tx).await?;
-    if let Some(active) = existing.iter().find(|a| shipping::is_active(a.status)) {
+    if let Some(active) = existing.iter().find(|a| assignments::is_active(a.status)) {
         return Err(AppError::rule(
             "ORDER_ALREADY_ASSIGNED",
             "The order already has an active shipping assignment",
@@ -134,38 +137,6 @@ pub async fn create(
         "shipping assignment created"
     );
     Ok(assignment)
-}
-
-/// The rules an agent must meet to take an order.
-async fn check_agent_can_take(
-    db: &impl sea_orm::ConnectionTrait,
-    agent: &delivery_agent::Model,
-    order: &order::Model,
-) -> Result<(), AppError> {
-    if agent.status != AgentStatus::Active {
-        return Err(AppError::rule(
-            "AGENT_NOT_ACTIVE",
-            "The agent is suspended",
-            json!({ "agentStatus": agent.status.to_value() }),
-        ));
-    }
-    if !agent.is_available {
-        return Err(AppError::rule("AGENT_NOT_AVAILABLE", "The agent is not taking work", json!({})));
-    }
-    let serves = delivery_agent_zip_code::Entity::find()
-        .filter(delivery_agent_zip_code::Column::AgentId.eq(agent.id))
-        .filter(delivery_agent_zip_code::Column::ZipCode.eq(order.delivery_zip_code.as_str()))
-        .one(db)
-        .await?
-        .is_some();
-    if !serves {
-        return Err(AppError::rule(
-            "AGENT_DOES_NOT_SERVE_ZIP_CODE",
-            "The agent does not serve the order's zip code",
-            json!({ "zipCode": order.delivery_zip_code }),
-        ));
-    }
-    Ok(())
 }
 
 /// An agent takes an offer. The assignment row is locked with
@@ -253,7 +224,7 @@ async fn accept_locked(
             json!({ "currentStatus": order.status.to_value() }),
         ));
     }
-    check_agent_can_take(&tx, agent, &order).await?;
+    agents::check_can_take(&tx, agent, &order).await?;
 
     let now = Utc::now();
     let mut active: shipping_assignment::ActiveModel = assignment.clone().into();
@@ -437,7 +408,7 @@ pub async fn advance(
     .await?;
 
     if let Some(next) = order_status_after(to, order.status) {
-        crate::domain::order_rules::check_transition(order.status, next)?;
+        orders::check_transition(order.status, next)?;
         let mut o: order::ActiveModel = order.clone().into();
         o.status = Set(next);
         o.version = Set(order.version + 1);
@@ -457,14 +428,12 @@ pub async fn advance(
         .await?;
     }
     let collected = match to {
-        AssignmentStatus::Delivered => {
-            payment_lifecycle::collect_cash_on_delivery(&tx, &order, fee_rate, audit_context).await?
-        }
+        AssignmentStatus::Delivered => payments::collect_cash_on_delivery(&tx, &order, fee_rate, audit_context).await?,
         _ => None,
     };
     tx.commit().await?;
     if let Some(payment) = &collected {
-        payment_lifecycle::log_captured(payment, started, 1, "confirmDelivery");
+        payments::log_captured(payment, started, 1, "confirmDelivery");
     }
     let event = if to == AssignmentStatus::Delivered {
         "shipping_assignment_delivered"

@@ -7,6 +7,9 @@
 //! and orders by their `DEMO-` number, so a second run adds only what is
 //! missing. Large counts (`courier seed --orders 10000`) are inserted in
 //! batches inside one transaction, for benchmarks.
+//!
+//! Used by `courier seed` and by development start-up only; it is not part
+//! of the domain, and nothing in a request path calls it.
 
 use std::collections::HashMap;
 
@@ -23,8 +26,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::ledger::{CaptureWallets, Leg, capture_legs, funding_leg};
 use crate::domain::new_id;
+use crate::domain::wallets::{CaptureWallets, Leg, capture_legs, funding_leg};
 use crate::error::AppError;
 
 /// Currency of all demo data.

@@ -1,0 +1,131 @@
+//! Shipping assignments: which ones the viewer may see, their lists, counts
+//! and per-order and per-agent batches.
+
+use entity::{AssignmentStatus, shipping_assignment};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
+use crate::domain::{Viewer, access};
+use crate::error::AppError;
+
+/// Which assignments to list.
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentFilter {
+    /// Carried by this agent.
+    pub agent_id: Option<Uuid>,
+    /// Any of these statuses.
+    pub status: Option<Vec<AssignmentStatus>>,
+    /// Of this order.
+    pub order_id: Option<Uuid>,
+}
+
+/// Indexed columns assignments can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AssignmentSort {
+    /// `idx_shipping_assignments_created_at`
+    CreatedAt,
+}
+
+/// The sort key for assignments.
+pub fn assignment_sort_key(sort: AssignmentSort, direction: Direction) -> SortKey<shipping_assignment::Entity> {
+    let (column, value): (shipping_assignment::Column, fn(&shipping_assignment::Model) -> SortValue) = match sort {
+        AssignmentSort::CreatedAt => (shipping_assignment::Column::CreatedAt, |m| SortValue::Time(m.created_at)),
+    };
+    SortKey { column, id: shipping_assignment::Column::Id, direction, value, id_of: |m| m.id }
+}
+
+fn assignments(viewer: Option<&Viewer>, filter: &AssignmentFilter) -> Option<Select<shipping_assignment::Entity>> {
+    use shipping_assignment::Column as C;
+    let mut select = shipping_assignment::Entity::find();
+    if let Some(id) = filter.agent_id {
+        select = select.filter(C::AgentId.eq(id));
+    }
+    if let Some(status) = &filter.status {
+        select = select.filter(C::Status.is_in(status.iter().copied()));
+    }
+    if let Some(id) = filter.order_id {
+        select = select.filter(C::OrderId.eq(id));
+    }
+    access::shipping_assignments(viewer).apply(select)
+}
+
+/// One page of the assignments the viewer may see.
+pub async fn list_assignments(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    filter: &AssignmentFilter,
+    sort: &SortKey<shipping_assignment::Entity>,
+    page: &PageRequest,
+) -> Result<Page<shipping_assignment::Model>, AppError> {
+    pagination::fetch(db, assignments(viewer, filter), sort, page).await
+}
+
+/// How many assignments match.
+pub async fn count_assignments(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    filter: &AssignmentFilter,
+) -> Result<u64, AppError> {
+    pagination::count(db, assignments(viewer, filter)).await
+}
+
+/// Visible assignments of `orders`, oldest first, in one statement.
+pub async fn assignments_of_orders(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    orders: &[Uuid],
+) -> Result<Vec<shipping_assignment::Model>, AppError> {
+    let filter = AssignmentFilter::default();
+    let select = assignments(viewer, &filter).map(|s| {
+        s.filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied()))
+            .order_by_asc(shipping_assignment::Column::CreatedAt)
+    });
+    match select {
+        Some(select) => Ok(select.all(db).await?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// One page of visible assignments per agent, all in one statement.
+pub async fn assignments_of_agents(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    agents: &[Uuid],
+    filter: &AssignmentFilter,
+    sort: &SortKey<shipping_assignment::Entity>,
+    page: &PageRequest,
+) -> Result<HashMap<Uuid, Page<shipping_assignment::Model>>, AppError> {
+    pagination::fetch_per_parent(
+        db,
+        assignments(viewer, filter),
+        shipping_assignment::Column::AgentId,
+        |m| m.agent_id,
+        agents,
+        sort,
+        page,
+    )
+    .await
+}
+
+/// How many visible assignments each agent has, in one statement.
+pub async fn count_assignments_of_agents(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    agents: &[Uuid],
+) -> Result<HashMap<Uuid, u64>, AppError> {
+    let select = assignments(viewer, &AssignmentFilter::default());
+    pagination::count_per_parent(db, select, shipping_assignment::Column::AgentId, agents).await
+}
+
+/// Whether an assignment still binds the order (not finished, failed or withdrawn).
+pub fn is_active(status: AssignmentStatus) -> bool {
+    matches!(
+        status,
+        AssignmentStatus::Offered
+            | AssignmentStatus::Accepted
+            | AssignmentStatus::PickedUp
+            | AssignmentStatus::InTransit
+    )
+}
