@@ -8,8 +8,8 @@
 //! missing. Large counts (`courier seed --orders 10000`) are inserted in
 //! batches inside one transaction, for benchmarks.
 //!
-//! Used by `courier seed` and by development start-up only; it is not part
-//! of the domain, and nothing in a request path calls it.
+//! Used by `courier seed`, and by `courier serve` when it starts on an empty
+//! database. It is not part of the domain: no request path calls it.
 
 use std::collections::HashMap;
 

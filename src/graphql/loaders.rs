@@ -237,7 +237,9 @@ impl Loader<(Uuid, NestedPage<shipping::AssignmentSort>)> for AssignmentsPageByA
 pub type MetricsKey = (Uuid, MetricsWindow);
 
 /// Agents' delivery metrics: keys that share a window (normally all of a
-/// page) are computed in one grouped statement.
+/// page) are computed in one grouped statement. Who may see an agent's
+/// metrics is the domain's rule too (`shipping::authorize_metrics`), checked
+/// by the resolver before it loads, since it needs the agent row it has.
 pub struct MetricsByAgent(LoaderContext);
 
 impl Loader<MetricsKey> for MetricsByAgent {

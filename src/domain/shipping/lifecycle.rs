@@ -1,4 +1,4 @@
-//! An assignment's life: offering an order (`create`), an agent taking it
+//! An assignment's life: offering an order (`offer`), an agent taking it
 //! (`accept`, the contended path: many agents may tap "accept" on one open
 //! offer at once), the steps of the delivery (`advance`: pick up, transit,
 //! deliver, fail) with the order following, and withdrawing offers of a
