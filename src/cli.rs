@@ -35,7 +35,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Migrate, seed demo data into an empty database, and serve GraphQL (the default).
+    /// Migrate and serve GraphQL (the default). In development an empty
+    /// database is seeded with demo data and demo tokens are printed; in
+    /// production neither happens.
     Serve,
     /// Apply or revert schema migrations.
     Migrate {
@@ -76,11 +78,32 @@ pub enum Command {
         #[command(subcommand)]
         action: IdempotencyAction,
     },
+    /// Manage administrators.
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Mint a bearer token for a user.
     Token {
         /// The user's email.
         #[arg(long)]
         email: String,
+    },
+}
+
+/// Administrator management.
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an administrator and print one bearer token for it, once:
+    /// how the first admin of a production deployment signs in.
+    Create {
+        /// The admin's email (their sign-in identity).
+        #[arg(long)]
+        email: String,
+        /// The name shown to other users.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
     },
 }
 
@@ -180,6 +203,15 @@ pub async fn run(cli: Cli) -> CliResult {
             println!("pruned {deleted} idempotency keys");
             Ok(())
         }
+        Command::Admin { action: AdminAction::Create { email, name } } => {
+            let db = db::connect(&config).await?;
+            Migrator::up(&db, None).await?;
+            let admin = users::create_admin(&db, &email, &name).await?;
+            let token = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours).mint(admin.id)?;
+            println!("created administrator {} ({})", admin.email, admin.id);
+            println!("bearer token (valid {} h, shown once): {token}", config.jwt_ttl_hours);
+            Ok(())
+        }
         Command::Token { email } => {
             let db = db::connect(&config).await?;
             let user = users::find_by_email(&db, &email).await?;
@@ -192,7 +224,11 @@ pub async fn run(cli: Cli) -> CliResult {
 async fn serve(config: Config) -> CliResult {
     let db = db::connect(&config).await?;
     Migrator::up(&db, None).await?;
-    if entity::user::Entity::find().count(&db).await? == 0 {
+    let development = !config.is_production();
+    // Demo data and demo tokens are a development convenience only: a
+    // production database starts empty, and its first admin comes from
+    // `courier admin create`.
+    if development && entity::user::Entity::find().count(&db).await? == 0 {
         let report = seed::seed(&db, DEMO_ORDERS, config.platform_fee_rate).await?;
         tracing::info!(
             event = "demo_data_seeded",
@@ -202,15 +238,21 @@ async fn serve(config: Config) -> CliResult {
     }
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    print_welcome(&db, &config, addr).await?;
-    tracing::info!(event = "server_started", %addr, backend = ?db.get_database_backend(), "listening");
+    if development {
+        print_welcome(&db, &config, addr).await?;
+    }
+    tracing::info!(event = "server_started", %addr, backend = ?db.get_database_backend(), env = ?config.env, "listening");
     http::serve(listener, AppState::new(db, config), http::shutdown_signal()).await?;
     Ok(())
 }
 
 async fn print_welcome(db: &DatabaseConnection, config: &Config, addr: std::net::SocketAddr) -> CliResult {
     let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
-    println!("\nCourier is up: GraphiQL at http://{addr}/graphiql\n");
+    if config.graphiql_enabled() {
+        println!("\nCourier is up: GraphiQL at http://{addr}/graphiql\n");
+    } else {
+        println!("\nCourier is up: GraphQL at http://{addr}/graphql\n");
+    }
     println!("Demo bearer tokens (paste into GraphiQL's Headers tab as {{\"Authorization\": \"Bearer <token>\"}}):");
     let mut seen = Vec::new();
     for (email, _, role) in seed::DEMO_USERS {

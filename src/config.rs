@@ -103,6 +103,103 @@ pub struct Config {
         global = true
     )]
     pub debug_sql_count: bool,
+
+    /// Serve GraphiQL at `/graphiql` (default: on in development, off in production).
+    #[arg(
+        long,
+        env = "COURIER_GRAPHIQL",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub graphiql: Option<bool>,
+
+    /// Answer introspection queries (default: on in development, off in production).
+    #[arg(
+        long,
+        env = "COURIER_INTROSPECTION",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub introspection: Option<bool>,
+
+    /// "Did you mean ...?" in validation errors (default: on in development, off in production).
+    #[arg(
+        long,
+        env = "COURIER_SUGGESTIONS",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub suggestions: Option<bool>,
+
+    /// Largest request body accepted, in bytes (413 `PAYLOAD_TOO_LARGE` above).
+    #[arg(long, env = "COURIER_MAX_BODY_BYTES", default_value_t = 256 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Most lexical tokens in one GraphQL document (`TOO_MANY_TOKENS`).
+    #[arg(long, env = "COURIER_MAX_TOKENS", default_value_t = 3_000, global = true)]
+    pub max_tokens: usize,
+
+    /// Most aliased fields in one document (`TOO_MANY_ALIASES`).
+    #[arg(long, env = "COURIER_MAX_ALIASES", default_value_t = 30, global = true)]
+    pub max_aliases: usize,
+
+    /// Most fields in one selection set, fragments included (`TOO_MANY_FIELDS`).
+    #[arg(long, env = "COURIER_MAX_FIELDS_PER_SELECTION", default_value_t = 100, global = true)]
+    pub max_fields_per_selection: usize,
+
+    /// Deepest selection accepted (`QUERY_TOO_DEEP`).
+    #[arg(long, env = "COURIER_MAX_DEPTH", default_value_t = 16, global = true)]
+    pub max_depth: usize,
+
+    /// Highest query complexity accepted (`QUERY_TOO_COMPLEX`); a connection
+    /// costs its page size (`first`/`last`, default 20) times its selection.
+    #[arg(long, env = "COURIER_MAX_COMPLEXITY", default_value_t = 10_000, global = true)]
+    pub max_complexity: usize,
+
+    /// Most root fields in one mutation request (`TOO_MANY_MUTATIONS`).
+    #[arg(long, env = "COURIER_MAX_MUTATIONS", default_value_t = 10, global = true)]
+    pub max_mutations: usize,
+
+    /// Operations per batched request; 0 turns batching off (`BATCHING_DISABLED`).
+    #[arg(long, env = "COURIER_MAX_BATCH", default_value_t = 0, global = true)]
+    pub max_batch: usize,
+
+    /// Longest a request may run, in milliseconds (`TIMEOUT`).
+    #[arg(long, env = "COURIER_REQUEST_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    pub request_timeout_ms: u64,
+
+    /// PostgreSQL `statement_timeout` of every pooled connection, in milliseconds.
+    #[arg(long, env = "COURIER_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000, global = true)]
+    pub db_statement_timeout_ms: u64,
+
+    /// PostgreSQL `lock_timeout` of every pooled connection, in milliseconds.
+    #[arg(long, env = "COURIER_DB_LOCK_TIMEOUT_MS", default_value_t = 2_000, global = true)]
+    pub db_lock_timeout_ms: u64,
+
+    /// Most statements one request runs at once, so one request cannot take the whole pool.
+    #[arg(long, env = "COURIER_DB_MAX_PER_REQUEST", default_value_t = 3, global = true)]
+    pub db_max_per_request: usize,
+
+    /// Requests per minute per client (token subject, else IP); 0 turns the
+    /// limit off (default: off in development, 600 in production).
+    #[arg(long, env = "COURIER_RATE_LIMIT_PER_MINUTE", global = true)]
+    pub rate_limit_per_minute: Option<u32>,
+
+    /// Origins allowed by CORS, comma-separated (`https://app.example.com`); none by default.
+    #[arg(long, env = "COURIER_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+
+    /// A JSON file mapping sha256 hashes to documents (relay-compiler's or
+    /// GraphQL Code Generator's persisted documents); when set, only those
+    /// operations run (`OPERATION_NOT_TRUSTED`).
+    #[arg(long, env = "COURIER_TRUSTED_DOCUMENTS", global = true)]
+    pub trusted_documents: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -127,6 +224,15 @@ impl Config {
         if self.db_pool_max == 0 || self.db_pool_min > self.db_pool_max {
             return Err("COURIER_DB_POOL_MAX must be positive and at least COURIER_DB_POOL_MIN".into());
         }
+        if self.db_max_per_request == 0 {
+            return Err("COURIER_DB_MAX_PER_REQUEST must be at least 1".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("COURIER_MAX_BODY_BYTES must be at least 1024".into());
+        }
+        if self.request_timeout_ms == 0 {
+            return Err("COURIER_REQUEST_TIMEOUT_MS must be at least 1".into());
+        }
         if self.idempotency_key_ttl_hours == 0 {
             return Err("COURIER_IDEMPOTENCY_KEY_TTL_HOURS must be at least 1".into());
         }
@@ -142,6 +248,37 @@ impl Config {
             fee_rate: self.platform_fee_rate,
             key_ttl: chrono::Duration::hours(i64::from(self.idempotency_key_ttl_hours)),
         }
+    }
+
+    /// Whether this is a production deployment.
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+
+    /// Whether `/graphiql` is served.
+    pub fn graphiql_enabled(&self) -> bool {
+        self.graphiql.unwrap_or(!self.is_production())
+    }
+
+    /// Whether introspection queries are answered.
+    pub fn introspection_enabled(&self) -> bool {
+        self.introspection.unwrap_or(!self.is_production())
+    }
+
+    /// Whether validation errors suggest field names.
+    pub fn suggestions_enabled(&self) -> bool {
+        self.suggestions.unwrap_or(!self.is_production())
+    }
+
+    /// Requests per minute per client, `None` when unlimited.
+    pub fn rate_limit(&self) -> Option<u32> {
+        let default = if self.is_production() { 600 } else { 0 };
+        Some(self.rate_limit_per_minute.unwrap_or(default)).filter(|n| *n > 0)
+    }
+
+    /// The request deadline.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
     }
 
     /// Slow SQL threshold.

@@ -23,6 +23,8 @@ pub mod pagination;
 pub mod payments;
 /// Delivery agents, shipping assignments and their lifecycle.
 pub mod shipping;
+/// Text input rules: trimmed, bounded, no control characters.
+pub mod text;
 /// Users: authentication and reads.
 pub mod users;
 /// Wallets, the ledger, top-ups and the books' verification.

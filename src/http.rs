@@ -1,7 +1,10 @@
 //! HTTP: the router, shared state and server start-up.
 
+pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod limits;
+pub mod protocol;
 pub mod request_id;
 
 use std::net::SocketAddr;
@@ -44,8 +47,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
-        .route("/graphql", get(graphql::get).post(graphql::post))
-        .route("/graphiql", get(graphql::graphiql))
+        .route("/graphql", get(graphql::get).post(graphql::post).options(graphql::options))
+        .route("/graphiql", get(graphiql::page))
         .route("/health", get(health::live))
         .route("/health/db", get(health::db))
         .route("/health/pool", get(health::pool))

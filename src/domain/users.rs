@@ -1,12 +1,61 @@
 //! Users as the rest of the domain sees them.
 
 use entity::{UserRole, user};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Select, TransactionTrait};
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
-use crate::domain::{Viewer, access};
-use crate::error::AppError;
+use crate::domain::{Viewer, access, new_id, now, text};
+use crate::error::{AppError, DbFailure, classify};
+
+/// Creates an administrator (`courier admin create`): the way the first
+/// admin of a production deployment comes to exist, recorded in the audit
+/// trail. An email already in use is refused.
+pub async fn create_admin(db: &DatabaseConnection, email: &str, display_name: &str) -> Result<user::Model, AppError> {
+    let email = text::single_line("email", email, 254)?.to_lowercase();
+    let valid = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+    });
+    if !valid || email.contains(char::is_whitespace) {
+        return Err(AppError::validation("email", "An email looks like name@example.com"));
+    }
+    let display_name = text::single_line("name", display_name, 100)?;
+    let at = now();
+    let admin = user::Model {
+        id: new_id(),
+        email,
+        display_name,
+        role: UserRole::Admin,
+        created_at: at,
+        updated_at: at,
+        deleted_at: None,
+        deleted_by: None,
+    };
+    let tx = db.begin().await?;
+    if let Err(e) = user::Entity::insert(user::ActiveModel::from(admin.clone())).exec_without_returning(&tx).await {
+        return Err(match classify(&e) {
+            DbFailure::UniqueViolation => AppError::validation("email", "A user with this email already exists"),
+            _ => e.into(),
+        });
+    }
+    audit::record(
+        &tx,
+        Change {
+            action: "user.admin_created",
+            entity_type: "User",
+            entity_id: admin.id,
+            old: None,
+            new: Some(json!({ "email": admin.email, "role": "ADMIN" })),
+            context: &AuditContext::default(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(event = "admin_created", user.id = %admin.id, "administrator created");
+    Ok(admin)
+}
 
 /// Resolves the user a token names into a [`Viewer`]. A deleted or unknown
 /// user is `UNAUTHENTICATED`: its tokens stop working at once.

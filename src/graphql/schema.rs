@@ -28,20 +28,31 @@ pub struct Mutation(OrdersMutation, ShippingMutation, PaymentsMutation, WalletsM
 /// The Courier schema.
 pub type CourierSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Deepest selection accepted; deeper documents are refused before execution.
-const MAX_DEPTH: usize = 16;
-/// Highest complexity accepted (each field counts 1, connections multiply).
-const MAX_COMPLEXITY: usize = 5_000;
-
 fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The executable schema, with the pool and extensions installed.
+///
+/// Depth and complexity are judged by async-graphql's validation (a
+/// connection costs its page size times its selection, see
+/// `pagination::connection_complexity`); the other document limits are the
+/// HTTP edge's (`http::limits`). Introspection and suggestions follow the
+/// environment unless configured.
 pub fn build_schema(db: DatabaseConnection, config: &Config) -> CourierSchema {
-    builder().data(db).data(config.money_policy()).extension(SlowResolvers::new(config.slow_resolver())).finish()
+    let mut builder = builder()
+        .limit_depth(config.max_depth)
+        .limit_complexity(config.max_complexity)
+        .data(db)
+        .data(config.money_policy())
+        .extension(SlowResolvers::new(config.slow_resolver()));
+    if !config.introspection_enabled() {
+        builder = builder.disable_introspection();
+    }
+    if !config.suggestions_enabled() {
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The schema in SDL, as checked in at `schema.graphql`.

@@ -49,14 +49,20 @@ async fn get_runs_queries_and_refuses_mutations(backend: Backend) {
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers()["allow"], "POST");
     let body: Value = res.json().await.expect("json");
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED");
 }
 
 async fn invalid_documents_are_bad_user_input(backend: Backend) {
     let app = spawn_app(backend).await;
-    for query in ["{ viewer { noSuchField } }", "{ node { id } }", "query { viewer { id } } extra"] {
+    for (query, code) in [
+        ("{ viewer { noSuchField } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ node { id } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("query { viewer { id } } extra", "GRAPHQL_PARSE_FAILED"),
+    ] {
         let res = app.graphql(query, Value::Null, None).await;
-        assert_eq!(res.code(), "BAD_USER_INPUT", "{query}: {}", res.body);
+        assert_eq!(res.code(), code, "{query}: {}", res.body);
+        // Not executed: no `data` entry at all.
+        assert!(res.body.get("data").is_none(), "{}", res.body);
     }
     // Variables of the wrong type.
     let res = app.graphql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": { "x": 1 } }), None).await;
@@ -71,7 +77,7 @@ async fn documents_deeper_than_the_limit_are_refused(backend: Backend) {
     // 20 levels of introspection nesting exceeds the depth limit of 16.
     let nested = (0..20).fold("name".to_owned(), |inner, _| format!("ofType {{ {inner} }}"));
     let res = app.graphql(&format!("{{ __type(name: \"Query\") {{ {nested} }} }}"), Value::Null, None).await;
-    assert_eq!(res.code(), "BAD_USER_INPUT", "{}", res.body);
+    assert_eq!(res.code(), "QUERY_TOO_DEEP", "{}", res.body);
 }
 
 on_both_backends!(

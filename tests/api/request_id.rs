@@ -40,7 +40,7 @@ async fn every_graphql_error_carries_the_request_id(backend: Backend) {
     // Errors raised before execution (a syntax error) carry it too.
     let res = app.graphql_with("{ viewer { ", serde_json::Value::Null, None, &[("x-request-id", "req-43")]).await;
     assert_eq!(res.error()["extensions"]["requestId"], "req-43");
-    assert_eq!(res.code(), "BAD_USER_INPUT");
+    assert_eq!(res.code(), "GRAPHQL_PARSE_FAILED");
 }
 
 on_both_backends!(
