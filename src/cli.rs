@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::TokenService;
 use crate::config::{Config, Environment};
+use crate::db::Purpose;
 use crate::domain::{audit, idempotency, users, wallets};
 use crate::http::{self, AppState};
 use crate::{db, graphql, seed};
@@ -162,7 +163,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(&config, action).await,
         Command::Seed { orders } => {
-            let db = db::connect(&config).await?;
+            let db = db::connect_for(&config, Purpose::Maintenance).await?;
             Migrator::up(&db, None).await?;
             let report = seed::seed(&db, orders, config.platform_fee_rate).await?;
             println!(
@@ -173,13 +174,13 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::ExportSchema { check, path } => export_schema(check, &path),
         Command::Audit { action: AuditAction::Prune { older_than } } => {
-            let db = db::connect(&config).await?;
+            let db = db::connect_for(&config, Purpose::Maintenance).await?;
             let deleted = audit::prune(&db, older_than).await?;
             println!("pruned {deleted} audit rows");
             Ok(())
         }
         Command::Ledger { action: LedgerAction::Verify } => {
-            let db = db::connect(&config).await?;
+            let db = db::connect_for(&config, Purpose::Maintenance).await?;
             let health = wallets::verify(&db).await?;
             for v in &health.violations {
                 println!("VIOLATION {} {} ({}): {}", v.invariant.as_str(), v.subject, v.currency, v.detail);
@@ -197,14 +198,14 @@ pub async fn run(cli: Cli) -> CliResult {
             }
         }
         Command::Idempotency { action: IdempotencyAction::Prune { older_than } } => {
-            let db = db::connect(&config).await?;
+            let db = db::connect_for(&config, Purpose::Maintenance).await?;
             let age = older_than.unwrap_or(config.money_policy().key_ttl);
             let deleted = idempotency::prune(&db, age).await?;
             println!("pruned {deleted} idempotency keys");
             Ok(())
         }
         Command::Admin { action: AdminAction::Create { email, name } } => {
-            let db = db::connect(&config).await?;
+            let db = db::connect_for(&config, Purpose::Maintenance).await?;
             Migrator::up(&db, None).await?;
             let admin = users::create_admin(&db, &email, &name).await?;
             let token = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours).mint(admin.id)?;
@@ -213,7 +214,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Token { email } => {
-            let db = db::connect(&config).await?;
+            let db = db::connect_for(&config, Purpose::Maintenance).await?;
             let user = users::find_by_email(&db, &email).await?;
             println!("{}", TokenService::new(&config.jwt_secret, config.jwt_ttl_hours).mint(user.id)?);
             Ok(())
@@ -222,20 +223,24 @@ pub async fn run(cli: Cli) -> CliResult {
 }
 
 async fn serve(config: Config) -> CliResult {
-    let db = db::connect(&config).await?;
-    Migrator::up(&db, None).await?;
+    // Migrations (and the demo seed) run on a maintenance pool without the
+    // serving pool's statement timeout; the server then gets its own pool.
+    let maintenance = db::connect_for(&config, Purpose::Maintenance).await?;
+    Migrator::up(&maintenance, None).await?;
     let development = !config.is_production();
     // Demo data and demo tokens are a development convenience only: a
     // production database starts empty, and its first admin comes from
     // `courier admin create`.
-    if development && entity::user::Entity::find().count(&db).await? == 0 {
-        let report = seed::seed(&db, DEMO_ORDERS, config.platform_fee_rate).await?;
+    if development && entity::user::Entity::find().count(&maintenance).await? == 0 {
+        let report = seed::seed(&maintenance, DEMO_ORDERS, config.platform_fee_rate).await?;
         tracing::info!(
             event = "demo_data_seeded",
             orders = report.orders_total,
             "seeded demo data into an empty database"
         );
     }
+    maintenance.close().await?;
+    let db = db::connect(&config).await?;
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
     if development {
@@ -269,7 +274,7 @@ async fn print_welcome(db: &DatabaseConnection, config: &Config, addr: std::net:
 }
 
 async fn migrate(config: &Config, action: MigrateAction) -> CliResult {
-    let db = db::connect(config).await?;
+    let db = db::connect_for(config, Purpose::Maintenance).await?;
     match action {
         MigrateAction::Up => Migrator::up(&db, None).await?,
         MigrateAction::Down { steps } => Migrator::down(&db, Some(steps)).await?,

@@ -50,9 +50,28 @@ impl StatementCounter {
     }
 }
 
-/// Opens the pool described by `config`, creating the SQLite file (and its
-/// folder) when needed, and installs the statement metrics.
+/// What a pool is for: serving requests (statement and lock timeouts on
+/// every connection) or maintenance (migrations, seeding, checks of the
+/// whole books), which may legitimately run long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The server's pool: `statement_timeout` and `lock_timeout` apply.
+    Serve,
+    /// Commands: no timeouts.
+    Maintenance,
+}
+
+/// Opens the serving pool described by `config` (see [`connect_for`]).
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    connect_for(config, Purpose::Serve).await
+}
+
+/// Opens the pool described by `config`, creating the SQLite file (and its
+/// folder) when needed, and installs the statement metrics. On PostgreSQL a
+/// serving pool's connections carry `statement_timeout` and `lock_timeout`,
+/// so no statement or lock wait outlives the request that started it; on
+/// SQLite the busy timeout bounds lock waits.
+pub async fn connect_for(config: &Config, purpose: Purpose) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file(&config.database_url)
         && let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
@@ -60,6 +79,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
     }
 
+    let (statement_timeout, lock_timeout) = (config.db_statement_timeout_ms, config.db_lock_timeout_ms);
     let mut options = ConnectOptions::new(config.database_url.clone());
     options
         .max_connections(config.db_pool_max)
@@ -69,6 +89,13 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         .idle_timeout(Duration::from_secs(300))
         // Statements are observed through the metric callback below instead.
         .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |opts| match purpose {
+            Purpose::Serve => opts.options([
+                ("statement_timeout", statement_timeout.to_string()),
+                ("lock_timeout", lock_timeout.to_string()),
+            ]),
+            Purpose::Maintenance => opts,
+        })
         .map_sqlx_sqlite_opts(|opts| {
             opts.foreign_keys(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -93,6 +120,58 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         }
     });
     Ok(db)
+}
+
+/// The pool as one request may use it for reads: at most `per_request`
+/// statements at once, so a request with many root fields (aliases) queues
+/// behind itself instead of taking the whole pool from everyone else.
+/// Transactions go through the pool itself (mutations run one at a time).
+#[derive(Clone)]
+pub struct Limited {
+    db: DatabaseConnection,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl Limited {
+    /// `db`, limited to `per_request` statements at once.
+    pub fn new(db: DatabaseConnection, per_request: usize) -> Self {
+        Self { db, permits: Arc::new(tokio::sync::Semaphore::new(per_request.max(1))) }
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, DbErr> {
+        self.permits.acquire().await.map_err(|_| DbErr::Custom("request statement limiter closed".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Limited {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        let _permit = self.permit().await?;
+        self.db.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        let _permit = self.permit().await?;
+        self.db.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        let _permit = self.permit().await?;
+        self.db.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        let _permit = self.permit().await?;
+        self.db.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.db.support_returning()
+    }
 }
 
 /// The file path inside a `sqlite://` URL, if it names a file.

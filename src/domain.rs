@@ -60,3 +60,15 @@ pub fn new_id() -> Uuid {
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
+
+/// Refuses a timestamp outside the years 1 to 9999: PostgreSQL cannot store
+/// every instant chrono can parse, and SQLite compares timestamps as text,
+/// which only orders four-digit years correctly.
+pub fn check_timestamp(field: &str, at: &DateTime<Utc>) -> Result<(), crate::error::AppError> {
+    use chrono::Datelike;
+    if (1..=9999).contains(&at.year()) {
+        Ok(())
+    } else {
+        Err(crate::error::AppError::validation(field, format!("`{field}` must be between the years 1 and 9999")))
+    }
+}

@@ -7,7 +7,9 @@
 //! - Database errors are classified once, here (`From<DbErr>`): unique
 //!   violation -> CONFLICT, foreign key violation -> BAD_USER_INPUT, lock not
 //!   available / serialization failure / SQLite busy -> CONFLICT (retryable),
-//!   connection loss -> SERVICE_UNAVAILABLE, anything else -> internal.
+//!   connection loss -> SERVICE_UNAVAILABLE, statement timeout -> TIMEOUT,
+//!   text the database cannot store -> BAD_USER_INPUT, anything else ->
+//!   internal.
 //! - Internal errors are logged with their detail (the request's span adds the
 //!   request ID) and reach the client only as INTERNAL_SERVER_ERROR: no SQL, no
 //!   stack, no driver message.
@@ -36,6 +38,8 @@ pub enum ErrorCode {
     BusinessRuleViolation,
     /// A dependency (the database) is unavailable.
     ServiceUnavailable,
+    /// The work ran past its deadline (a statement timeout); retry later.
+    Timeout,
     /// A bug or an unexpected failure; details are only in the log.
     InternalServerError,
 }
@@ -51,6 +55,7 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::BusinessRuleViolation => "BUSINESS_RULE_VIOLATION",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::Timeout => "TIMEOUT",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -65,6 +70,7 @@ impl ErrorCode {
             Self::Conflict,
             Self::BusinessRuleViolation,
             Self::ServiceUnavailable,
+            Self::Timeout,
             Self::InternalServerError,
         ]
         .into_iter()
@@ -118,6 +124,9 @@ pub enum AppError {
     /// A dependency is down.
     #[error("{0}")]
     Unavailable(Cow<'static, str>),
+    /// A statement ran past its timeout.
+    #[error("{0}")]
+    Timeout(Cow<'static, str>),
     /// An unexpected database error (logged, masked).
     #[error("database error: {0}")]
     Database(DbErr),
@@ -196,6 +205,7 @@ impl AppError {
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::BusinessRule { .. } => ErrorCode::BusinessRuleViolation,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::Timeout(_) => ErrorCode::Timeout,
             Self::Database(_) | Self::Internal(_) => ErrorCode::InternalServerError,
             Self::Replayed(wire) => ErrorCode::parse(&wire.code).unwrap_or(ErrorCode::InternalServerError),
         }
@@ -215,6 +225,10 @@ pub enum DbFailure {
     SerializationFailure,
     /// The connection or pool is gone.
     ConnectionLost,
+    /// The statement ran past `statement_timeout`.
+    Timeout,
+    /// The client sent text the database cannot store (a NUL byte).
+    InvalidText,
     /// Anything else.
     Other,
 }
@@ -238,6 +252,8 @@ pub fn classify(err: &DbErr) -> DbFailure {
             Some("23503") => DbFailure::ForeignKeyViolation,
             Some("55P03") => DbFailure::LockNotAvailable,
             Some("40001" | "40P01") => DbFailure::SerializationFailure,
+            Some("57014") => DbFailure::Timeout,
+            Some("22021" | "22P05") => DbFailure::InvalidText,
             Some(c) if c.starts_with("08") || c == "57P01" || c == "57P03" || c == "53300" => DbFailure::ConnectionLost,
             // SQLite extended result codes.
             Some("2067" | "1555") => DbFailure::UniqueViolation,
@@ -264,6 +280,10 @@ impl From<DbErr> for AppError {
                 context: serde_json::json!({ "retryable": true }),
             },
             DbFailure::ConnectionLost => Self::Unavailable("The database is unavailable, retry later".into()),
+            DbFailure::Timeout => Self::Timeout("The database took too long to answer; retry later".into()),
+            DbFailure::InvalidText => {
+                Self::Validation { field: None, message: "The input contains characters that cannot be stored".into() }
+            }
             DbFailure::Other => Self::Database(err),
         }
     }
@@ -289,6 +309,7 @@ mod tests {
             ErrorCode::Conflict,
             ErrorCode::BusinessRuleViolation,
             ErrorCode::ServiceUnavailable,
+            ErrorCode::Timeout,
             ErrorCode::InternalServerError,
         ] {
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));

@@ -9,8 +9,8 @@ use crate::domain::lookup::EntityKind;
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
-use crate::graphql::node::{decode, decode_opt, encode};
-use crate::graphql::pagination::{Conn, PageArgs, Paging, paging, sort_input, total};
+use crate::graphql::node::{checked_time, decode, decode_opt, encode};
+use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, paging, sort_input, total};
 use crate::graphql::users::User;
 
 /// Who changed what, with before and after. Admins only.
@@ -104,8 +104,8 @@ impl AuditLogFilter {
             entity_id,
             actor_id: decode_opt(self.actor_id.as_ref(), EntityKind::User)?,
             action: self.action,
-            created_after: self.created_after,
-            created_before: self.created_before,
+            created_after: checked_time("filter.createdAfter", self.created_after)?,
+            created_before: checked_time("filter.createdBefore", self.created_before)?,
         })
     }
 }
@@ -118,6 +118,7 @@ pub struct AuditQuery;
 impl AuditQuery {
     /// The audit trail (admins only), filtered by entity, actor, action and time.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn audit_logs(
         &self,
         ctx: &Context<'_>,

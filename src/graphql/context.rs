@@ -4,6 +4,7 @@
 use async_graphql::Context;
 use sea_orm::DatabaseConnection;
 
+use crate::db::Limited;
 use crate::domain::Viewer;
 use crate::domain::audit::AuditContext;
 use crate::domain::money::MoneyPolicy;
@@ -32,8 +33,11 @@ pub struct RequestContext {
 
 /// Typed access to the schema and request data.
 pub trait ContextExt {
-    /// The connection pool.
-    fn db(&self) -> &DatabaseConnection;
+    /// The pool for reads, limited to a few statements at once per request
+    /// (`COURIER_DB_MAX_PER_REQUEST`).
+    fn db(&self) -> &Limited;
+    /// The pool itself, for mutations (transactions).
+    fn pool(&self) -> &DatabaseConnection;
     /// The per-request data.
     fn request(&self) -> &RequestContext;
     /// How money mutations behave (fee rate, idempotency key lifetime).
@@ -66,7 +70,11 @@ pub trait ContextExt {
 }
 
 impl ContextExt for Context<'_> {
-    fn db(&self) -> &DatabaseConnection {
+    fn db(&self) -> &Limited {
+        self.data_unchecked::<Limited>()
+    }
+
+    fn pool(&self) -> &DatabaseConnection {
         self.data_unchecked::<DatabaseConnection>()
     }
 

@@ -1,3 +1,6 @@
 //! Schema extensions.
 
+/// Fresh dataloader caches for each root mutation field.
+pub mod fresh_loaders;
+/// `slow_resolver_detected` events.
 pub mod slow_resolver;

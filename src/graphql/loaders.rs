@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::Duration;
 
+use crate::db::Limited;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user, wallet};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::task::AtomicWaker;
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::domain::pagination::{Direction, Page, PageRequest};
@@ -44,7 +44,7 @@ impl From<LoadError> for GqlError {
 /// What every loader needs: the pool and the viewer whose scope applies.
 #[derive(Clone)]
 pub struct LoaderContext {
-    db: DatabaseConnection,
+    db: Limited,
     viewer: Option<Viewer>,
 }
 
@@ -240,18 +240,24 @@ pub type MetricsKey = (Uuid, MetricsWindow);
 /// page) are computed in one grouped statement. Who may see an agent's
 /// metrics is the domain's rule too (`shipping::authorize_metrics`), checked
 /// by the resolver before it loads, since it needs the agent row it has.
+/// Each window succeeds or fails on its own, so one field's failure does
+/// not fail its siblings with other windows.
 pub struct MetricsByAgent(LoaderContext);
 
 impl Loader<MetricsKey> for MetricsByAgent {
-    type Value = AgentMetrics;
+    type Value = Result<AgentMetrics, LoadError>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[MetricsKey]) -> Result<HashMap<MetricsKey, AgentMetrics>, LoadError> {
+    async fn load(&self, keys: &[MetricsKey]) -> Result<HashMap<MetricsKey, Self::Value>, LoadError> {
         let mut out = HashMap::with_capacity(keys.len());
         for (window, agents) in grouped(keys.to_vec(), |(_, window)| *window) {
             let ids: Vec<Uuid> = agents.iter().map(|(id, _)| *id).collect();
-            for (id, metrics) in shipping::metrics_of_agents(&self.0.db, window, &ids).await? {
-                out.insert((id, window), metrics);
+            match shipping::metrics_of_agents(&self.0.db, window, &ids).await {
+                Ok(found) => out.extend(found.into_iter().map(|(id, metrics)| ((id, window), Ok(metrics)))),
+                Err(err) => {
+                    let err = LoadError::from(err);
+                    out.extend(ids.into_iter().map(|id| ((id, window), Err(err.clone()))));
+                }
             }
         }
         Ok(out)
@@ -318,9 +324,30 @@ pub struct Loaders {
 }
 
 impl Loaders {
+    /// Forgets every cached value (after a write, see
+    /// `extensions::fresh_loaders`).
+    pub fn clear(&self) {
+        self.user.clear::<Uuid>();
+        self.order.clear::<Uuid>();
+        self.payment.clear::<Uuid>();
+        self.wallet.clear::<Uuid>();
+        self.wallet_by_user.clear::<Uuid>();
+        self.agent.clear::<Uuid>();
+        self.items.clear::<Uuid>();
+        self.payments.clear::<Uuid>();
+        self.assignments.clear::<Uuid>();
+        self.payment_entries.clear::<Uuid>();
+        self.zip_codes.clear::<Uuid>();
+        self.wallet_entries.clear::<(Uuid, NestedPage<wallets::EntrySort>)>();
+        self.agent_assignments.clear::<(Uuid, NestedPage<shipping::AssignmentSort>)>();
+        self.wallet_entry_counts.clear::<Uuid>();
+        self.agent_assignment_counts.clear::<Uuid>();
+        self.agent_metrics.clear::<MetricsKey>();
+    }
+
     /// Fresh loaders for one request, with a per-request cache. Their batches
     /// run on the request's own task through `batches` (see [`Batches`]).
-    pub fn new(db: DatabaseConnection, viewer: Option<Viewer>, batches: &Batches) -> Self {
+    pub fn new(db: Limited, viewer: Option<Viewer>, batches: &Batches) -> Self {
         let cx = LoaderContext { db, viewer };
         macro_rules! new {
             ($loader:ident) => {{

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use async_graphql::{Context, ID, Interface, Object};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::lookup::{self, EntityKind, Found};
@@ -48,6 +49,14 @@ pub fn decode_as(id: &ID, expected: EntityKind) -> Result<Uuid, AppError> {
         (kind, uuid) if kind == expected => Ok(uuid),
         _ => Err(AppError::validation("id", format!("`{}` is not a {} ID", id.as_str(), expected.name()))),
     }
+}
+
+/// An optional timestamp argument, checked to be storable (years 1 to 9999).
+pub fn checked_time(field: &str, at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, AppError> {
+    if let Some(at) = &at {
+        crate::domain::check_timestamp(field, at)?;
+    }
+    Ok(at)
 }
 
 /// Decodes an optional global ID that must be of `kind`.

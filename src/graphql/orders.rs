@@ -13,8 +13,8 @@ use crate::domain::{payments, shipping};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
-use crate::graphql::node::{decode_as, decode_opt, encode, find};
-use crate::graphql::pagination::{Conn, PageArgs, Paging, list, paging, sort_input, total};
+use crate::graphql::node::{checked_time, decode_as, decode_opt, encode, find};
+use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, list, paging, sort_input, total};
 use crate::graphql::payments::Payment;
 use crate::graphql::shipping::ShippingAssignment;
 use crate::graphql::users::User;
@@ -181,8 +181,8 @@ impl OrderFilter {
             status: list(&self.status),
             buyer_id: decode_opt(self.buyer_id.as_ref(), EntityKind::User)?,
             seller_id: decode_opt(self.seller_id.as_ref(), EntityKind::User)?,
-            created_after: self.created_after,
-            created_before: self.created_before,
+            created_after: checked_time("filter.createdAfter", self.created_after)?,
+            created_before: checked_time("filter.createdBefore", self.created_before)?,
             order_number: self.order_number,
             include_deleted,
         })
@@ -242,6 +242,7 @@ impl OrdersQuery {
     /// Orders the viewer may see: bought, sold, or carried. Soft-deleted
     /// orders only appear for admins passing `includeDeleted: true`.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -296,7 +297,7 @@ impl OrdersMutation {
             delivery_zip_code: input.delivery_zip_code,
             currency: input.currency,
         };
-        Ok(Order(orders::create(ctx.db(), viewer, &ctx.audit_context(), order).await?))
+        Ok(Order(orders::create(ctx.pool(), viewer, &ctx.audit_context(), order).await?))
     }
     /// Moves an order along its lifecycle: the seller (or an admin) confirms;
     /// buyer, seller or admin cancel. Shipping and delivery follow the
@@ -309,7 +310,7 @@ impl OrdersMutation {
             expected_version: input.expected_version,
             reason: None,
         };
-        Ok(Order(orders::change_status(ctx.db(), viewer, &ctx.audit_context(), change).await?))
+        Ok(Order(orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), change).await?))
     }
     /// Cancels an order before it ships. An initiated payment is voided
     /// (FAILED); a captured one is refunded in full in the same transaction.
@@ -325,19 +326,19 @@ impl OrdersMutation {
             expected_version: None,
             reason: Some(reason.to_owned()),
         };
-        Ok(Order(orders::change_status(ctx.db(), viewer, &ctx.audit_context(), change).await?))
+        Ok(Order(orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), change).await?))
     }
     /// Soft-deletes an order (admins): it vanishes from every read but admin
     /// reads with `includeDeleted`, and cannot be changed until restored.
     async fn delete_order(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&id, EntityKind::Order)?;
-        Ok(Order(orders::set_deleted(ctx.db(), viewer, &ctx.audit_context(), id, true).await?))
+        Ok(Order(orders::set_deleted(ctx.pool(), viewer, &ctx.audit_context(), id, true).await?))
     }
     /// Restores a soft-deleted order (admins).
     async fn restore_order(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&id, EntityKind::Order)?;
-        Ok(Order(orders::set_deleted(ctx.db(), viewer, &ctx.audit_context(), id, false).await?))
+        Ok(Order(orders::set_deleted(ctx.pool(), viewer, &ctx.audit_context(), id, false).await?))
     }
 }

@@ -14,13 +14,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::db::Limited;
 use crate::domain::Viewer;
 use crate::domain::pagination::{DEFAULT_PAGE_SIZE, Direction, Keyset, MAX_PAGE_SIZE, Page, PageRequest};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
 use crate::graphql::loaders::NestedCount;
-use sea_orm::DatabaseConnection;
 
 /// The Relay paging arguments of one field.
 #[derive(Debug, Clone, Default)]
@@ -157,6 +157,7 @@ impl TotalCount {
 #[Object]
 impl TotalCount {
     /// Rows matching the filter across all pages. Runs a COUNT only when selected.
+    #[graphql(complexity = 5)]
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
         match self {
             Self::Query(count) => Ok(count().await?),
@@ -237,6 +238,15 @@ macro_rules! sort_input {
 }
 pub(crate) use {first_variant, sort_input};
 
+/// The complexity of a connection field: its selection costs once per row
+/// of the page it asks for (`first` or `last`, else the default page size),
+/// so a document cannot hide thousands of rows behind one field. Used by
+/// every connection's `#[graphql(complexity)]`.
+pub fn connection_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let rows = first.or(last).map_or(DEFAULT_PAGE_SIZE, |n| u64::try_from(n).unwrap_or(0).min(MAX_PAGE_SIZE));
+    1 + usize::try_from(rows.max(1)).unwrap_or(1).saturating_mul(child_complexity)
+}
+
 /// Converts every API value of a list filter into its domain value.
 pub fn list<T: Copy, D: From<T>>(values: &Option<Vec<T>>) -> Option<Vec<D>> {
     values.as_ref().map(|v| v.iter().map(|x| D::from(*x)).collect())
@@ -246,7 +256,7 @@ pub fn list<T: Copy, D: From<T>>(values: &Option<Vec<T>>) -> Option<Vec<D>> {
 pub fn total<T, F, Fut>(ctx: &Context<'_>, filter: T, count: F) -> TotalCount
 where
     T: Clone + Send + Sync + 'static,
-    F: Fn(DatabaseConnection, Option<Viewer>, T) -> Fut + Send + Sync + 'static,
+    F: Fn(Limited, Option<Viewer>, T) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<u64, AppError>> + Send + 'static,
 {
     let (db, viewer) = (ctx.db().clone(), ctx.viewer().copied());

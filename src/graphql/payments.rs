@@ -14,7 +14,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
 use crate::graphql::node::{decode_as, decode_opt, encode, find};
 use crate::graphql::orders::Order;
-use crate::graphql::pagination::{Conn, PageArgs, Paging, list, paging, sort_input, total};
+use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, list, paging, sort_input, total};
 use crate::graphql::wallets::LedgerEntry;
 
 /// How a payment is made.
@@ -167,6 +167,7 @@ pub struct PaymentsQuery;
 impl PaymentsQuery {
     /// Payments of orders the viewer bought or sold.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn payments(
         &self,
         ctx: &Context<'_>,
@@ -206,7 +207,7 @@ impl PaymentsMutation {
             method: input.method.into(),
             idempotency_key: &input.idempotency_key,
         };
-        let created = payments::initiate(ctx.db(), viewer, &ctx.audit_context(), ctx.money(), new).await?;
+        let created = payments::initiate(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), new).await?;
         Ok(Payment(created))
     }
     /// Captures an initiated payment (its buyer or an admin) in one
@@ -218,7 +219,8 @@ impl PaymentsMutation {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&input.payment_id, EntityKind::Payment)?;
         let captured =
-            payments::capture(ctx.db(), viewer, &ctx.audit_context(), ctx.money(), id, &input.idempotency_key).await?;
+            payments::capture(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), id, &input.idempotency_key)
+                .await?;
         Ok(Payment(captured))
     }
     /// Refunds part or all of a captured payment (admins), reversing its
@@ -232,7 +234,7 @@ impl PaymentsMutation {
             reason: input.reason,
             idempotency_key: &input.idempotency_key,
         };
-        let refunded = payments::refund(ctx.db(), viewer, &ctx.audit_context(), ctx.money(), request).await?;
+        let refunded = payments::refund(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), request).await?;
         Ok(Payment(refunded))
     }
 }

@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
 use crate::graphql::audit::AuditQuery;
+use crate::graphql::extensions::fresh_loaders::FreshLoadersAfterWrites;
 use crate::graphql::extensions::slow_resolver::SlowResolvers;
 use crate::graphql::node::NodeQuery;
 use crate::graphql::orders::{OrdersMutation, OrdersQuery};
@@ -45,7 +46,8 @@ pub fn build_schema(db: DatabaseConnection, config: &Config) -> CourierSchema {
         .limit_complexity(config.max_complexity)
         .data(db)
         .data(config.money_policy())
-        .extension(SlowResolvers::new(config.slow_resolver()));
+        .extension(SlowResolvers::new(config.slow_resolver()))
+        .extension(FreshLoadersAfterWrites);
     if !config.introspection_enabled() {
         builder = builder.disable_introspection();
     }

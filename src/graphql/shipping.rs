@@ -16,7 +16,9 @@ use crate::graphql::error::GqlResult;
 use crate::graphql::loaders::{NestedCount, NestedPage};
 use crate::graphql::node::{decode_as, decode_opt, encode, find};
 use crate::graphql::orders::Order;
-use crate::graphql::pagination::{Conn, PageArgs, Paging, TotalCount, list, paging, sort_input, total};
+use crate::graphql::pagination::{
+    Conn, PageArgs, Paging, TotalCount, connection_cost, list, paging, sort_input, total,
+};
 use crate::graphql::users::User;
 
 /// Whether an agent may take work.
@@ -81,6 +83,7 @@ impl DeliveryAgent {
     }
     /// The agent's assignments the viewer may see, newest first by default.
     /// Pages (and `totalCount`s) of many agents are read in one statement.
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn assignments(
         &self,
         ctx: &Context<'_>,
@@ -109,8 +112,12 @@ impl DeliveryAgent {
     ) -> GqlResult<AgentMetrics> {
         let viewer = ctx.require_viewer()?;
         shipping::authorize_metrics(viewer, &self.0)?;
-        let window = shipping::MetricsWindow { from, to };
-        let m = ctx.loaders().agent_metrics.load_one((self.0.id, window)).await?.unwrap_or_default();
+        let window = shipping::MetricsWindow::new(from, to)?;
+        let m = match ctx.loaders().agent_metrics.load_one((self.0.id, window)).await? {
+            Some(Ok(m)) => m,
+            Some(Err(err)) => return Err(err.into()),
+            None => shipping::AgentMetrics::default(),
+        };
         Ok(AgentMetrics {
             delivered_count: m.delivered_count,
             on_time_count: m.on_time_count,
@@ -309,7 +316,8 @@ pub struct SetAgentServiceZipCodesInput {
 async fn step(ctx: &Context<'_>, id: &ID, to: Step, reason: Option<String>) -> GqlResult<ShippingAssignment> {
     let viewer = ctx.require_viewer()?;
     let id = decode_as(id, EntityKind::ShippingAssignment)?;
-    let moved = shipping::advance(ctx.db(), viewer, &ctx.audit_context(), id, to, reason, ctx.money().fee_rate).await?;
+    let moved =
+        shipping::advance(ctx.pool(), viewer, &ctx.audit_context(), id, to, reason, ctx.money().fee_rate).await?;
     Ok(ShippingAssignment(moved))
 }
 
@@ -322,6 +330,7 @@ impl ShippingQuery {
     /// Shipping assignments the viewer may see: their own as agent, open
     /// offers in zip codes they serve, those of their orders.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn shipping_assignments(
         &self,
         ctx: &Context<'_>,
@@ -347,6 +356,7 @@ impl ShippingQuery {
     }
     /// Delivery agents (any signed-in user sees their public profile).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn delivery_agents(
         &self,
         ctx: &Context<'_>,
@@ -399,7 +409,7 @@ impl ShippingMutation {
             agent_id: input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?,
             estimated_delivery_time: input.estimated_delivery_time,
         };
-        Ok(ShippingAssignment(shipping::offer(ctx.db(), viewer, &ctx.audit_context(), new).await?))
+        Ok(ShippingAssignment(shipping::offer(ctx.pool(), viewer, &ctx.audit_context(), new).await?))
     }
     /// An agent takes an offer made to them or open in a zip code they serve.
     /// Of many agents accepting at once exactly one wins; the others get
@@ -411,7 +421,7 @@ impl ShippingMutation {
     ) -> GqlResult<ShippingAssignment> {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&input.assignment_id, EntityKind::ShippingAssignment)?;
-        Ok(ShippingAssignment(shipping::accept(ctx.db(), viewer, &ctx.audit_context(), id).await?))
+        Ok(ShippingAssignment(shipping::accept(ctx.pool(), viewer, &ctx.audit_context(), id).await?))
     }
     /// The assignment's agent has the parcel; the order is SHIPPING.
     async fn pick_up_assignment(&self, ctx: &Context<'_>, input: AssignmentStepInput) -> GqlResult<ShippingAssignment> {
@@ -443,7 +453,7 @@ impl ShippingMutation {
         let viewer = ctx.require_viewer()?;
         let user = decode_as(&input.user_id, EntityKind::User)?;
         let agent =
-            shipping::register(ctx.db(), viewer, &ctx.audit_context(), user, &input.agent_code, &input.zip_codes)
+            shipping::register(ctx.pool(), viewer, &ctx.audit_context(), user, &input.agent_code, &input.zip_codes)
                 .await?;
         Ok(DeliveryAgent(agent))
     }
@@ -456,7 +466,7 @@ impl ShippingMutation {
         let viewer = ctx.require_viewer()?;
         let agent = input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?;
         let updated =
-            shipping::set_availability(ctx.db(), viewer, &ctx.audit_context(), agent, input.is_available).await?;
+            shipping::set_availability(ctx.pool(), viewer, &ctx.audit_context(), agent, input.is_available).await?;
         Ok(DeliveryAgent(updated))
     }
     /// Replaces the zip codes an agent serves.
@@ -467,7 +477,8 @@ impl ShippingMutation {
     ) -> GqlResult<DeliveryAgent> {
         let viewer = ctx.require_viewer()?;
         let agent = input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?;
-        let updated = shipping::set_zip_codes(ctx.db(), viewer, &ctx.audit_context(), agent, &input.zip_codes).await?;
+        let updated =
+            shipping::set_zip_codes(ctx.pool(), viewer, &ctx.audit_context(), agent, &input.zip_codes).await?;
         Ok(DeliveryAgent(updated))
     }
 }

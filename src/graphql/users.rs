@@ -9,7 +9,7 @@ use crate::domain::users;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
 use crate::graphql::node::encode;
-use crate::graphql::pagination::{Conn, PageArgs, Paging, list, paging, sort_input, total};
+use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, list, paging, sort_input, total};
 use crate::graphql::wallets::Wallet;
 
 /// What a user may do.
@@ -100,6 +100,7 @@ impl UsersQuery {
     }
     /// Users (admins only).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

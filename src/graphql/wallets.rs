@@ -14,7 +14,9 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
 use crate::graphql::loaders::{NestedCount, NestedPage};
 use crate::graphql::node::{decode_as, encode, find};
-use crate::graphql::pagination::{Conn, PageArgs, Paging, TotalCount, list, paging, sort_input, total};
+use crate::graphql::pagination::{
+    Conn, PageArgs, Paging, TotalCount, connection_cost, list, paging, sort_input, total,
+};
 use crate::graphql::payments::Payment;
 use crate::graphql::users::User;
 
@@ -92,6 +94,7 @@ impl Wallet {
     }
     /// The wallet's ledger entries, newest first by default. Pages (and
     /// `totalCount`s) of many wallets are read in one statement.
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn ledger_entries(
         &self,
         ctx: &Context<'_>,
@@ -269,10 +272,11 @@ impl WalletsQuery {
     /// negative, each payment's status agrees with its entries. The same
     /// check as `courier ledger verify`.
     async fn ledger_health(&self, ctx: &Context<'_>) -> GqlResult<LedgerHealth> {
-        Ok(LedgerHealth(wallets::health(ctx.db(), ctx.viewer()).await?))
+        Ok(LedgerHealth(wallets::health(ctx.pool(), ctx.viewer()).await?))
     }
     /// The entries of one wallet (your own; admins: any).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn ledger_entries(
         &self,
         ctx: &Context<'_>,
@@ -310,7 +314,7 @@ impl WalletsMutation {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&input.wallet_id, EntityKind::Wallet)?;
         let wallet = wallets::top_up(
-            ctx.db(),
+            ctx.pool(),
             viewer,
             &ctx.audit_context(),
             ctx.money(),

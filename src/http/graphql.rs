@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use crate::db::StatementCounter;
+use crate::db::{Limited, StatementCounter};
 use crate::domain::{Viewer, users};
 use crate::error::{AppError, ErrorCode};
 use crate::graphql::context::{RequestContext, RequestMeta};
@@ -231,8 +231,9 @@ impl Call<'_> {
         let order = document.clone();
 
         let batches = Batches::default();
-        let loaders = Loaders::new(state.db.clone(), viewer, &batches);
-        let request = request.data(RequestContext { viewer, meta: meta.clone() }).data(loaders);
+        let reader = Limited::new(state.db.clone(), state.config.db_max_per_request);
+        let loaders = Loaders::new(reader.clone(), viewer, &batches);
+        let request = request.data(RequestContext { viewer, meta: meta.clone() }).data(loaders).data(reader);
         let work = batches.run(state.schema.execute(request));
         let executed = tokio::time::timeout(state.config.request_timeout(), counter.clone().scope(work)).await;
         let Ok(response) = executed else {

@@ -135,7 +135,67 @@ async fn agent_metrics_cost_the_same_statements_for_2_and_20_agents(backend: Bac
     assert_eq!(nodes.iter().filter(|n| n["metrics"]["deliveredCount"] == 0).count(), 18);
 }
 
+async fn a_metrics_window_that_cannot_be_stored_fails_alone(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    app.seed(20).await;
+    let admin = app.token_for("admin@courier.test").await;
+    let q = "query($f: DateTime) { deliveryAgents(first: 2) { nodes { agentCode ok: metrics { deliveredCount } bad: metrics(from: $f) { deliveredCount } } } }";
+    for far in ["-10000-01-01T00:00:00Z", "+10000-01-01T00:00:00Z"] {
+        let res = app.graphql(q, json!({ "f": far }), Some(&admin)).await;
+        let errors = res.body["errors"].as_array().expect("errors").clone();
+        assert!(!errors.is_empty(), "{}", res.body);
+        assert!(
+            errors.iter().all(|e| e["extensions"]["code"] == "BAD_USER_INPUT" && e["path"][3] == "bad"),
+            "{errors:?}"
+        );
+        assert!(errors[0]["message"].as_str().is_some_and(|m| m.contains("from")), "{errors:?}");
+    }
+    // Without the bad window every field answers.
+    let res = app
+        .graphql("{ deliveryAgents(first: 2) { nodes { ok: metrics { deliveredCount } } } }", Value::Null, Some(&admin))
+        .await;
+    assert!(res.data()["deliveryAgents"]["nodes"][0]["ok"]["deliveredCount"].is_u64());
+}
+
+async fn each_mutation_of_a_document_reads_what_the_ones_before_it_wrote(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    app.seed(0).await;
+    let admin = app.token_for("admin@courier.test").await;
+    let buyer = courier::domain::users::find_by_email(&app.db, "buyer@courier.test").await.expect("buyer");
+    let wallet = entity::wallet::Entity::find()
+        .filter(entity::wallet::Column::UserId.eq(buyer.id))
+        .one(&app.db)
+        .await
+        .expect("query")
+        .expect("wallet");
+    let id = courier::graphql::node::encode(courier::domain::lookup::EntityKind::Wallet, wallet.id).0;
+    // Each top-up reads its owner's wallet through the loaders: the second
+    // must see the first's money, not what the first one loaded.
+    let res = app
+        .graphql(
+            "mutation($id: ID!) {
+               a: topUpWallet(input: { walletId: $id, amount: \"1.00\", idempotencyKey: \"fresh-a\" }) { owner { wallet { balance } } }
+               b: topUpWallet(input: { walletId: $id, amount: \"1.00\", idempotencyKey: \"fresh-b\" }) { owner { wallet { balance } } }
+             }",
+            json!({ "id": id }),
+            Some(&admin),
+        )
+        .await;
+    let cents = |key: &str| -> i64 {
+        res.data()[key]["owner"]["wallet"]["balance"]
+            .as_str()
+            .expect("balance")
+            .replace('.', "")
+            .parse()
+            .expect("cents")
+    };
+    assert_eq!(cents("a"), wallet.balance_minor + 100, "{}", res.body);
+    assert_eq!(cents("b"), wallet.balance_minor + 200, "{}", res.body);
+}
+
 on_both_backends!(
+    a_metrics_window_that_cannot_be_stored_fails_alone,
+    each_mutation_of_a_document_reads_what_the_ones_before_it_wrote,
     a_nested_page_costs_the_same_statements_for_5_and_100_orders,
     nested_connections_page_every_parent_in_one_statement,
     agent_metrics_cost_the_same_statements_for_2_and_20_agents,

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::db::{Isolation, begin_write, lock_wallets};
 use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::shipping::{agents, assignments};
-use crate::domain::{Viewer, new_id, orders, payments};
+use crate::domain::{Viewer, check_timestamp, new_id, orders, payments};
 use crate::error::{AppError, DbFailure, classify};
 
 /// Longest an accept may hold its transaction.
@@ -55,6 +55,9 @@ pub async fn offer(
     input: NewAssignment,
 ) -> Result<shipping_assignment::Model, AppError> {
     let started = Instant::now();
+    if let Some(at) = &input.estimated_delivery_time {
+        check_timestamp("estimatedDeliveryTime", at)?;
+    }
     let order = orders::by_ids(db, Some(viewer), &[input.order_id])
         .await?
         .pop()

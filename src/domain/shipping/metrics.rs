@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
 
 use crate::db;
-use crate::domain::Viewer;
+use crate::domain::{Viewer, check_timestamp};
 use crate::error::AppError;
 
 /// Delivery performance of one agent over delivered assignments.
@@ -31,6 +31,18 @@ pub struct MetricsWindow {
     pub from: Option<DateTime<Utc>>,
     /// Exclusive upper bound.
     pub to: Option<DateTime<Utc>>,
+}
+
+impl MetricsWindow {
+    /// The window `[from, to)`, each bound checked to be storable.
+    pub fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Self, AppError> {
+        for (field, bound) in [("from", &from), ("to", &to)] {
+            if let Some(at) = bound {
+                check_timestamp(field, at)?;
+            }
+        }
+        Ok(Self { from, to })
+    }
 }
 
 /// Only the agent itself and admins see an agent's metrics.
