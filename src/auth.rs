@@ -9,6 +9,9 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+const LEEWAY_SECONDS: u64 = 30;
+
 /// Issuer written into and required from every token.
 const ISSUER: &str = "courier";
 
@@ -23,6 +26,10 @@ struct Claims {
     iat: i64,
     /// Expiry (seconds since the epoch).
     exp: i64,
+    /// Not before (seconds since the epoch); Courier does not write it, but
+    /// honours it when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
 }
 
 /// Signs and verifies tokens with one shared secret.
@@ -52,21 +59,37 @@ impl TokenService {
     /// Mints a token for `user_id`.
     pub fn mint(&self, user_id: Uuid) -> Result<String, AppError> {
         let now = Utc::now().timestamp();
-        let claims = Claims { sub: user_id, iss: ISSUER.into(), iat: now, exp: now + i64::from(self.ttl_hours) * 3600 };
+        let claims = Claims {
+            sub: user_id,
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now + i64::from(self.ttl_hours) * 3600,
+            nbf: None,
+        };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::Internal(format!("cannot sign token: {e}")))
     }
 
-    /// Verifies a token (signature, algorithm, issuer, expiry) and returns its user id.
+    /// Verifies a token (signature, algorithm, issuer, expiry, not-before,
+    /// and an issue time not in the future) and returns its user id.
     pub fn verify(&self, token: &str) -> Result<Uuid, AppError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
-        validation.leeway = 30;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|data| data.claims.sub).map_err(|e| {
-            tracing::debug!(event = "auth_token_rejected", reason = %e, "bearer token rejected");
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "iat"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        let rejected = |reason: &dyn std::fmt::Display| {
+            tracing::debug!(event = "auth_token_rejected", reason = %reason, "bearer token rejected");
             AppError::Unauthenticated("Invalid or expired token".into())
-        })
+        };
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| rejected(&e))?.claims;
+        // jsonwebtoken does not judge `iat`: a token "issued" in the future
+        // was not issued by this server's clock.
+        if claims.iat > Utc::now().timestamp() + i64::try_from(LEEWAY_SECONDS).unwrap_or(0) {
+            return Err(rejected(&"iat is in the future"));
+        }
+        Ok(claims.sub)
     }
 }
 
@@ -89,8 +112,27 @@ mod tests {
     #[test]
     fn an_expired_token_is_rejected() {
         let service = TokenService::new("a-secret-of-sufficient-length", 0);
-        let claims = Claims { sub: Uuid::now_v7(), iss: ISSUER.into(), iat: 0, exp: 1 };
+        let claims = Claims { sub: Uuid::now_v7(), iss: ISSUER.into(), iat: 0, exp: 1, nbf: None };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &service.encoding).expect("sign");
         assert!(service.verify(&token).is_err());
+    }
+
+    #[test]
+    fn tokens_from_the_future_are_rejected() {
+        let service = TokenService::new("a-secret-of-sufficient-length", 1);
+        let now = Utc::now().timestamp();
+        let sign = |claims: &Claims| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &service.encoding).expect("sign")
+        };
+        let base = Claims { sub: Uuid::now_v7(), iss: ISSUER.into(), iat: now, exp: now + 3600, nbf: None };
+        assert!(service.verify(&sign(&base)).is_ok());
+        let not_yet = Claims { nbf: Some(now + 86_400), ..base };
+        assert!(service.verify(&sign(&not_yet)).is_err(), "nbf a day ahead");
+        let base = Claims { sub: not_yet.sub, iss: ISSUER.into(), iat: now, exp: now + 3600, nbf: None };
+        let issued_later = Claims { iat: now + 365 * 86_400, exp: now + 366 * 86_400, ..base };
+        assert!(service.verify(&sign(&issued_later)).is_err(), "iat a year ahead");
+        let within_skew =
+            Claims { iat: now + 10, sub: issued_later.sub, iss: ISSUER.into(), exp: now + 3600, nbf: None };
+        assert!(service.verify(&sign(&within_skew)).is_ok(), "clock skew is tolerated");
     }
 }

@@ -230,6 +230,13 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err("COURIER_MAX_BODY_BYTES must be at least 1024".into());
         }
+        if let Some(origin) = self.cors_origins.iter().map(|o| o.trim()).find(|o| {
+            !o.is_empty()
+                && (o.parse::<axum::http::HeaderValue>().is_err()
+                    || !(o.starts_with("http://") || o.starts_with("https://")))
+        }) {
+            return Err(format!("COURIER_CORS_ORIGINS: `{origin}` is not an origin like https://app.example.com"));
+        }
         if self.request_timeout_ms == 0 {
             return Err("COURIER_REQUEST_TIMEOUT_MS must be at least 1".into());
         }

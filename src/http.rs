@@ -5,17 +5,21 @@ pub mod graphql;
 pub mod health;
 pub mod limits;
 pub mod protocol;
+pub mod rate_limit;
 pub mod request_id;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::Redirect;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::TokenService;
 use crate::config::Config;
@@ -32,6 +36,8 @@ pub struct AppState {
     pub tokens: TokenService,
     /// Settings.
     pub config: Arc<Config>,
+    /// Per-client rate limiting, when on.
+    pub rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
 }
 
 impl AppState {
@@ -39,23 +45,64 @@ impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Self {
         let schema = build_schema(db.clone(), &config);
         let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
-        Self { db, schema, tokens, config: Arc::new(config) }
+        let rate_limiter = config.rate_limit().map(|n| Arc::new(rate_limit::RateLimiter::new(n)));
+        Self { db, schema, tokens, config: Arc::new(config), rate_limiter }
     }
 }
 
-/// All routes.
+/// All routes, with the HTTP edge's layers: request IDs, panics answered
+/// 500, security headers on every response, CORS for the configured origins,
+/// and the rate limit on `/graphql`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+    let graphql = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post).options(graphql::options))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::layer));
+    let mut router = Router::new()
+        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+        .merge(graphql)
         .route("/graphiql", get(graphiql::page))
         .route("/health", get(health::live))
         .route("/health/db", get(health::db))
         .route("/health/pool", get(health::pool))
-        .with_state(state)
+        .with_state(state.clone())
         // A panicking handler answers 500 instead of dropping the connection.
         .layer(CatchPanicLayer::new())
-        .layer(axum::middleware::from_fn(request_id::layer))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ));
+    if let Some(cors) = cors(&state.config) {
+        router = router.layer(cors);
+    }
+    router.layer(axum::middleware::from_fn(request_id::layer))
+}
+
+/// CORS for the configured origins; none (no CORS headers at all) by default.
+fn cors(config: &Config) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> =
+        config.cors_origins.iter().filter(|o| !o.trim().is_empty()).filter_map(|o| o.trim().parse().ok()).collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::ACCEPT,
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("x-correlation-id"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id")])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// Serves `state` on `listener` until ctrl-c / SIGTERM (or `shutdown` resolves).

@@ -132,7 +132,7 @@ impl AuditQuery {
         let viewer = ctx.require_admin()?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let Paging { sort: _, direction, scope, page } =
-            paging("auditLogs", AuditLogSort::resolve(order_by), PageArgs { first, after, last, before })?;
+            paging(ctx, "auditLogs", AuditLogSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let rows = audit::list(ctx.db(), Some(viewer), &filter, &audit::sort_key(direction), &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { audit::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, AuditLog))

@@ -257,7 +257,7 @@ impl OrdersQuery {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain(include_deleted)?;
         let Paging { sort, direction, scope, page } =
-            paging("orders", OrderSort::resolve(order_by), PageArgs { first, after, last, before })?;
+            paging(ctx, "orders", OrderSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let rows = orders::list(ctx.db(), Some(viewer), &filter, &orders::sort_key(sort, direction), &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { orders::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, Order))

@@ -10,9 +10,13 @@ use std::pin::Pin;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, Object, OutputType};
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::db::Limited;
 use crate::domain::Viewer;
@@ -35,13 +39,39 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
+/// The server's key for signing cursors (derived from the token secret), so
+/// a client can hand back only cursors this server made: a forged keyset
+/// (a value of the wrong type for the sort, an absurd string) never reaches SQL.
+#[derive(Clone)]
+pub struct CursorKey(Arc<[u8; 32]>);
+
+impl CursorKey {
+    /// The key derived from `secret`.
+    pub fn derive(secret: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"courier cursor key\0");
+        hasher.update(secret.as_bytes());
+        Self(Arc::new(hasher.finalize().into()))
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // An HMAC takes a key of any length; this cannot fail.
+        <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_slice()).unwrap_or_else(|_| unreachable!())
+    }
+}
+
+/// Bytes of the HMAC a cursor carries (128 bits).
+const TAG_BYTES: usize = 16;
+
 /// Where a cursor may be used: the connection and the sort it was made under.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CursorScope {
     /// Connection name, e.g. `orders`.
     pub connection: &'static str,
     /// Sort tag, e.g. `CREATED_AT:DESC`.
     pub sort: String,
+    /// Signs and checks the cursors.
+    pub key: CursorKey,
 }
 
 /// What a connection field resolves from its `orderBy` and paging
@@ -60,11 +90,12 @@ pub struct Paging<S> {
 /// Validates a connection's arguments: `resolved` is what the sort input's
 /// `resolve` returned, `args` the Relay paging arguments.
 pub fn paging<S>(
+    ctx: &Context<'_>,
     connection: &'static str,
     (sort, direction, tag): (S, Direction, String),
     args: PageArgs,
 ) -> Result<Paging<S>, AppError> {
-    let scope = CursorScope { connection, sort: tag };
+    let scope = CursorScope { connection, sort: tag, key: ctx.data_unchecked::<CursorKey>().clone() };
     let page = scope.page_request(&args)?;
     Ok(Paging { sort, direction, scope, page })
 }
@@ -77,15 +108,27 @@ struct CursorData {
 }
 
 impl CursorScope {
-    /// The opaque cursor of `keyset` in this scope.
+    /// The opaque cursor of `keyset` in this scope: the keyset and scope as
+    /// base64url JSON, a dot, and a truncated HMAC of them.
     pub fn encode(&self, keyset: &Keyset) -> String {
         let data = CursorData { c: self.connection.to_owned(), s: self.sort.clone(), k: keyset.clone() };
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default());
+        let mut mac = self.key.mac();
+        mac.update(payload.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES]))
     }
 
     fn decode(&self, field: &str, cursor: &str) -> Result<Keyset, AppError> {
         let invalid = |why: &str| AppError::validation(field, format!("Invalid cursor: {why}"));
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("not a cursor"))?;
+        let (payload, tag) = cursor.split_once('.').ok_or_else(|| invalid("not a cursor"))?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid("not a cursor"))?;
+        let mut mac = self.key.mac();
+        mac.update(payload.as_bytes());
+        if tag.len() != TAG_BYTES || mac.verify_truncated_left(&tag).is_err() {
+            return Err(invalid("it was not issued by this server"));
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid("not a cursor"))?;
         let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor"))?;
         if data.c != self.connection {
             return Err(invalid("it belongs to another connection"));
@@ -268,8 +311,12 @@ mod tests {
     use super::*;
     use crate::domain::pagination::SortValue;
 
+    fn key() -> CursorKey {
+        CursorKey::derive("test-secret-of-sufficient-length")
+    }
+
     fn scope() -> CursorScope {
-        CursorScope { connection: "orders", sort: "CREATED_AT:DESC".into() }
+        CursorScope { connection: "orders", sort: "CREATED_AT:DESC".into(), key: key() }
     }
 
     #[test]
@@ -278,12 +325,31 @@ mod tests {
         let cursor = scope().encode(&keyset);
         let args = PageArgs { after: Some(cursor.clone()), ..Default::default() };
         assert_eq!(scope().page_request(&args).expect("valid").after, Some(keyset));
-        let other_sort = CursorScope { connection: "orders", sort: "TOTAL_AMOUNT:ASC".into() };
+        let other_sort = CursorScope { connection: "orders", sort: "TOTAL_AMOUNT:ASC".into(), key: key() };
         assert!(other_sort.page_request(&args).is_err());
-        let other_conn = CursorScope { connection: "payments", sort: "CREATED_AT:DESC".into() };
+        let other_conn = CursorScope { connection: "payments", sort: "CREATED_AT:DESC".into(), key: key() };
         assert!(other_conn.page_request(&args).is_err());
         let tampered = PageArgs { after: Some(format!("x{cursor}")), ..Default::default() };
         assert!(scope().page_request(&tampered).is_err());
+    }
+
+    #[test]
+    fn a_forged_keyset_is_refused_before_sql() {
+        // A well-formed cursor with a timestamp where the sort wants an
+        // integer, signed with another key (or not at all).
+        let forged = CursorData {
+            c: "orders".into(),
+            s: "CREATED_AT:DESC".into(),
+            k: Keyset { value: SortValue::Text("'; DROP TABLE orders; --".into()), id: uuid::Uuid::nil() },
+        };
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).expect("json"));
+        let other_key = CursorScope { key: CursorKey::derive("another-secret-of-enough-length"), ..scope() };
+        let signed_elsewhere = other_key.encode(&forged.k);
+        for cursor in [payload.clone(), format!("{payload}.AAAAAAAAAAAAAAAAAAAAAA"), signed_elsewhere] {
+            let args = PageArgs { after: Some(cursor), ..Default::default() };
+            let err = scope().page_request(&args).expect_err("refused");
+            assert!(matches!(err, AppError::Validation { .. }), "{err:?}");
+        }
     }
 
     #[test]

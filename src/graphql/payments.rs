@@ -181,7 +181,7 @@ impl PaymentsQuery {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let Paging { sort, direction, scope, page } =
-            paging("payments", PaymentSort::resolve(order_by), PageArgs { first, after, last, before })?;
+            paging(ctx, "payments", PaymentSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let rows = payments::list(ctx.db(), Some(viewer), &filter, &payments::sort_key(sort, direction), &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { payments::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, Payment))

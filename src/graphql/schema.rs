@@ -10,6 +10,7 @@ use crate::graphql::extensions::fresh_loaders::FreshLoadersAfterWrites;
 use crate::graphql::extensions::slow_resolver::SlowResolvers;
 use crate::graphql::node::NodeQuery;
 use crate::graphql::orders::{OrdersMutation, OrdersQuery};
+use crate::graphql::pagination::CursorKey;
 use crate::graphql::payments::{PaymentsMutation, PaymentsQuery};
 use crate::graphql::shipping::{ShippingMutation, ShippingQuery};
 use crate::graphql::users::UsersQuery;
@@ -46,6 +47,7 @@ pub fn build_schema(db: DatabaseConnection, config: &Config) -> CourierSchema {
         .limit_complexity(config.max_complexity)
         .data(db)
         .data(config.money_policy())
+        .data(CursorKey::derive(&config.jwt_secret))
         .extension(SlowResolvers::new(config.slow_resolver()))
         .extension(FreshLoadersAfterWrites);
     if !config.introspection_enabled() {

@@ -94,6 +94,7 @@ impl DeliveryAgent {
         before: Option<String>,
     ) -> GqlResult<Conn<ShippingAssignment>> {
         let Paging { sort, direction, scope, page } = paging(
+            ctx,
             "DeliveryAgent.assignments",
             ShippingAssignmentSort::resolve(order_by),
             PageArgs { first, after, last, before },
@@ -344,6 +345,7 @@ impl ShippingQuery {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let Paging { sort, direction, scope, page } = paging(
+            ctx,
             "shippingAssignments",
             ShippingAssignmentSort::resolve(order_by),
             PageArgs { first, after, last, before },
@@ -369,8 +371,12 @@ impl ShippingQuery {
     ) -> GqlResult<Conn<DeliveryAgent>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain();
-        let Paging { sort, direction, scope, page } =
-            paging("deliveryAgents", DeliveryAgentSort::resolve(order_by), PageArgs { first, after, last, before })?;
+        let Paging { sort, direction, scope, page } = paging(
+            ctx,
+            "deliveryAgents",
+            DeliveryAgentSort::resolve(order_by),
+            PageArgs { first, after, last, before },
+        )?;
         let key = shipping::agent_sort_key(sort, direction);
         let rows = shipping::list_agents(ctx.db(), Some(viewer), &filter, &key, &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { shipping::count_agents(&db, v.as_ref(), &f).await });

@@ -115,7 +115,7 @@ impl UsersQuery {
         let viewer = ctx.require_admin()?;
         let filter = filter.unwrap_or_default().into_domain(include_deleted);
         let Paging { sort, direction, scope, page } =
-            paging("users", UserSort::resolve(order_by), PageArgs { first, after, last, before })?;
+            paging(ctx, "users", UserSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let rows = users::list(ctx.db(), Some(viewer), &filter, &users::sort_key(sort, direction), &page).await?;
         let total = total(ctx, filter, |db, v, f| async move { users::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, User))

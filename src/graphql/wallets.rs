@@ -105,6 +105,7 @@ impl Wallet {
         before: Option<String>,
     ) -> GqlResult<Conn<LedgerEntry>> {
         let Paging { sort, direction, scope, page } = paging(
+            ctx,
             "Wallet.ledgerEntries",
             LedgerEntrySort::resolve(order_by),
             PageArgs { first, after, last, before },
@@ -292,7 +293,7 @@ impl WalletsQuery {
         let wallet = decode_as(&wallet_id, EntityKind::Wallet)?;
         let filter = filter.unwrap_or_default().into_domain();
         let Paging { sort, direction, scope, page } =
-            paging("ledgerEntries", LedgerEntrySort::resolve(order_by), PageArgs { first, after, last, before })?;
+            paging(ctx, "ledgerEntries", LedgerEntrySort::resolve(order_by), PageArgs { first, after, last, before })?;
         let key = wallets::entry_sort_key(sort, direction);
         let rows = wallets::entries_of_wallet(ctx.db(), Some(viewer), wallet, &filter, &key, &page).await?;
         let total = total(ctx, filter, move |db, v, f| async move {

@@ -208,6 +208,9 @@ impl Call<'_> {
         if let Err(refusal) = limits::scan(&query, state.config.max_tokens) {
             return document_error(media, refusal.code, &refusal.message, meta);
         }
+        if let Err(refusal) = limits::check_variables(&variables) {
+            return document_error(media, refusal.code, &refusal.message, meta);
+        }
         let mut request = async_graphql::Request::new(query).variables(Variables::from_json(Value::Object(variables)));
         if let Some(name) = &operation_name {
             request = request.operation_name(name.clone());
@@ -225,7 +228,9 @@ impl Call<'_> {
             );
             return (rejection.status, rejection.body(&meta.request_id));
         }
-        if let Err(refusal) = limits::check(document, op, &Limits::from_config(&state.config)) {
+        let checked = limits::check(document, op, &Limits::from_config(&state.config))
+            .and_then(|()| limits::check_text(document));
+        if let Err(refusal) = checked {
             return document_error(media, refusal.code, &refusal.message, meta);
         }
         let order = document.clone();

@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, OperationDefinition, OperationType, Selection, SelectionSet,
 };
+// The parser's `Value` (which may hold variables) is not re-exported by async-graphql.
 use async_graphql::{Name, Positioned};
 
 use crate::config::Config;
@@ -252,6 +253,77 @@ fn root_fields(document: &ExecutableDocument, set: &SelectionSet, spread: &mut H
     out
 }
 
+/// Refuses control characters (other than tab, line feed and carriage
+/// return) in any string of the variables: PostgreSQL cannot store NUL, and
+/// none of them belongs in a name, a reason or a code. The error names the
+/// variable and the path inside it.
+pub fn check_variables(variables: &serde_json::Map<String, serde_json::Value>) -> Result<(), Refusal> {
+    variables.iter().try_for_each(|(name, value)| in_json(format!("${name}"), value))
+}
+
+fn in_json(path: String, value: &serde_json::Value) -> Result<(), Refusal> {
+    match value {
+        serde_json::Value::String(s) => refuse_controls(&path, s),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, v)| in_json(format!("{path}[{i}]"), v))
+        }
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            refuse_controls(&path, k)?;
+            in_json(format!("{path}.{k}"), v)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Like [`check_variables`], for the string literals of the document's
+/// arguments and variable defaults.
+pub fn check_text(document: &ExecutableDocument) -> Result<(), Refusal> {
+    fn in_value(path: &str, value: &async_graphql_value::Value) -> Result<(), Refusal> {
+        use async_graphql_value::Value as V;
+        match value {
+            V::String(s) => refuse_controls(path, s),
+            V::List(items) => items.iter().enumerate().try_for_each(|(i, v)| in_value(&format!("{path}[{i}]"), v)),
+            V::Object(map) => map.iter().try_for_each(|(k, v)| in_value(&format!("{path}.{k}"), v)),
+            _ => Ok(()),
+        }
+    }
+    fn in_set(set: &SelectionSet) -> Result<(), Refusal> {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    for (name, value) in &field.node.arguments {
+                        in_value(&format!("{}.{}", field.node.name.node, name.node), &value.node)?;
+                    }
+                    in_set(&field.node.selection_set.node)?;
+                }
+                Selection::InlineFragment(f) => in_set(&f.node.selection_set.node)?,
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+        Ok(())
+    }
+    for (_, op) in document.operations.iter() {
+        for var in &op.node.variable_definitions {
+            if let Some(default) = &var.node.default_value {
+                let json = serde_json::to_value(&default.node).unwrap_or_default();
+                in_json(format!("${}", var.node.name.node), &json)?;
+            }
+        }
+        in_set(&op.node.selection_set.node)?;
+    }
+    document.fragments.values().try_for_each(|f| in_set(&f.node.selection_set.node))
+}
+
+fn refuse_controls(path: &str, text: &str) -> Result<(), Refusal> {
+    match crate::domain::text::control_character(text, true) {
+        Some(c) => Err(Refusal::new(
+            "BAD_USER_INPUT",
+            format!("`{}` contains the control character U+{:04X}", truncated(path, 80), u32::from(c)),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// At most `max` characters of `message`, for error messages that may quote
 /// client text.
 pub fn truncated(message: &str, max: usize) -> String {
@@ -306,6 +378,20 @@ mod tests {
         assert!(judge("{ __typename }").is_ok());
         // A fragment spreading itself does not loop.
         assert!(judge("{ ...F } fragment F on Q { a ...F }").is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused_wherever_they_are() {
+        let doc =
+            async_graphql::parser::parse_query("{ a(x: \"ok\\n\") b(y: { z: [\"bad\\u0000\"] }) }").expect("parses");
+        let refused = check_text(&doc).expect_err("NUL refused");
+        assert_eq!(refused.code, "BAD_USER_INPUT");
+        assert!(refused.message.contains("b.y.z[0]") && refused.message.contains("U+0000"), "{}", refused.message);
+        let vars = serde_json::json!({ "input": { "name": "x\u{1b}[31m" } });
+        let refused = check_variables(vars.as_object().expect("map")).expect_err("ESC refused");
+        assert!(refused.message.contains("$input.name"), "{}", refused.message);
+        let fine = serde_json::json!({ "reason": "line one\nline two\ttab" });
+        assert!(check_variables(fine.as_object().expect("map")).is_ok());
     }
 
     #[test]
