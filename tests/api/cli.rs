@@ -166,7 +166,55 @@ async fn audit_prune_deletes_only_rows_older_than_the_age(backend: Backend) {
     assert!(!courier(&app, &["audit", "prune", "--older-than", "soon"]).status.success());
 }
 
+async fn production_starts_empty_and_prints_no_token(backend: Backend) {
+    let app = spawn_unmigrated(backend, |_| {}).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .arg("serve")
+        .env("DATABASE_URL", &app.config.database_url)
+        .env("COURIER_JWT_SECRET", &app.config.jwt_secret)
+        .env("COURIER_ENV", "production")
+        .env("COURIER_BIND", format!("127.0.0.1:{port}"))
+        .env("COURIER_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("courier serves");
+    let url = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/health/db")).await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let graphiql = reqwest::get(format!("{url}/graphiql")).await.map(|r| r.status().as_u16());
+    let _ = server.kill();
+    let out = server.wait_with_output().expect("output");
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(up, "the server did not come up: {printed}");
+    assert_eq!(graphiql.ok(), Some(404));
+    // No demo data, no token (a JWT starts with `eyJ`), no demo email.
+    assert_eq!(user::Entity::find().count(&app.db).await.expect("count"), 0);
+    assert!(!printed.contains("eyJ") && !printed.contains("courier.test"), "{printed}");
+
+    // The first admin comes from `courier admin create`, with one token, once.
+    let created = courier(&app, &["admin", "create", "--email", "Ops@Example.com"]);
+    let printed = stdout(&created);
+    let token = printed.split_whitespace().find(|w| w.starts_with("eyJ")).expect("a token is printed").to_owned();
+    let res = app.graphql("{ viewer { email role } }", Value::Null, Some(&token)).await;
+    assert_eq!(res.data()["viewer"], serde_json::json!({ "email": "ops@example.com", "role": "ADMIN" }));
+    let again = courier(&app, &["admin", "create", "--email", "ops@example.com"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad = courier(&app, &["admin", "create", "--email", "not-an-email"]);
+    assert!(!bad.status.success());
+    assert_eq!(user::Entity::find().count(&app.db).await.expect("count"), 1);
+}
+
 on_both_backends!(
+    production_starts_empty_and_prints_no_token,
     audit_prune_deletes_only_rows_older_than_the_age,
     migrate_commands_apply_list_and_revert,
     seeding_twice_adds_nothing_and_keeps_the_books_balanced,

@@ -7,6 +7,7 @@ mod helpers;
 mod agents;
 mod cli;
 mod connections;
+mod edge;
 mod errors;
 mod filters;
 mod health;

@@ -91,6 +91,7 @@ async fn invalid_orders_are_refused_with_a_field_and_write_nothing(backend: Back
         (with(json!({ "items": [item(0, "1.00")] })), "items[0].quantity"),
         (with(json!({ "items": [item(1001, "1.00")] })), "items[0].quantity"),
         (with(json!({ "items": [item(1, "-1.00")] })), "items[0].unitPrice"),
+        (with(json!({ "items": [item(1, "0")] })), "items[0].unitPrice"),
         (with(json!({ "items": [item(1, "1.001")] })), "items[0].unitPrice"),
         (with(json!({ "deliveryZipCode": "" })), "deliveryZipCode"),
         (with(json!({ "deliveryZipCode": "10115; DROP TABLE" })), "deliveryZipCode"),

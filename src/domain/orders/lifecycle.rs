@@ -19,7 +19,7 @@ use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::money::{Currency, MAX_MINOR};
 use crate::domain::orders::{self, Party, check_party, check_transition};
 use crate::domain::payments::{self, Settlement};
-use crate::domain::{Viewer, new_id, shipping};
+use crate::domain::{Viewer, new_id, shipping, text};
 use crate::error::AppError;
 
 /// Most items an order may have.
@@ -70,18 +70,15 @@ pub async fn create(
     let mut lines = Vec::with_capacity(input.items.len());
     let mut total: i64 = 0;
     for (i, item) in input.items.iter().enumerate() {
-        let name = item.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::validation(format!("items[{i}].name"), "Item names have 1 to 200 characters"));
-        }
+        let name = text::single_line(&format!("items[{i}].name"), &item.name, 200)?;
         if !(1..=MAX_QUANTITY).contains(&item.quantity) {
             return Err(AppError::validation(
                 format!("items[{i}].quantity"),
                 format!("Quantity is 1 to {MAX_QUANTITY}"),
             ));
         }
-        if item.unit_price.is_sign_negative() {
-            return Err(AppError::validation(format!("items[{i}].unitPrice"), "Prices cannot be negative"));
+        if item.unit_price <= Decimal::ZERO {
+            return Err(AppError::validation(format!("items[{i}].unitPrice"), "Prices are positive"));
         }
         let unit = currency.to_minor(item.unit_price, &format!("items[{i}].unitPrice"))?;
         total = unit
@@ -89,7 +86,7 @@ pub async fn create(
             .and_then(|line| total.checked_add(line))
             .filter(|total| *total <= MAX_MINOR)
             .ok_or_else(|| AppError::validation("items", "The order total is out of range"))?;
-        lines.push((name.to_owned(), item.quantity, unit));
+        lines.push((name, item.quantity, unit));
     }
     // The same normalisation as the zip codes agents serve, so they match.
     let zip =
