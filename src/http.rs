@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .merge(graphql)
         .route("/graphiql", get(graphiql::page))
+        .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/health", get(health::live))
         .route("/health/db", get(health::db))
         .route("/health/pool", get(health::pool))

@@ -421,7 +421,39 @@ async fn tokens_with_future_time_claims_are_refused(backend: Backend) {
     }
 }
 
+async fn graphiql_is_served_whole_from_the_binary(backend: Backend) {
+    use base64::Engine;
+    use sha2::Digest;
+    let app = spawn_app(backend).await;
+    let res = app.client.get(app.url("/graphiql")).send().await.expect("sent");
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    let html = res.text().await.expect("html");
+    // Every script and stylesheet is ours, and its bytes match its integrity hash.
+    let mut referenced = 0;
+    for attr in ["src=\"", "href=\""] {
+        for part in html.split(attr).skip(1) {
+            let url = &part[..part.find('"').expect("closing quote")];
+            assert!(url.starts_with("/graphiql/assets/"), "an outside reference: {url}");
+            let tag_rest = &part[..part.find('>').expect("tag end")];
+            let sri = tag_rest.split("integrity=\"").nth(1).map(|s| &s[..s.find('"').expect("quote")]);
+            let sri = sri.unwrap_or_else(|| panic!("{url} has no integrity hash"));
+            let asset = app.client.get(app.url(url)).send().await.expect("sent");
+            assert_eq!(asset.status(), 200, "{url}");
+            let bytes = asset.bytes().await.expect("bytes");
+            let expected = format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&bytes)));
+            assert_eq!(sri, expected, "{url}");
+            referenced += 1;
+        }
+    }
+    assert_eq!(referenced, 5, "{html}");
+    assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+    assert_eq!(app.client.get(app.url("/graphiql/assets/nope.js")).send().await.expect("sent").status(), 404);
+}
+
 on_both_backends!(
+    graphiql_is_served_whole_from_the_binary,
     the_response_follows_accept_and_content_type,
     a_mutation_in_a_simple_request_runs_nothing,
     get_honours_operation_name_and_refuses_mutations,
