@@ -223,6 +223,8 @@ pub async fn run(cli: Cli) -> CliResult {
 }
 
 async fn serve(config: Config) -> CliResult {
+    // A bad trusted-documents file is refused before anything else happens.
+    http::documents::Documents::load(config.trusted_documents.as_deref())?;
     // Migrations (and the demo seed) run on a maintenance pool without the
     // serving pool's statement timeout; the server then gets its own pool.
     let maintenance = db::connect_for(&config, Purpose::Maintenance).await?;
@@ -247,7 +249,7 @@ async fn serve(config: Config) -> CliResult {
         print_welcome(&db, &config, addr).await?;
     }
     tracing::info!(event = "server_started", %addr, backend = ?db.get_database_backend(), env = ?config.env, "listening");
-    http::serve(listener, AppState::new(db, config), http::shutdown_signal()).await?;
+    http::serve(listener, AppState::new(db, config)?, http::shutdown_signal()).await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! HTTP: the router, shared state and server start-up.
 
+pub mod documents;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
@@ -38,15 +39,18 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Per-client rate limiting, when on.
     pub rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
+    /// Trusted documents, or the automatic persisted query cache.
+    pub documents: Arc<documents::Documents>,
 }
 
 impl AppState {
-    /// State over an open pool.
-    pub fn new(db: DatabaseConnection, config: Config) -> Self {
+    /// State over an open pool; fails when the trusted documents cannot be loaded.
+    pub fn new(db: DatabaseConnection, config: Config) -> Result<Self, String> {
         let schema = build_schema(db.clone(), &config);
         let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
         let rate_limiter = config.rate_limit().map(|n| Arc::new(rate_limit::RateLimiter::new(n)));
-        Self { db, schema, tokens, config: Arc::new(config), rate_limiter }
+        let documents = Arc::new(documents::Documents::load(config.trusted_documents.as_deref())?);
+        Ok(Self { db, schema, tokens, config: Arc::new(config), rate_limiter, documents })
     }
 }
 

@@ -114,11 +114,10 @@ pub async fn asset(State(state): State<AppState>, Path(name): Path<String>) -> R
         return disabled();
     }
     match ASSETS.iter().find(|a| a.name == name) {
-        Some(asset) => (
-            [(header::CONTENT_TYPE, asset.media_type), (header::CACHE_CONTROL, "public, max-age=86400")],
-            asset.bytes,
-        )
-            .into_response(),
+        Some(asset) => {
+            ([(header::CONTENT_TYPE, asset.media_type), (header::CACHE_CONTROL, "public, max-age=86400")], asset.bytes)
+                .into_response()
+        }
         None => (StatusCode::NOT_FOUND, "No such asset").into_response(),
     }
 }

@@ -196,22 +196,19 @@ impl Call<'_> {
     /// Checks, executes and answers one operation.
     async fn run(&self, params: Params) -> (StatusCode, Value) {
         let Call { state, viewer, meta, media, method, counter } = *self;
-        let Params { query, operation_name, variables, extensions: _, document_id: _ } = params;
-        let Some(query) = query else {
-            return document_error(
-                media,
-                "PERSISTED_QUERY_NOT_FOUND",
-                "Persisted documents are not enabled; send the `query`",
-                meta,
-            );
+        let query = match state.documents.resolve(&params) {
+            Ok(query) => query,
+            Err(refusal) => return document_error(media, refusal.code, &refusal.message, meta),
         };
+        let Params { operation_name, variables, .. } = params;
         if let Err(refusal) = limits::scan(&query, state.config.max_tokens) {
             return document_error(media, refusal.code, &refusal.message, meta);
         }
         if let Err(refusal) = limits::check_variables(&variables) {
             return document_error(media, refusal.code, &refusal.message, meta);
         }
-        let mut request = async_graphql::Request::new(query).variables(Variables::from_json(Value::Object(variables)));
+        let mut request =
+            async_graphql::Request::new(query.as_ref()).variables(Variables::from_json(Value::Object(variables)));
         if let Some(name) = &operation_name {
             request = request.operation_name(name.clone());
         }

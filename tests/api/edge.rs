@@ -442,7 +442,8 @@ async fn graphiql_is_served_whole_from_the_binary(backend: Backend) {
             let asset = app.client.get(app.url(url)).send().await.expect("sent");
             assert_eq!(asset.status(), 200, "{url}");
             let bytes = asset.bytes().await.expect("bytes");
-            let expected = format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&bytes)));
+            let expected =
+                format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&bytes)));
             assert_eq!(sri, expected, "{url}");
             referenced += 1;
         }
@@ -452,7 +453,52 @@ async fn graphiql_is_served_whole_from_the_binary(backend: Backend) {
     assert_eq!(app.client.get(app.url("/graphiql/assets/nope.js")).send().await.expect("sent").status(), 404);
 }
 
+async fn persisted_documents_and_the_trusted_list(backend: Backend) {
+    use courier::http::documents::sha256_hex;
+    let query = "query Me { viewer { email } }";
+    let hash = sha256_hex(query);
+    // Automatic persisted queries: a miss, the text with its hash, then a hit.
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let res = post_owned(&app, json!({ "extensions": ext }).to_string()).await;
+    assert_eq!(res.code(), "PERSISTED_QUERY_NOT_FOUND", "{}", res.body);
+    let res = post_owned(&app, json!({ "query": query, "extensions": ext }).to_string()).await;
+    assert!(res.body["errors"].is_null(), "{}", res.body);
+    let res = post_owned(&app, json!({ "extensions": ext }).to_string()).await;
+    assert_eq!(res.body["data"]["viewer"], Value::Null, "{}", res.body);
+    assert!(res.body["errors"].is_null(), "{}", res.body);
+
+    // Trusted documents: only listed operations run, by id or by text.
+    let path = std::env::temp_dir().join(format!("trusted-{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, json!({ format!("sha256:{hash}"): query }).to_string()).expect("write");
+    let trusted = spawn_app_with(backend, |c| c.trusted_documents = Some(path.clone())).await;
+    trusted.seed(0).await;
+    let token = trusted.token_for("buyer@courier.test").await;
+    let by_id = send(
+        trusted
+            .client
+            .post(trusted.url("/graphql"))
+            .bearer_auth(&token)
+            .json(&json!({ "documentId": format!("sha256:{hash}") })),
+    )
+    .await;
+    assert_eq!(by_id.body["data"]["viewer"]["email"], "buyer@courier.test", "{}", by_id.body);
+    let by_text = trusted.graphql(query, Value::Null, Some(&token)).await;
+    assert_eq!(by_text.data()["viewer"]["email"], "buyer@courier.test");
+    for refused in ["{ viewer { email role } }", "mutation { __typename }"] {
+        let res = trusted.graphql(refused, Value::Null, Some(&token)).await;
+        assert_eq!(res.code(), "OPERATION_NOT_TRUSTED", "{}", res.body);
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+async fn post_owned(app: &TestApp, body: String) -> Raw {
+    post(app, Some("application/json"), None, body).await
+}
+
 on_both_backends!(
+    persisted_documents_and_the_trusted_list,
     graphiql_is_served_whole_from_the_binary,
     the_response_follows_accept_and_content_type,
     a_mutation_in_a_simple_request_runs_nothing,

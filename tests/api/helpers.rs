@@ -145,7 +145,7 @@ pub async fn spawn_unmigrated(backend: Backend, configure: impl FnOnce(&mut Conf
     let db = courier::db::connect(&config).await.expect("fixture pool");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let state = AppState::new(server_db, config.clone());
+    let state = AppState::new(server_db, config.clone()).expect("server state");
     tokio::spawn(http::serve(listener, state, std::future::pending()));
     let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
     TestApp { addr, client: reqwest::Client::new(), db, backend, config, tokens, target }
