@@ -22,6 +22,8 @@ pub mod orders;
 pub mod pagination;
 /// Payments: `Payment`, initiate, capture, refund.
 pub mod payments;
+/// Own `Decimal` and `DateTime` scalars, with their wire format described.
+pub mod scalars;
 /// Building the schema and its SDL.
 pub mod schema;
 /// Shipping: agents, assignments, the delivery steps.

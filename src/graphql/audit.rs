@@ -1,21 +1,22 @@
 //! The audit trail in the API: `AuditLog`, the `auditLogs` connection's
 //! filter and sort (admins only).
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, ID, InputObject, Json, Object};
-use chrono::{DateTime, Utc};
 
 use crate::domain::audit;
 use crate::domain::lookup::EntityKind;
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
-use crate::graphql::node::{checked_time, decode, decode_opt, encode};
+use crate::graphql::node::{decode, decode_opt, encode};
 use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, paging, sort_input, total};
 use crate::graphql::users::User;
 
 /// Who changed what, with before and after. Admins only.
 pub struct AuditLog(pub entity::audit_log::Model);
 
+/// Who changed what, with before and after. Admins only.
 #[Object]
 impl AuditLog {
     /// Global ID.
@@ -63,8 +64,8 @@ impl AuditLog {
         self.0.user_agent.as_deref()
     }
     /// When it happened.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -84,9 +85,9 @@ pub struct AuditLogFilter {
     /// What happened, e.g. `order.status_updated`.
     pub action: Option<String>,
     /// At or after.
-    pub created_after: Option<DateTime<Utc>>,
+    pub created_after: Option<DateTime>,
     /// Before.
-    pub created_before: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime>,
 }
 
 impl AuditLogFilter {
@@ -104,8 +105,8 @@ impl AuditLogFilter {
             entity_id,
             actor_id: decode_opt(self.actor_id.as_ref(), EntityKind::User)?,
             action: self.action,
-            created_after: checked_time("filter.createdAfter", self.created_after)?,
-            created_before: checked_time("filter.createdBefore", self.created_before)?,
+            created_after: self.created_after.map(|at| at.0),
+            created_before: self.created_before.map(|at| at.0),
         })
     }
 }
@@ -122,12 +123,15 @@ impl AuditQuery {
     async fn audit_logs(
         &self,
         ctx: &Context<'_>,
-        filter: Option<AuditLogFilter>,
-        order_by: Option<AuditLogSort>,
+        #[graphql(desc = "Which rows to list; all the viewer may see when omitted.")] filter: Option<AuditLogFilter>,
+        #[graphql(desc = "Sort field and direction (newest first by default).")] order_by: Option<AuditLogSort>,
+        #[graphql(
+            desc = "Rows from the start, after `after` (at most 100; 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
+        #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<AuditLog>> {
         let viewer = ctx.require_admin()?;
         let filter = filter.unwrap_or_default().into_domain()?;

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use async_graphql::{Context, ID, Interface, Object};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::lookup::{self, EntityKind, Found};
@@ -49,14 +48,6 @@ pub fn decode_as(id: &ID, expected: EntityKind) -> Result<Uuid, AppError> {
         (kind, uuid) if kind == expected => Ok(uuid),
         _ => Err(AppError::validation("id", format!("`{}` is not a {} ID", id.as_str(), expected.name()))),
     }
-}
-
-/// An optional timestamp argument, checked to be storable (years 1 to 9999).
-pub fn checked_time(field: &str, at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, AppError> {
-    if let Some(at) = &at {
-        crate::domain::check_timestamp(field, at)?;
-    }
-    Ok(at)
 }
 
 /// Decodes an optional global ID that must be of `kind`.
@@ -116,13 +107,17 @@ pub struct NodeQuery;
 impl NodeQuery {
     /// Fetches any object by its global ID. Objects the viewer may not see
     /// are NOT_FOUND, exactly like objects that do not exist.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Node> {
+    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "The object's global ID.")] id: ID) -> GqlResult<Node> {
         let (kind, uuid) = decode(&id)?;
         Ok(lookup::find(ctx.db(), ctx.viewer(), kind, uuid).await?.into())
     }
     /// Fetches up to 100 objects by global ID, in order (one statement per
     /// kind); an entry is null, with an error, when it cannot be fetched.
-    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> GqlResult<Vec<Option<Node>>> {
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Up to 100 global IDs.")] ids: Vec<ID>,
+    ) -> GqlResult<Vec<Option<Node>>> {
         if ids.len() > MAX_NODES {
             return Err(AppError::validation("ids", format!("At most {MAX_NODES} ids per call")).into());
         }

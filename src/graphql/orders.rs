@@ -2,9 +2,9 @@
 //! `orders` connection's filter and sort, and the order fields of Query and
 //! Mutation (place, confirm, cancel, delete, restore).
 
+use crate::graphql::scalars::DateTime;
+use crate::graphql::scalars::Decimal;
 use async_graphql::{Context, Enum, ID, InputObject, Object};
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 use crate::domain::lookup::{EntityKind, Found};
 use crate::domain::money::minor_to_decimal;
@@ -13,7 +13,7 @@ use crate::domain::{payments, shipping};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
-use crate::graphql::node::{checked_time, decode_as, decode_opt, encode, find};
+use crate::graphql::node::{decode_as, decode_opt, encode, find};
 use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, list, paging, sort_input, total};
 use crate::graphql::payments::Payment;
 use crate::graphql::shipping::ShippingAssignment;
@@ -38,6 +38,7 @@ pub enum OrderStatus {
 /// What a buyer bought from a seller.
 pub struct Order(pub entity::order::Model);
 
+/// What a buyer bought from a seller.
 #[Object]
 impl Order {
     /// Global ID.
@@ -54,7 +55,7 @@ impl Order {
     }
     /// Sum of the items, exact, in `currency`.
     async fn total(&self) -> Decimal {
-        minor_to_decimal(self.0.total_minor, &self.0.currency)
+        minor_to_decimal(self.0.total_minor, &self.0.currency).into()
     }
     /// ISO 4217 code.
     async fn currency(&self) -> &str {
@@ -107,16 +108,16 @@ impl Order {
         Ok(all.into_iter().rev().find(|a| shipping::is_active(a.status)).map(ShippingAssignment))
     }
     /// When it was placed.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
     /// When it last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
     }
     /// When it was soft-deleted (admins only see deleted orders).
-    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.deleted_at
+    async fn deleted_at(&self) -> Option<DateTime> {
+        self.0.deleted_at.map(Into::into)
     }
 }
 
@@ -126,6 +127,7 @@ pub struct OrderItem {
     currency: String,
 }
 
+/// One line of an order.
 #[Object]
 impl OrderItem {
     /// What was bought.
@@ -138,11 +140,11 @@ impl OrderItem {
     }
     /// Price of one, exact, in `currency`.
     async fn unit_price(&self) -> Decimal {
-        minor_to_decimal(self.item.unit_price_minor, &self.currency)
+        minor_to_decimal(self.item.unit_price_minor, &self.currency).into()
     }
     /// `quantity * unitPrice`.
     async fn line_total(&self) -> Decimal {
-        minor_to_decimal(self.item.unit_price_minor * i64::from(self.item.quantity), &self.currency)
+        minor_to_decimal(self.item.unit_price_minor * i64::from(self.item.quantity), &self.currency).into()
     }
     /// ISO 4217 code (the order's).
     async fn currency(&self) -> &str {
@@ -167,9 +169,9 @@ pub struct OrderFilter {
     /// Sold by this user.
     pub seller_id: Option<ID>,
     /// Created at or after.
-    pub created_after: Option<DateTime<Utc>>,
+    pub created_after: Option<DateTime>,
     /// Created before.
-    pub created_before: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime>,
     /// Exact order number.
     pub order_number: Option<String>,
 }
@@ -181,8 +183,8 @@ impl OrderFilter {
             status: list(&self.status),
             buyer_id: decode_opt(self.buyer_id.as_ref(), EntityKind::User)?,
             seller_id: decode_opt(self.seller_id.as_ref(), EntityKind::User)?,
-            created_after: checked_time("filter.createdAfter", self.created_after)?,
-            created_before: checked_time("filter.createdBefore", self.created_before)?,
+            created_after: self.created_after.map(|at| at.0),
+            created_before: self.created_before.map(|at| at.0),
             order_number: self.order_number,
             include_deleted,
         })
@@ -246,13 +248,16 @@ impl OrdersQuery {
     async fn orders(
         &self,
         ctx: &Context<'_>,
-        filter: Option<OrderFilter>,
-        order_by: Option<OrderSort>,
-        #[graphql(default)] include_deleted: bool,
+        #[graphql(desc = "Which rows to list; all the viewer may see when omitted.")] filter: Option<OrderFilter>,
+        #[graphql(desc = "Sort field and direction (newest first by default).")] order_by: Option<OrderSort>,
+        #[graphql(default, desc = "Include soft-deleted rows (admins only).")] include_deleted: bool,
+        #[graphql(
+            desc = "Rows from the start, after `after` (at most 100; 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
+        #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<Order>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain(include_deleted)?;
@@ -263,7 +268,14 @@ impl OrdersQuery {
         Ok(scope.connection(rows, total, Order))
     }
     /// One order, by global `id` or by `orderNumber` (exactly one of them).
-    async fn order(&self, ctx: &Context<'_>, id: Option<ID>, order_number: Option<String>) -> GqlResult<Order> {
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global ID.")] id: Option<ID>,
+        #[graphql(desc = "The human-readable order number, such as `ORD-20261122-7K3QZX`.")] order_number: Option<
+            String,
+        >,
+    ) -> GqlResult<Order> {
         match (id, order_number) {
             (Some(id), None) => {
                 find(ctx, &id, EntityKind::Order, |f| if let Found::Order(m) = f { Some(Order(m)) } else { None }).await
@@ -273,7 +285,11 @@ impl OrdersQuery {
         }
     }
     /// One order by its human-readable number.
-    async fn order_by_number(&self, ctx: &Context<'_>, order_number: String) -> GqlResult<Order> {
+    async fn order_by_number(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The human-readable order number, such as `ORD-20261122-7K3QZX`.")] order_number: String,
+    ) -> GqlResult<Order> {
         Ok(Order(orders::by_number(ctx.db(), ctx.viewer(), &order_number).await?))
     }
 }
@@ -285,14 +301,18 @@ pub struct OrdersMutation;
 #[Object]
 impl OrdersMutation {
     /// Places an order (buyers).
-    async fn create_order(&self, ctx: &Context<'_>, input: CreateOrderInput) -> GqlResult<Order> {
+    async fn create_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: CreateOrderInput,
+    ) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let order = NewOrder {
             seller_id: decode_as(&input.seller_id, EntityKind::User)?,
             items: input
                 .items
                 .into_iter()
-                .map(|i| NewItem { name: i.name, quantity: i.quantity, unit_price: i.unit_price })
+                .map(|i| NewItem { name: i.name, quantity: i.quantity, unit_price: i.unit_price.0 })
                 .collect(),
             delivery_zip_code: input.delivery_zip_code,
             currency: input.currency,
@@ -302,7 +322,11 @@ impl OrdersMutation {
     /// Moves an order along its lifecycle: the seller (or an admin) confirms;
     /// buyer, seller or admin cancel. Shipping and delivery follow the
     /// shipping assignment.
-    async fn update_order_status(&self, ctx: &Context<'_>, input: UpdateOrderStatusInput) -> GqlResult<Order> {
+    async fn update_order_status(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: UpdateOrderStatusInput,
+    ) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let change = StatusChange {
             order_id: decode_as(&input.order_id, EntityKind::Order)?,
@@ -314,7 +338,11 @@ impl OrdersMutation {
     }
     /// Cancels an order before it ships. An initiated payment is voided
     /// (FAILED); a captured one is refunded in full in the same transaction.
-    async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> GqlResult<Order> {
+    async fn cancel_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: CancelOrderInput,
+    ) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let reason = input.reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
@@ -330,13 +358,21 @@ impl OrdersMutation {
     }
     /// Soft-deletes an order (admins): it vanishes from every read but admin
     /// reads with `includeDeleted`, and cannot be changed until restored.
-    async fn delete_order(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Order> {
+    async fn delete_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global ID.")] id: ID,
+    ) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&id, EntityKind::Order)?;
         Ok(Order(orders::set_deleted(ctx.pool(), viewer, &ctx.audit_context(), id, true).await?))
     }
     /// Restores a soft-deleted order (admins).
-    async fn restore_order(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Order> {
+    async fn restore_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global ID.")] id: ID,
+    ) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&id, EntityKind::Order)?;
         Ok(Order(orders::set_deleted(ctx.pool(), viewer, &ctx.audit_context(), id, false).await?))

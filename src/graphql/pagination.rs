@@ -8,8 +8,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, Enum, Object, OutputType};
+use std::borrow::Cow;
+
+use async_graphql::connection::{Edge, EmptyFields, PageInfo};
+use async_graphql::{Context, Enum, Object, OutputType, TypeName};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -167,14 +169,62 @@ impl CursorScope {
 
     /// The connection object for `page`, converting rows with `node`.
     pub fn connection<M, N: OutputType>(&self, page: Page<M>, total: TotalCount, node: impl Fn(M) -> N) -> Conn<N> {
-        let mut conn = Connection::with_additional_fields(page.has_previous, page.has_next, total);
-        conn.edges = page.rows.into_iter().map(|(k, m)| Edge::new(self.encode(&k), node(m))).collect();
-        conn
+        let edges: Vec<Edge<String, N, EmptyFields>> =
+            page.rows.into_iter().map(|(k, m)| Edge::new(self.encode(&k), node(m))).collect();
+        let page_info = PageInfo {
+            has_previous_page: page.has_previous,
+            has_next_page: page.has_next,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        Conn { page_info, edges, total }
     }
 }
 
-/// A Relay connection of `N` with `totalCount`.
-pub type Conn<N> = Connection<String, N, TotalCount, EmptyFields>;
+/// A Relay connection of `N` with `totalCount`. Courier's own (rather than
+/// async-graphql's `Connection`) so that every connection type of the
+/// schema carries a description.
+pub struct Conn<N: OutputType> {
+    page_info: PageInfo,
+    edges: Vec<Edge<String, N, EmptyFields>>,
+    total: TotalCount,
+}
+
+impl<N: OutputType> TypeName for Conn<N> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Connection", N::type_name()).into()
+    }
+}
+
+/// One page of a list: `edges` (each node with its cursor) or just
+/// `nodes`, `pageInfo` to ask for the next or previous page with `after` or
+/// `before`, and `totalCount` across all pages.
+#[Object(name_type)]
+impl<N: OutputType> Conn<N> {
+    /// Information to aid in pagination.
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+
+    /// A list of edges.
+    async fn edges(&self) -> &[Edge<String, N, EmptyFields>] {
+        &self.edges
+    }
+
+    /// A list of nodes.
+    async fn nodes(&self) -> Vec<&N> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+
+    /// Rows matching the filter across all pages. Runs a COUNT only when selected.
+    #[graphql(complexity = 5)]
+    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
+        match &self.total {
+            TotalCount::Query(count) => Ok(count().await?),
+            TotalCount::Nested(which) => Ok(ctx.loaders().count(*which).await?),
+        }
+    }
+}
 
 type CountFuture = Pin<Box<dyn Future<Output = Result<u64, AppError>> + Send>>;
 
@@ -194,18 +244,6 @@ impl TotalCount {
         Fut: Future<Output = Result<u64, AppError>> + Send + 'static,
     {
         Self::Query(Box::new(move || Box::pin(count())))
-    }
-}
-
-#[Object]
-impl TotalCount {
-    /// Rows matching the filter across all pages. Runs a COUNT only when selected.
-    #[graphql(complexity = 5)]
-    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
-        match self {
-            Self::Query(count) => Ok(count().await?),
-            Self::Nested(which) => Ok(ctx.loaders().count(*which).await?),
-        }
     }
 }
 

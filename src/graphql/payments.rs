@@ -2,9 +2,9 @@
 //! `payments` connection's filter and sort, and the payment fields of Query
 //! and Mutation (initiate, capture, refund).
 
+use crate::graphql::scalars::DateTime;
+use crate::graphql::scalars::Decimal;
 use async_graphql::{Context, Enum, ID, InputObject, Object};
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 use crate::domain::lookup::{EntityKind, Found};
 use crate::domain::money::minor_to_decimal;
@@ -48,6 +48,7 @@ pub enum PaymentStatus {
 /// An attempt to pay for an order.
 pub struct Payment(pub entity::payment::Model);
 
+/// An attempt to pay for an order.
 #[Object]
 impl Payment {
     /// Global ID.
@@ -56,11 +57,11 @@ impl Payment {
     }
     /// Amount, exact, in `currency`.
     async fn amount(&self) -> Decimal {
-        minor_to_decimal(self.0.amount_minor, &self.0.currency)
+        minor_to_decimal(self.0.amount_minor, &self.0.currency).into()
     }
     /// Refunded so far, exact, in `currency`.
     async fn refunded_amount(&self) -> Decimal {
-        minor_to_decimal(self.0.refunded_minor, &self.0.currency)
+        minor_to_decimal(self.0.refunded_minor, &self.0.currency).into()
     }
     /// ISO 4217 code.
     async fn currency(&self) -> &str {
@@ -85,16 +86,16 @@ impl Payment {
         Ok(entries.into_iter().map(LedgerEntry).collect())
     }
     /// When money moved.
-    async fn captured_at(&self) -> Option<DateTime<Utc>> {
-        self.0.captured_at
+    async fn captured_at(&self) -> Option<DateTime> {
+        self.0.captured_at.map(Into::into)
     }
     /// When it was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
     /// When it last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
     }
 }
 
@@ -171,12 +172,15 @@ impl PaymentsQuery {
     async fn payments(
         &self,
         ctx: &Context<'_>,
-        filter: Option<PaymentFilter>,
-        order_by: Option<PaymentSort>,
+        #[graphql(desc = "Which rows to list; all the viewer may see when omitted.")] filter: Option<PaymentFilter>,
+        #[graphql(desc = "Sort field and direction (newest first by default).")] order_by: Option<PaymentSort>,
+        #[graphql(
+            desc = "Rows from the start, after `after` (at most 100; 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
+        #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<Payment>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain()?;
@@ -187,7 +191,11 @@ impl PaymentsQuery {
         Ok(scope.connection(rows, total, Payment))
     }
     /// One payment by global ID.
-    async fn payment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Payment> {
+    async fn payment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global ID.")] id: ID,
+    ) -> GqlResult<Payment> {
         find(ctx, &id, EntityKind::Payment, |f| if let Found::Payment(m) = f { Some(Payment(m)) } else { None }).await
     }
 }
@@ -200,7 +208,11 @@ pub struct PaymentsMutation;
 impl PaymentsMutation {
     /// Starts paying for an order (its buyer): one live payment per order,
     /// for the order's total. Idempotent by `idempotencyKey`.
-    async fn initiate_payment(&self, ctx: &Context<'_>, input: InitiatePaymentInput) -> GqlResult<Payment> {
+    async fn initiate_payment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: InitiatePaymentInput,
+    ) -> GqlResult<Payment> {
         let viewer = ctx.require_viewer()?;
         let new = NewPayment {
             order_id: decode_as(&input.order_id, EntityKind::Order)?,
@@ -215,7 +227,11 @@ impl PaymentsMutation {
     /// fee, platform fee credit. `INSUFFICIENT_FUNDS` carries the shortfall.
     /// Cash on delivery is captured by `confirmDelivery` instead. Idempotent
     /// by `idempotencyKey`; a repeat while the first runs is a retryable CONFLICT.
-    async fn capture_payment(&self, ctx: &Context<'_>, input: CapturePaymentInput) -> GqlResult<Payment> {
+    async fn capture_payment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: CapturePaymentInput,
+    ) -> GqlResult<Payment> {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&input.payment_id, EntityKind::Payment)?;
         let captured =
@@ -226,11 +242,15 @@ impl PaymentsMutation {
     /// Refunds part or all of a captured payment (admins), reversing its
     /// ledger legs proportionally; never more than captured minus earlier
     /// refunds (`REFUND_EXCEEDS_CAPTURED`). Idempotent by `idempotencyKey`.
-    async fn refund_payment(&self, ctx: &Context<'_>, input: RefundPaymentInput) -> GqlResult<Payment> {
+    async fn refund_payment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: RefundPaymentInput,
+    ) -> GqlResult<Payment> {
         let viewer = ctx.require_viewer()?;
         let request = RefundRequest {
             payment_id: decode_as(&input.payment_id, EntityKind::Payment)?,
-            amount: input.amount,
+            amount: input.amount.0,
             reason: input.reason,
             idempotency_key: &input.idempotency_key,
         };

@@ -16,14 +16,11 @@ use crate::graphql::shipping::{ShippingMutation, ShippingQuery};
 use crate::graphql::users::UsersQuery;
 use crate::graphql::wallets::{WalletsMutation, WalletsQuery};
 
-// The roots carry no GraphQL description (a `///` here would become one),
-// as before the aggregates were split: entry points for reading...
-#[allow(missing_docs)]
+/// Entry points for reading.
 #[derive(MergedObject, Default)]
 pub struct Query(NodeQuery, UsersQuery, OrdersQuery, PaymentsQuery, ShippingQuery, WalletsQuery, AuditQuery);
 
-// ...and for changing things.
-#[allow(missing_docs)]
+/// Entry points for changing things.
 #[derive(MergedObject, Default)]
 pub struct Mutation(OrdersMutation, ShippingMutation, PaymentsMutation, WalletsMutation);
 

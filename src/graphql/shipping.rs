@@ -3,8 +3,8 @@
 //! sorts, and the shipping fields of Query and Mutation (offer, accept, the
 //! delivery steps, agent registration and service area).
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use entity::AssignmentStatus as Step;
 
 use crate::domain::lookup::{EntityKind, Found};
@@ -54,6 +54,7 @@ pub enum AssignmentStatus {
 /// Someone who delivers orders.
 pub struct DeliveryAgent(pub entity::delivery_agent::Model);
 
+/// Someone who delivers orders.
 #[Object]
 impl DeliveryAgent {
     /// Global ID.
@@ -87,11 +88,16 @@ impl DeliveryAgent {
     async fn assignments(
         &self,
         ctx: &Context<'_>,
-        order_by: Option<ShippingAssignmentSort>,
+        #[graphql(desc = "Sort field and direction (newest first by default).")] order_by: Option<
+            ShippingAssignmentSort,
+        >,
+        #[graphql(
+            desc = "Rows from the start, after `after` (at most 100; 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
+        #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<ShippingAssignment>> {
         let Paging { sort, direction, scope, page } = paging(
             ctx,
@@ -108,12 +114,12 @@ impl DeliveryAgent {
     async fn metrics(
         &self,
         ctx: &Context<'_>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
+        #[graphql(desc = "Count deliveries made at or after this instant.")] from: Option<DateTime>,
+        #[graphql(desc = "Count deliveries made before this instant.")] to: Option<DateTime>,
     ) -> GqlResult<AgentMetrics> {
         let viewer = ctx.require_viewer()?;
         shipping::authorize_metrics(viewer, &self.0)?;
-        let window = shipping::MetricsWindow::new(from, to)?;
+        let window = shipping::MetricsWindow::new(from.map(|at| at.0), to.map(|at| at.0))?;
         let m = match ctx.loaders().agent_metrics.load_one((self.0.id, window)).await? {
             Some(Ok(m)) => m,
             Some(Err(err)) => return Err(err.into()),
@@ -127,8 +133,8 @@ impl DeliveryAgent {
         })
     }
     /// When the agent was registered.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -148,6 +154,7 @@ pub struct AgentMetrics {
 /// An order offered to, and carried by, an agent.
 pub struct ShippingAssignment(pub entity::shipping_assignment::Model);
 
+/// An order offered to, and carried by, an agent.
 #[Object]
 impl ShippingAssignment {
     /// Global ID.
@@ -168,20 +175,20 @@ impl ShippingAssignment {
         Ok(ctx.loaders().agent.load_one(id).await?.map(DeliveryAgent))
     }
     /// Promised delivery time.
-    async fn estimated_delivery_time(&self) -> Option<DateTime<Utc>> {
-        self.0.estimated_delivery_time
+    async fn estimated_delivery_time(&self) -> Option<DateTime> {
+        self.0.estimated_delivery_time.map(Into::into)
     }
     /// When an agent accepted.
-    async fn accepted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.accepted_at
+    async fn accepted_at(&self) -> Option<DateTime> {
+        self.0.accepted_at.map(Into::into)
     }
     /// When the parcel was collected.
-    async fn picked_up_at(&self) -> Option<DateTime<Utc>> {
-        self.0.picked_up_at
+    async fn picked_up_at(&self) -> Option<DateTime> {
+        self.0.picked_up_at.map(Into::into)
     }
     /// When it was delivered.
-    async fn delivered_at(&self) -> Option<DateTime<Utc>> {
-        self.0.delivered_at
+    async fn delivered_at(&self) -> Option<DateTime> {
+        self.0.delivered_at.map(Into::into)
     }
     /// Why it failed.
     async fn failure_reason(&self) -> Option<&str> {
@@ -192,8 +199,8 @@ impl ShippingAssignment {
         self.0.version
     }
     /// When it was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -259,7 +266,7 @@ pub struct CreateShippingAssignmentInput {
     /// serving the order's zip code.
     pub agent_id: Option<ID>,
     /// Promised delivery time.
-    pub estimated_delivery_time: Option<DateTime<Utc>>,
+    pub estimated_delivery_time: Option<DateTime>,
 }
 
 /// Taking an offer.
@@ -314,7 +321,12 @@ pub struct SetAgentServiceZipCodesInput {
     pub zip_codes: Vec<String>,
 }
 
-async fn step(ctx: &Context<'_>, id: &ID, to: Step, reason: Option<String>) -> GqlResult<ShippingAssignment> {
+async fn step(
+    ctx: &Context<'_>,
+    id: &ID,
+    to: Step,
+    reason: Option<String>,
+) -> GqlResult<ShippingAssignment> {
     let viewer = ctx.require_viewer()?;
     let id = decode_as(id, EntityKind::ShippingAssignment)?;
     let moved =
@@ -335,12 +347,19 @@ impl ShippingQuery {
     async fn shipping_assignments(
         &self,
         ctx: &Context<'_>,
-        filter: Option<ShippingAssignmentFilter>,
-        order_by: Option<ShippingAssignmentSort>,
+        #[graphql(desc = "Which rows to list; all the viewer may see when omitted.")] filter: Option<
+            ShippingAssignmentFilter,
+        >,
+        #[graphql(desc = "Sort field and direction (newest first by default).")] order_by: Option<
+            ShippingAssignmentSort,
+        >,
+        #[graphql(
+            desc = "Rows from the start, after `after` (at most 100; 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
+        #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<ShippingAssignment>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain()?;
@@ -362,12 +381,17 @@ impl ShippingQuery {
     async fn delivery_agents(
         &self,
         ctx: &Context<'_>,
-        filter: Option<DeliveryAgentFilter>,
-        order_by: Option<DeliveryAgentSort>,
+        #[graphql(desc = "Which rows to list; all the viewer may see when omitted.")] filter: Option<
+            DeliveryAgentFilter,
+        >,
+        #[graphql(desc = "Sort field and direction (newest first by default).")] order_by: Option<DeliveryAgentSort>,
+        #[graphql(
+            desc = "Rows from the start, after `after` (at most 100; 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
+        #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<DeliveryAgent>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain();
@@ -383,13 +407,21 @@ impl ShippingQuery {
         Ok(scope.connection(rows, total, DeliveryAgent))
     }
     /// Active agents taking work in a zip code, by agent code.
-    async fn available_agents(&self, ctx: &Context<'_>, zip_code: String) -> GqlResult<Vec<DeliveryAgent>> {
+    async fn available_agents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The zip code the agents must serve.")] zip_code: String,
+    ) -> GqlResult<Vec<DeliveryAgent>> {
         let viewer = ctx.require_viewer()?;
         let agents = shipping::available_agents(ctx.db(), Some(viewer), &zip_code).await?;
         Ok(agents.into_iter().map(DeliveryAgent).collect())
     }
     /// One delivery agent by global ID.
-    async fn delivery_agent(&self, ctx: &Context<'_>, id: ID) -> GqlResult<DeliveryAgent> {
+    async fn delivery_agent(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global ID.")] id: ID,
+    ) -> GqlResult<DeliveryAgent> {
         find(ctx, &id, EntityKind::DeliveryAgent, |f| {
             if let Found::DeliveryAgent(m) = f { Some(DeliveryAgent(m)) } else { None }
         })
@@ -407,13 +439,13 @@ impl ShippingMutation {
     async fn create_shipping_assignment(
         &self,
         ctx: &Context<'_>,
-        input: CreateShippingAssignmentInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateShippingAssignmentInput,
     ) -> GqlResult<ShippingAssignment> {
         let viewer = ctx.require_viewer()?;
         let new = NewAssignment {
             order_id: decode_as(&input.order_id, EntityKind::Order)?,
             agent_id: input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?,
-            estimated_delivery_time: input.estimated_delivery_time,
+            estimated_delivery_time: input.estimated_delivery_time.map(|at| at.0),
         };
         Ok(ShippingAssignment(shipping::offer(ctx.pool(), viewer, &ctx.audit_context(), new).await?))
     }
@@ -423,27 +455,43 @@ impl ShippingMutation {
     async fn accept_assignment(
         &self,
         ctx: &Context<'_>,
-        input: AcceptAssignmentInput,
+        #[graphql(desc = "The mutation's input.")] input: AcceptAssignmentInput,
     ) -> GqlResult<ShippingAssignment> {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&input.assignment_id, EntityKind::ShippingAssignment)?;
         Ok(ShippingAssignment(shipping::accept(ctx.pool(), viewer, &ctx.audit_context(), id).await?))
     }
     /// The assignment's agent has the parcel; the order is SHIPPING.
-    async fn pick_up_assignment(&self, ctx: &Context<'_>, input: AssignmentStepInput) -> GqlResult<ShippingAssignment> {
+    async fn pick_up_assignment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: AssignmentStepInput,
+    ) -> GqlResult<ShippingAssignment> {
         step(ctx, &input.assignment_id, Step::PickedUp, None).await
     }
     /// The parcel is on its way.
-    async fn start_transit(&self, ctx: &Context<'_>, input: AssignmentStepInput) -> GqlResult<ShippingAssignment> {
+    async fn start_transit(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: AssignmentStepInput,
+    ) -> GqlResult<ShippingAssignment> {
         step(ctx, &input.assignment_id, Step::InTransit, None).await
     }
     /// The parcel reached the buyer; the order is DELIVERED. A cash-on-delivery
     /// payment is captured in the same transaction.
-    async fn confirm_delivery(&self, ctx: &Context<'_>, input: AssignmentStepInput) -> GqlResult<ShippingAssignment> {
+    async fn confirm_delivery(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: AssignmentStepInput,
+    ) -> GqlResult<ShippingAssignment> {
         step(ctx, &input.assignment_id, Step::Delivered, None).await
     }
     /// The delivery failed; the order returns to CONFIRMED to be offered again.
-    async fn fail_assignment(&self, ctx: &Context<'_>, input: FailAssignmentInput) -> GqlResult<ShippingAssignment> {
+    async fn fail_assignment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: FailAssignmentInput,
+    ) -> GqlResult<ShippingAssignment> {
         let reason = input.reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
             return Err(AppError::validation("reason", "A reason has 1 to 500 characters").into());
@@ -454,7 +502,7 @@ impl ShippingMutation {
     async fn register_delivery_agent(
         &self,
         ctx: &Context<'_>,
-        input: RegisterDeliveryAgentInput,
+        #[graphql(desc = "The mutation's input.")] input: RegisterDeliveryAgentInput,
     ) -> GqlResult<DeliveryAgent> {
         let viewer = ctx.require_viewer()?;
         let user = decode_as(&input.user_id, EntityKind::User)?;
@@ -467,7 +515,7 @@ impl ShippingMutation {
     async fn set_agent_availability(
         &self,
         ctx: &Context<'_>,
-        input: SetAgentAvailabilityInput,
+        #[graphql(desc = "The mutation's input.")] input: SetAgentAvailabilityInput,
     ) -> GqlResult<DeliveryAgent> {
         let viewer = ctx.require_viewer()?;
         let agent = input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?;
@@ -479,7 +527,7 @@ impl ShippingMutation {
     async fn set_agent_service_zip_codes(
         &self,
         ctx: &Context<'_>,
-        input: SetAgentServiceZipCodesInput,
+        #[graphql(desc = "The mutation's input.")] input: SetAgentServiceZipCodesInput,
     ) -> GqlResult<DeliveryAgent> {
         let viewer = ctx.require_viewer()?;
         let agent = input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?;

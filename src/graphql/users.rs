@@ -1,8 +1,8 @@
 //! Users in the API: `User`, the `UserRole` enum, the `users` connection's
 //! filter and sort, and `viewer`.
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, Enum, ID, InputObject, Object};
-use chrono::{DateTime, Utc};
 
 use crate::domain::lookup::EntityKind;
 use crate::domain::users;
@@ -29,6 +29,7 @@ pub enum UserRole {
 /// Someone who signs in.
 pub struct User(pub entity::user::Model);
 
+/// Someone who signs in.
 #[Object]
 impl User {
     /// Global ID.
@@ -53,16 +54,16 @@ impl User {
         Ok(ctx.loaders().wallet_by_user.load_one(self.0.id).await?.map(Wallet))
     }
     /// When the user was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
     /// When the user last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
     }
     /// When the user was soft-deleted.
-    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.deleted_at
+    async fn deleted_at(&self) -> Option<DateTime> {
+        self.0.deleted_at.map(Into::into)
     }
 }
 
@@ -104,13 +105,16 @@ impl UsersQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        filter: Option<UserFilter>,
-        order_by: Option<UserSort>,
-        #[graphql(default)] include_deleted: bool,
+        #[graphql(desc = "Which rows to list; all the viewer may see when omitted.")] filter: Option<UserFilter>,
+        #[graphql(desc = "Sort field and direction (newest first by default).")] order_by: Option<UserSort>,
+        #[graphql(default, desc = "Include soft-deleted rows (admins only).")] include_deleted: bool,
+        #[graphql(
+            desc = "Rows from the start, after `after` (at most 100; 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
+        #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<User>> {
         let viewer = ctx.require_admin()?;
         let filter = filter.unwrap_or_default().into_domain(include_deleted);

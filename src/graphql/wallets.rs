@@ -3,9 +3,9 @@
 //! connection's filter and sort, and the wallet fields of Query and Mutation
 //! (`ledgerHealth`, `topUpWallet`).
 
+use crate::graphql::scalars::DateTime;
+use crate::graphql::scalars::Decimal;
 use async_graphql::{Context, Enum, ID, InputObject, Object};
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 use crate::domain::lookup::{EntityKind, Found};
 use crate::domain::money::minor_to_decimal;
@@ -65,6 +65,7 @@ pub enum LedgerInvariant {
 /// A balance kept exact by the ledger.
 pub struct Wallet(pub entity::wallet::Model);
 
+/// A balance kept exact by the ledger.
 #[Object]
 impl Wallet {
     /// Global ID.
@@ -82,7 +83,7 @@ impl Wallet {
     }
     /// Current balance, exact, in `currency`.
     async fn balance(&self) -> Decimal {
-        minor_to_decimal(self.0.balance_minor, &self.0.currency)
+        minor_to_decimal(self.0.balance_minor, &self.0.currency).into()
     }
     /// ISO 4217 code.
     async fn currency(&self) -> &str {
@@ -98,11 +99,14 @@ impl Wallet {
     async fn ledger_entries(
         &self,
         ctx: &Context<'_>,
-        order_by: Option<LedgerEntrySort>,
+        #[graphql(desc = "Sort field and direction (newest first by default).")] order_by: Option<LedgerEntrySort>,
+        #[graphql(
+            desc = "Rows from the start, after `after` (at most 100; 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
+        #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<LedgerEntry>> {
         let Paging { sort, direction, scope, page } = paging(
             ctx,
@@ -116,18 +120,19 @@ impl Wallet {
         Ok(scope.connection(page, TotalCount::Nested(NestedCount::WalletEntries(self.0.id)), LedgerEntry))
     }
     /// When the wallet was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
     /// When the balance last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
     }
 }
 
 /// One signed leg of a money movement. Entries are never changed.
 pub struct LedgerEntry(pub entity::ledger_entry::Model);
 
+/// One signed leg of a money movement. Entries are never changed.
 #[Object]
 impl LedgerEntry {
     /// Global ID.
@@ -136,7 +141,7 @@ impl LedgerEntry {
     }
     /// Signed amount, exact, in `currency`.
     async fn amount(&self) -> Decimal {
-        minor_to_decimal(self.0.amount_minor, &self.0.currency)
+        minor_to_decimal(self.0.amount_minor, &self.0.currency).into()
     }
     /// ISO 4217 code.
     async fn currency(&self) -> &str {
@@ -160,14 +165,15 @@ impl LedgerEntry {
         Ok(ctx.loaders().payment.load_one(id).await?.map(Payment))
     }
     /// When it was written.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
 /// The result of checking every ledger invariant (see `Query.ledgerHealth`).
 pub struct LedgerHealth(pub wallets::LedgerHealth);
 
+/// The result of checking every ledger invariant (see `Query.ledgerHealth`).
 #[Object]
 impl LedgerHealth {
     /// No invariant is broken.
@@ -175,8 +181,8 @@ impl LedgerHealth {
         self.0.healthy
     }
     /// When the check ran.
-    async fn checked_at(&self) -> DateTime<Utc> {
-        self.0.checked_at
+    async fn checked_at(&self) -> DateTime {
+        self.0.checked_at.into()
     }
     /// Wallets checked.
     async fn wallets_checked(&self) -> u64 {
@@ -199,6 +205,7 @@ impl LedgerHealth {
 /// One broken ledger invariant.
 pub struct LedgerViolation(pub wallets::Violation);
 
+/// One broken ledger invariant.
 #[Object]
 impl LedgerViolation {
     /// Which invariant.
@@ -215,11 +222,11 @@ impl LedgerViolation {
     }
     /// What the books say it should be.
     async fn expected(&self) -> Decimal {
-        minor_to_decimal(self.0.expected_minor, &self.0.currency)
+        minor_to_decimal(self.0.expected_minor, &self.0.currency).into()
     }
     /// What it is.
     async fn actual(&self) -> Decimal {
-        minor_to_decimal(self.0.actual_minor, &self.0.currency)
+        minor_to_decimal(self.0.actual_minor, &self.0.currency).into()
     }
     /// For humans.
     async fn detail(&self) -> &str {
@@ -264,7 +271,11 @@ pub struct WalletsQuery;
 #[Object]
 impl WalletsQuery {
     /// One wallet by global ID (your own; admins: any).
-    async fn wallet(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Wallet> {
+    async fn wallet(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global ID.")] id: ID,
+    ) -> GqlResult<Wallet> {
         find(ctx, &id, EntityKind::Wallet, |f| if let Found::Wallet(m) = f { Some(Wallet(m)) } else { None }).await
     }
     /// Checks every ledger invariant on the live database (admins): each
@@ -281,13 +292,16 @@ impl WalletsQuery {
     async fn ledger_entries(
         &self,
         ctx: &Context<'_>,
-        wallet_id: ID,
-        filter: Option<LedgerEntryFilter>,
-        order_by: Option<LedgerEntrySort>,
+        #[graphql(desc = "The wallet's global ID.")] wallet_id: ID,
+        #[graphql(desc = "Which rows to list; all the viewer may see when omitted.")] filter: Option<LedgerEntryFilter>,
+        #[graphql(desc = "Sort field and direction (newest first by default).")] order_by: Option<LedgerEntrySort>,
+        #[graphql(
+            desc = "Rows from the start, after `after` (at most 100; 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
+        #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<LedgerEntry>> {
         let viewer = ctx.require_viewer()?;
         let wallet = decode_as(&wallet_id, EntityKind::Wallet)?;
@@ -311,7 +325,11 @@ pub struct WalletsMutation;
 impl WalletsMutation {
     /// Adds money from outside to a user's wallet (admins), as a TOP_UP
     /// ledger entry. Idempotent by `idempotencyKey`.
-    async fn top_up_wallet(&self, ctx: &Context<'_>, input: TopUpWalletInput) -> GqlResult<Wallet> {
+    async fn top_up_wallet(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: TopUpWalletInput,
+    ) -> GqlResult<Wallet> {
         let viewer = ctx.require_viewer()?;
         let id = decode_as(&input.wallet_id, EntityKind::Wallet)?;
         let wallet = wallets::top_up(
@@ -320,7 +338,7 @@ impl WalletsMutation {
             &ctx.audit_context(),
             ctx.money(),
             id,
-            input.amount,
+            input.amount.0,
             &input.idempotency_key,
         )
         .await?;

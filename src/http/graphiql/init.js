@@ -4,9 +4,10 @@
   var defaultQuery = [
     '# Welcome to Courier.',
     '#',
-    '# `cargo run` printed a demo bearer token for each role. Open the',
-    '# Headers tab below and paste one as:',
-    '#   { "Authorization": "Bearer <token>" }',
+    '# `cargo run` printed a demo token',
+    '# for each role. Paste one in the',
+    '# Headers tab below:',
+    '#   {"Authorization": "Bearer <token>"}',
     '# then run this query (Ctrl-Enter).',
     '',
     'query Me {',
