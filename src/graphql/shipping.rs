@@ -321,12 +321,7 @@ pub struct SetAgentServiceZipCodesInput {
     pub zip_codes: Vec<String>,
 }
 
-async fn step(
-    ctx: &Context<'_>,
-    id: &ID,
-    to: Step,
-    reason: Option<String>,
-) -> GqlResult<ShippingAssignment> {
+async fn step(ctx: &Context<'_>, id: &ID, to: Step, reason: Option<String>) -> GqlResult<ShippingAssignment> {
     let viewer = ctx.require_viewer()?;
     let id = decode_as(id, EntityKind::ShippingAssignment)?;
     let moved =

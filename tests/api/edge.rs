@@ -493,12 +493,31 @@ async fn persisted_documents_and_the_trusted_list(backend: Backend) {
     let _ = std::fs::remove_file(path);
 }
 
+async fn relay_compilers_persisted_documents_are_a_trusted_list(backend: Backend) {
+    // The manifest relay-compiler writes for the example operations
+    // (tools/operations, checked in CI) is accepted as is.
+    let path =
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/operations/persisted-documents.json"));
+    let manifest: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("manifest")).expect("json");
+    let (id, _) = manifest
+        .iter()
+        .find(|(_, text)| text.as_str().is_some_and(|t| t.contains("courierViewerQuery")))
+        .expect("the viewer query is persisted");
+    let app = spawn_app_with(backend, |c| c.trusted_documents = Some(path.clone())).await;
+    app.seed(0).await;
+    let token = app.token_for("seller@courier.test").await;
+    let res = send(app.client.post(app.url("/graphql")).bearer_auth(&token).json(&json!({ "documentId": id }))).await;
+    assert_eq!(res.body["data"]["viewer"]["email"], "seller@courier.test", "{}", res.body);
+}
+
 async fn post_owned(app: &TestApp, body: String) -> Raw {
     post(app, Some("application/json"), None, body).await
 }
 
 on_both_backends!(
     persisted_documents_and_the_trusted_list,
+    relay_compilers_persisted_documents_are_a_trusted_list,
     graphiql_is_served_whole_from_the_binary,
     the_response_follows_accept_and_content_type,
     a_mutation_in_a_simple_request_runs_nothing,
