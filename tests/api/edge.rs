@@ -130,6 +130,29 @@ async fn the_response_follows_accept_and_content_type(backend: Backend) {
     assert_eq!(res.headers["cache-control"], "no-store");
 }
 
+async fn response_fields_come_in_the_order_of_the_query(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let token = app.token_for("admin@courier.test").await;
+    // The slow field first: the engine finishes `__typename` long before it.
+    let query = "{ orders(first: 20) { totalCount nodes { status id } } __typename viewer { role email } ...F } fragment F on Query { a: __typename }";
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("sent");
+    let text = res.text().await.expect("body");
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle} missing: {text}"));
+    assert!(at("\"orders\"") < at("\"__typename\""), "{text}");
+    assert!(at("\"__typename\"") < at("\"viewer\"") && at("\"viewer\"") < at("\"a\":"), "{text}");
+    assert!(at("\"totalCount\"") < at("\"nodes\""), "{text}");
+    assert!(at("\"status\"") < at("\"id\""), "{text}");
+    assert!(at("\"role\"") < at("\"email\""), "{text}");
+}
+
 async fn a_mutation_in_a_simple_request_runs_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed(0).await;
@@ -516,6 +539,7 @@ async fn post_owned(app: &TestApp, body: String) -> Raw {
 }
 
 on_both_backends!(
+    response_fields_come_in_the_order_of_the_query,
     persisted_documents_and_the_trusted_list,
     relay_compilers_persisted_documents_are_a_trusted_list,
     graphiql_is_served_whole_from_the_binary,
