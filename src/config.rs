@@ -10,7 +10,22 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
 
-use crate::domain::money::MoneyPolicy;
+use std::sync::Arc;
+
+use crate::domain::money::{MoneyGate, MoneyLimits, MoneyPolicy};
+use crate::domain::payments::{PaymentProcessor, Simulated};
+
+/// The callback secret of the simulated processor in development (public, like the JWT one).
+pub const DEV_PROCESSOR_SECRET: &str = "courier-dev-processor-secret";
+
+/// Which card processor Courier talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProcessorChoice {
+    /// The built-in simulated processor (test cards; refused in production).
+    Simulated,
+    /// None: CARD payments are unavailable (`PAYMENT_METHOD_UNAVAILABLE`).
+    None,
+}
 
 /// The JWT secret used when none is configured. Refused when `COURIER_ENV=production`.
 pub const DEV_JWT_SECRET: &str = "courier-dev-secret-do-not-use-in-production";
@@ -91,6 +106,35 @@ pub struct Config {
     /// How long an idempotency key of a money mutation is remembered, in hours.
     #[arg(long, env = "COURIER_IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, global = true)]
     pub idempotency_key_ttl_hours: u32,
+
+    /// Largest order total accepted, in the order's currency (`ORDER_TOTAL_LIMIT_EXCEEDED` above).
+    #[arg(long, env = "COURIER_MAX_ORDER_TOTAL", default_value = "100000", global = true)]
+    pub max_order_total: Decimal,
+
+    /// Largest single top-up, in the wallet's currency (`TOP_UP_LIMIT_EXCEEDED` above).
+    #[arg(long, env = "COURIER_MAX_TOP_UP", default_value = "10000", global = true)]
+    pub max_top_up: Decimal,
+
+    /// Largest balance a user wallet may hold, in its currency (`WALLET_BALANCE_LIMIT_EXCEEDED` above).
+    #[arg(long, env = "COURIER_MAX_WALLET_BALANCE", default_value = "1000000", global = true)]
+    pub max_wallet_balance: Decimal,
+
+    /// Card processor: `simulated` (test cards, development only) or `none`
+    /// (CARD payments unavailable). Default: simulated in development, none in production.
+    #[arg(long, env = "COURIER_PAYMENT_PROCESSOR", global = true)]
+    pub payment_processor: Option<ProcessorChoice>,
+
+    /// Secret the card processor signs its callbacks with (HMAC-SHA256).
+    #[arg(long, env = "COURIER_PROCESSOR_WEBHOOK_SECRET", default_value = DEV_PROCESSOR_SECRET, hide_default_value = true, global = true)]
+    pub processor_webhook_secret: String,
+
+    /// Longest Courier waits for the card processor, in milliseconds.
+    #[arg(long, env = "COURIER_PROCESSOR_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    pub processor_timeout_ms: u64,
+
+    /// Most pooled connections money transactions hold at once (default: half the pool), so reads keep working while money queues.
+    #[arg(long, env = "COURIER_DB_MONEY_CONNECTIONS", global = true)]
+    pub db_money_connections: Option<u32>,
 
     /// When set, every GraphQL response's `extensions` carries `sqlStatements`.
     #[arg(
@@ -243,18 +287,68 @@ impl Config {
         if self.idempotency_key_ttl_hours == 0 {
             return Err("COURIER_IDEMPOTENCY_KEY_TTL_HOURS must be at least 1".into());
         }
+        for (name, limit) in [
+            ("COURIER_MAX_ORDER_TOTAL", self.max_order_total),
+            ("COURIER_MAX_TOP_UP", self.max_top_up),
+            ("COURIER_MAX_WALLET_BALANCE", self.max_wallet_balance),
+        ] {
+            if limit <= Decimal::ZERO || limit > Decimal::from(crate::domain::money::MAX_MAJOR) {
+                return Err(format!("{name} must be positive and at most {}", crate::domain::money::MAX_MAJOR));
+            }
+        }
+        if self.is_production() && self.processor() == ProcessorChoice::Simulated {
+            return Err("COURIER_PAYMENT_PROCESSOR=simulated is refused in production: it approves test cards \
+                        without moving real money"
+                .into());
+        }
+        if self.processor_timeout_ms == 0 {
+            return Err("COURIER_PROCESSOR_TIMEOUT_MS must be at least 1".into());
+        }
         if self.platform_fee_rate < Decimal::ZERO || self.platform_fee_rate >= Decimal::ONE {
             return Err("COURIER_PLATFORM_FEE_RATE must be at least 0 and below 1".into());
         }
         Ok(())
     }
 
-    /// How money mutations behave.
+    /// How money mutations behave: fee, key lifetime, limits, the card
+    /// processor and the share of the pool money may hold.
     pub fn money_policy(&self) -> MoneyPolicy {
+        let processor: Option<Arc<dyn PaymentProcessor>> = match self.processor() {
+            ProcessorChoice::Simulated => Some(Arc::new(Simulated::new(
+                self.processor_webhook_secret.as_bytes(),
+                // The timeout card answers after Courier stopped waiting.
+                self.processor_timeout() + Duration::from_secs(1),
+            ))),
+            ProcessorChoice::None => None,
+        };
+        let connections = self.db_money_connections.unwrap_or(self.db_pool_max / 2).clamp(1, self.db_pool_max.max(1));
         MoneyPolicy {
             fee_rate: self.platform_fee_rate,
             key_ttl: chrono::Duration::hours(i64::from(self.idempotency_key_ttl_hours)),
+            limits: MoneyLimits {
+                order_total: self.max_order_total,
+                top_up: self.max_top_up,
+                wallet_balance: self.max_wallet_balance,
+            },
+            processor,
+            processor_timeout: self.processor_timeout(),
+            // Waiting for the gate is bounded by the request's own deadline.
+            gate: MoneyGate::new(connections as usize, self.request_timeout()),
         }
+    }
+
+    /// The card processor in use.
+    pub fn processor(&self) -> ProcessorChoice {
+        self.payment_processor.unwrap_or(if self.is_production() {
+            ProcessorChoice::None
+        } else {
+            ProcessorChoice::Simulated
+        })
+    }
+
+    /// How long a processor call may take.
+    pub fn processor_timeout(&self) -> Duration {
+        Duration::from_millis(self.processor_timeout_ms)
     }
 
     /// Whether this is a production deployment.

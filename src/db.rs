@@ -4,10 +4,11 @@
 //!
 //! Every place where PostgreSQL and SQLite need different SQL or different
 //! transaction handling is a function here: [`begin_write`] (isolation level
-//! versus `BEGIN IMMEDIATE`), [`begin_money`]/[`lock_wallets`] (the wallets
-//! table lock), [`begin_snapshot`] (a consistent read), [`minutes_between`]
-//! (date arithmetic) and [`pool_stats`]. Domain code builds its SQL with
-//! sea-query, which renders it for either backend.
+//! versus `BEGIN IMMEDIATE`), [`begin_snapshot`] (a consistent read),
+//! [`minutes_between`] (date arithmetic) and [`pool_stats`]. Domain code
+//! builds its SQL with sea-query, which renders it for either backend (row
+//! locks, `FOR UPDATE`, are left out on SQLite, whose immediate transactions
+//! already serialize writers).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -213,34 +214,6 @@ pub async fn begin_write(db: &DatabaseConnection, isolation: Isolation) -> Resul
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
     })
     .await
-}
-
-/// Begins a money transaction: SERIALIZABLE (the caller retries on a
-/// serialization failure), with the wallets locked against other balance
-/// writers first.
-///
-/// Every capture credits the one platform wallet, so under SERIALIZABLE two
-/// concurrent captures always conflict on that row and one must be retried;
-/// at 16 connections most attempts would lose. On PostgreSQL the transaction
-/// therefore starts with `LOCK TABLE wallets IN SHARE ROW EXCLUSIVE MODE`:
-/// a table lock takes no snapshot, so the snapshot is taken after the lock is
-/// held and sees every earlier money movement, and balance writers queue
-/// instead of failing. Readers are not blocked. On SQLite `BEGIN IMMEDIATE`
-/// already serializes writers.
-pub async fn begin_money(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    let tx = begin_write(db, Isolation::Serializable).await?;
-    lock_wallets(&tx).await?;
-    Ok(tx)
-}
-
-/// Queues behind other wallet balance writers (see [`begin_money`]), for a
-/// READ COMMITTED transaction that moves money (cash collected on delivery).
-/// Take it before any row lock, so every money path locks in the same order.
-pub async fn lock_wallets(tx: &DatabaseTransaction) -> Result<(), DbErr> {
-    if tx.get_database_backend() == DatabaseBackend::Postgres {
-        tx.execute_unprepared("LOCK TABLE wallets IN SHARE ROW EXCLUSIVE MODE").await?;
-    }
-    Ok(())
 }
 
 /// Begins a read-only transaction in which every statement sees the same

@@ -23,6 +23,8 @@ pub mod pagination;
 pub mod payments;
 /// Delivery agents, shipping assignments and their lifecycle.
 pub mod shipping;
+/// Signed messages (HMAC-SHA256 over a timestamp and the body).
+pub mod signing;
 /// Text input rules: trimmed, bounded, no control characters.
 pub mod text;
 /// Users: authentication and reads.

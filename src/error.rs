@@ -180,6 +180,15 @@ impl AppError {
         matches!(self, Self::Conflict { context, .. } if context.get("retryable") == Some(&Json::Bool(true)))
     }
 
+    /// Whether the operation lost a race it may win at once when run again
+    /// (a deadlock, a serialization failure, a guarded write that found the
+    /// row changed), as opposed to a lock wait that ran out its
+    /// `lock_timeout`: the holder is slow, and the client decides when to retry.
+    pub fn is_lost_race(&self) -> bool {
+        self.is_retryable()
+            && !matches!(self, Self::Conflict { context, .. } if context.get("reason") == Some(&Json::from("LOCK_NOT_AVAILABLE")))
+    }
+
     /// The error as the client sees it, when it is a deterministic answer to
     /// the request (bad input, not allowed, not found, a rule) and so worth
     /// storing with an idempotency key; `None` for transient and internal
@@ -275,9 +284,13 @@ impl From<DbErr> for AppError {
             DbFailure::ForeignKeyViolation => {
                 Self::Validation { field: None, message: "A referenced record does not exist".into() }
             }
-            DbFailure::LockNotAvailable | DbFailure::SerializationFailure => Self::Conflict {
+            DbFailure::LockNotAvailable => Self::Conflict {
                 message: "The record is being changed by another request, retry".into(),
-                context: serde_json::json!({ "retryable": true }),
+                context: serde_json::json!({ "retryable": true, "reason": "LOCK_NOT_AVAILABLE" }),
+            },
+            DbFailure::SerializationFailure => Self::Conflict {
+                message: "The record is being changed by another request, retry".into(),
+                context: serde_json::json!({ "retryable": true, "reason": "SERIALIZATION_FAILURE" }),
             },
             DbFailure::ConnectionLost => Self::Unavailable("The database is unavailable, retry later".into()),
             DbFailure::Timeout => Self::Timeout("The database took too long to answer; retry later".into()),

@@ -5,6 +5,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod limits;
+pub mod processor;
 pub mod protocol;
 pub mod rate_limit;
 pub mod request_id;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::Redirect;
-use axum::routing::get;
+use axum::routing::{get, post};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -24,6 +25,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::TokenService;
 use crate::config::Config;
+use crate::domain::money::MoneyPolicy;
 use crate::graphql::{CourierSchema, build_schema};
 
 /// What every handler can reach.
@@ -41,16 +43,20 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
     /// Trusted documents, or the automatic persisted query cache.
     pub documents: Arc<documents::Documents>,
+    /// How money moves: limits, the card processor, the money gate (shared
+    /// with the schema, so a callback sees the processor the capture used).
+    pub money: MoneyPolicy,
 }
 
 impl AppState {
     /// State over an open pool; fails when the trusted documents cannot be loaded.
     pub fn new(db: DatabaseConnection, config: Config) -> Result<Self, String> {
-        let schema = build_schema(db.clone(), &config);
+        let money = config.money_policy();
+        let schema = build_schema(db.clone(), &config, money.clone());
         let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
         let rate_limiter = config.rate_limit().map(|n| Arc::new(rate_limit::RateLimiter::new(n)));
         let documents = Arc::new(documents::Documents::load(config.trusted_documents.as_deref())?);
-        Ok(Self { db, schema, tokens, config: Arc::new(config), rate_limiter, documents })
+        Ok(Self { db, schema, tokens, config: Arc::new(config), rate_limiter, documents, money })
     }
 }
 
@@ -69,6 +75,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::live))
         .route("/health/db", get(health::db))
         .route("/health/pool", get(health::pool))
+        .route(
+            "/payments/processor/events",
+            post(processor::event).layer(axum::extract::DefaultBodyLimit::max(processor::MAX_EVENT_BYTES)),
+        )
         .with_state(state.clone())
         // A panicking handler answers 500 instead of dropping the connection.
         .layer(CatchPanicLayer::new())

@@ -402,6 +402,8 @@ impl OrderBatch {
                 captured_at: Set(captured.then(|| created_at + Duration::minutes(5))),
                 created_at: Set(created_at),
                 updated_at: Set(created_at + Duration::minutes(5)),
+                processor_ref: Set(None),
+                processor_status: Set(None),
             });
             if captured {
                 let wallets =

@@ -29,6 +29,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the row last changed.
     pub updated_at: DateTimeUtc,
+    /// The card processor's charge id, once a processor was asked.
+    pub processor_ref: Option<String>,
+    /// The processor's answer: PENDING, APPROVED, DECLINED or REFUNDED.
+    pub processor_status: Option<String>,
 }
 
 /// No ORM relations: relations are loaded by id through the API dataloaders.

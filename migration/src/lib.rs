@@ -19,6 +19,7 @@ mod m20261121_000012_create_audit_logs;
 mod m20261121_000013_create_idempotency_keys;
 mod m20261121_000014_add_sort_indexes;
 mod m20261122_000015_one_live_payment_per_order;
+mod m20261122_000016_payment_processor;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000013_create_idempotency_keys::Migration),
             Box::new(m20261121_000014_add_sort_indexes::Migration),
             Box::new(m20261122_000015_one_live_payment_per_order::Migration),
+            Box::new(m20261122_000016_payment_processor::Migration),
         ]
     }
 }

@@ -2,17 +2,72 @@
 //! SeaORM's SQLite backend would store a DECIMAL column as REAL; arithmetic
 //! and the API use `rust_decimal::Decimal`, and conversion happens only here.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use crate::domain::payments::PaymentProcessor;
 use crate::error::AppError;
 
 /// How money mutations behave, from the configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MoneyPolicy {
     /// Platform fee on captures (0.10 = 10%).
     pub fee_rate: Decimal,
     /// How long an idempotency key is remembered.
     pub key_ttl: chrono::Duration,
+    /// The largest amounts accepted.
+    pub limits: MoneyLimits,
+    /// The card processor; `None` when CARD payments are unavailable.
+    pub processor: Option<Arc<dyn PaymentProcessor>>,
+    /// Longest a processor call may take.
+    pub processor_timeout: Duration,
+    /// The share of the pool money transactions may hold.
+    pub gate: MoneyGate,
+}
+
+/// Amount limits, in major units of whichever currency they apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoneyLimits {
+    /// Largest order total.
+    pub order_total: Decimal,
+    /// Largest single top-up.
+    pub top_up: Decimal,
+    /// Largest balance of a user wallet.
+    pub wallet_balance: Decimal,
+}
+
+impl MoneyLimits {
+    /// `limit` in minor units of `currency` (truncated to the minor unit).
+    pub fn minor(limit: Decimal, currency: &str) -> i64 {
+        let exponent = Currency::parse(currency).map_or(2, |c| c.exponent);
+        i64::try_from((limit * Decimal::from(10_i64.pow(exponent))).trunc()).unwrap_or(MAX_MINOR).min(MAX_MINOR)
+    }
+}
+
+/// At most N money transactions hold a pooled connection at once; the rest
+/// wait here (not in the pool), so reads keep their connections while money
+/// queues on a hot wallet.
+#[derive(Debug, Clone)]
+pub struct MoneyGate {
+    permits: Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+}
+
+impl MoneyGate {
+    /// A gate of `connections` permits; a movement waits at most `wait` for one.
+    pub fn new(connections: usize, wait: Duration) -> Self {
+        Self { permits: Arc::new(tokio::sync::Semaphore::new(connections.max(1))), wait }
+    }
+
+    /// Waits for a permit; SERVICE_UNAVAILABLE when none frees up in time.
+    pub async fn enter(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(AppError::Unavailable("Too many payments are being processed at once, retry shortly".into())),
+        }
+    }
 }
 
 /// Currencies Courier accepts, with their number of minor-unit digits (ISO 4217).
@@ -22,6 +77,10 @@ const CURRENCIES: &[(&str, u32)] = &[("USD", 2), ("EUR", 2), ("GBP", 2), ("CHF",
 /// dollars). Sums of many such amounts still fit in an `i64`, on both
 /// backends (SQLite would silently turn an overflowing sum into a REAL).
 pub const MAX_MINOR: i64 = 1_000_000_000_000_000;
+
+/// Largest configurable amount limit, in major units (10^12: with three
+/// minor digits it is still [`MAX_MINOR`]).
+pub const MAX_MAJOR: i64 = 1_000_000_000_000;
 
 /// A supported currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +129,12 @@ impl Currency {
 /// to two places rather than failing a read.
 pub fn minor_to_decimal(minor: i64, currency: &str) -> Decimal {
     Currency::parse(currency).map_or_else(|_| Decimal::new(minor, 2), |c| c.to_decimal(minor))
+}
+
+/// Like [`minor_to_decimal`], for sums wider than 64 bits (ledger checks).
+pub fn wide_minor_to_decimal(minor: i128, currency: &str) -> Decimal {
+    let exponent = Currency::parse(currency).map_or(2, |c| c.exponent);
+    Decimal::try_from_i128_with_scale(minor, exponent).unwrap_or(if minor < 0 { Decimal::MIN } else { Decimal::MAX })
 }
 
 /// Minor units of a stored currency as the decimal text clients see, e.g.

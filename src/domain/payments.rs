@@ -7,16 +7,20 @@
 //!   cash on delivery is captured inside the delivery transaction.
 //! - `refund`: admins give money back; a cancelled order's payment is voided
 //!   or refunded in the cancel transaction.
+//! - `processor`: the card processor boundary and the simulated processor.
+//! - `callback`: the processor's signed callbacks (late approvals, refusals).
 //!
-//! Money moves only through [`wallets::post`] in a money transaction
-//! ([`begin_money`](crate::db::begin_money): SERIALIZABLE, wallets locked first), retried by
+//! Money moves only through [`wallets::post`] in a [`MoneyTx`](crate::domain::wallets::MoneyTx)
+//! (row locks on the wallets it touches, in id order), retried by
 //! [`retry`](crate::db::retry) with [`RetryPolicy::MONEY`](crate::db::RetryPolicy::MONEY) when it loses a
-//! serialization race or a deadlock. Client-facing movements run under an
+//! deadlock or a guarded write's race. Client-facing movements run under an
 //! idempotency key whose response is stored in the same transaction (see
 //! [`idempotency`](crate::domain::idempotency)).
 
+mod callback;
 mod capture;
 mod initiate;
+pub mod processor;
 mod queries;
 mod refund;
 
@@ -28,10 +32,14 @@ use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::wallets::CaptureWallets;
 use crate::error::AppError;
 
-pub use capture::{capture, collect_cash_on_delivery, log_captured};
+pub use callback::{EventOutcome, processor_event};
+pub use capture::{CaptureRequest, capture, cash_due, collect_cash_on_delivery, log_captured};
 pub use initiate::{NewPayment, initiate};
+pub use processor::{PaymentProcessor, Simulated};
 pub use queries::{PaymentFilter, PaymentSort, by_ids, count, current, list, of_orders, sort_key};
-pub use refund::{RefundRequest, Refunded, Settlement, log_refunded, refund, settle_cancelled_order};
+pub use refund::{
+    RefundRequest, Refunded, Settlement, has_live, live_locked, log_refunded, refund, settle_cancelled_order, void,
+};
 
 /// Statuses of a payment that is still live: at most one per order.
 pub const LIVE: [PaymentStatus; 3] =

@@ -12,7 +12,8 @@ mod top_up;
 mod verify;
 
 pub use ledger::{
-    CaptureWallets, Captured, Leg, capture_legs, captured, funding_leg, insufficient_funds, post, refund_legs,
+    CaptureWallets, Captured, Leg, MoneyTx, balance_limit_exceeded, capture_legs, captured, funding_leg,
+    insufficient_funds, post, refund_legs,
 };
 pub use queries::{
     EntryFilter, EntrySort, by_ids, count_entries_of_wallet, count_entries_of_wallets, entries_of_payments,

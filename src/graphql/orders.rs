@@ -317,7 +317,7 @@ impl OrdersMutation {
             delivery_zip_code: input.delivery_zip_code,
             currency: input.currency,
         };
-        Ok(Order(orders::create(ctx.pool(), viewer, &ctx.audit_context(), order).await?))
+        Ok(Order(orders::create(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), order).await?))
     }
     /// Moves an order along its lifecycle: the seller (or an admin) confirms;
     /// buyer, seller or admin cancel. Shipping and delivery follow the
@@ -334,7 +334,7 @@ impl OrdersMutation {
             expected_version: input.expected_version,
             reason: None,
         };
-        Ok(Order(orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), change).await?))
+        Ok(Order(orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), change).await?))
     }
     /// Cancels an order before it ships. An initiated payment is voided
     /// (FAILED); a captured one is refunded in full in the same transaction.
@@ -354,7 +354,7 @@ impl OrdersMutation {
             expected_version: None,
             reason: Some(reason.to_owned()),
         };
-        Ok(Order(orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), change).await?))
+        Ok(Order(orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), change).await?))
     }
     /// Soft-deletes an order (admins): it vanishes from every read but admin
     /// reads with `includeDeleted`, and cannot be changed until restored.

@@ -8,7 +8,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object};
 
 use crate::domain::lookup::{EntityKind, Found};
 use crate::domain::money::minor_to_decimal;
-use crate::domain::payments::{self, NewPayment, RefundRequest};
+use crate::domain::payments::{self, CaptureRequest, NewPayment, RefundRequest};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
@@ -43,6 +43,32 @@ pub enum PaymentStatus {
     Refunded,
     /// Partly refunded.
     PartiallyRefunded,
+}
+
+/// What the card processor said about a CARD payment.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ProcessorStatus {
+    /// The processor will answer later; the payment is captured when it approves.
+    Pending,
+    /// The card was charged.
+    Approved,
+    /// The card was refused; capture again with another card.
+    Declined,
+    /// Approved after the payment was voided: the charge went back to the card.
+    Refunded,
+}
+
+impl ProcessorStatus {
+    fn parse(stored: Option<&str>) -> Option<Self> {
+        use payments::processor::processor_status as s;
+        match stored? {
+            s::PENDING => Some(Self::Pending),
+            s::APPROVED => Some(Self::Approved),
+            s::DECLINED => Some(Self::Declined),
+            s::REFUNDED => Some(Self::Refunded),
+            _ => None,
+        }
+    }
 }
 
 /// An attempt to pay for an order.
@@ -84,6 +110,10 @@ impl Payment {
     async fn ledger_entries(&self, ctx: &Context<'_>) -> GqlResult<Vec<LedgerEntry>> {
         let entries = ctx.loaders().payment_entries.load_one(self.0.id).await?.unwrap_or_default();
         Ok(entries.into_iter().map(LedgerEntry).collect())
+    }
+    /// What the card processor said (CARD payments; null when no processor was asked).
+    async fn processor_status(&self) -> Option<ProcessorStatus> {
+        ProcessorStatus::parse(self.0.processor_status.as_deref())
     }
     /// When money moved.
     async fn captured_at(&self) -> Option<DateTime> {
@@ -145,6 +175,11 @@ pub struct CapturePaymentInput {
     pub payment_id: ID,
     /// 1 to 255 characters; a repeat with the same key returns the first response.
     pub idempotency_key: String,
+    /// CARD payments: the card's token from the card processor's client SDK
+    /// (never a card number). The simulated processor of development takes
+    /// test cards: `4242424242424242` approves, `4000000000000002` declines,
+    /// `4000000000003063` approves later by callback (see the README).
+    pub card_token: Option<String>,
 }
 
 /// Refunding a payment.
@@ -223,20 +258,26 @@ impl PaymentsMutation {
         Ok(Payment(created))
     }
     /// Captures an initiated payment (its buyer or an admin) in one
-    /// serializable transaction: buyer debit, seller credit less the platform
-    /// fee, platform fee credit. `INSUFFICIENT_FUNDS` carries the shortfall.
-    /// Cash on delivery is captured by `confirmDelivery` instead. Idempotent
-    /// by `idempotencyKey`; a repeat while the first runs is a retryable CONFLICT.
+    /// transaction: buyer debit, seller credit less the platform fee,
+    /// platform fee credit. `INSUFFICIENT_FUNDS` carries the shortfall. A
+    /// CARD payment is charged by the card processor first (`cardToken`):
+    /// declined is `PAYMENT_DECLINED` with nothing written; "answer later"
+    /// leaves it INITIATED with `processorStatus` PENDING until the
+    /// processor's signed callback. Cash on delivery is captured by
+    /// `confirmDelivery` instead. Idempotent by `idempotencyKey`; a repeat
+    /// while the first runs is a retryable CONFLICT.
     async fn capture_payment(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The mutation's input.")] input: CapturePaymentInput,
     ) -> GqlResult<Payment> {
         let viewer = ctx.require_viewer()?;
-        let id = decode_as(&input.payment_id, EntityKind::Payment)?;
-        let captured =
-            payments::capture(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), id, &input.idempotency_key)
-                .await?;
+        let request = CaptureRequest {
+            payment_id: decode_as(&input.payment_id, EntityKind::Payment)?,
+            idempotency_key: &input.idempotency_key,
+            card_token: input.card_token.as_deref(),
+        };
+        let captured = payments::capture(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), request).await?;
         Ok(Payment(captured))
     }
     /// Refunds part or all of a captured payment (admins), reversing its

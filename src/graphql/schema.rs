@@ -5,6 +5,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
+use crate::domain::money::MoneyPolicy;
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::extensions::fresh_loaders::FreshLoadersAfterWrites;
 use crate::graphql::extensions::slow_resolver::SlowResolvers;
@@ -38,12 +39,12 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// `pagination::connection_complexity`); the other document limits are the
 /// HTTP edge's (`http::limits`). Introspection and suggestions follow the
 /// environment unless configured.
-pub fn build_schema(db: DatabaseConnection, config: &Config) -> CourierSchema {
+pub fn build_schema(db: DatabaseConnection, config: &Config, money: MoneyPolicy) -> CourierSchema {
     let mut builder = builder()
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
         .data(db)
-        .data(config.money_policy())
+        .data(money)
         .data(CursorKey::derive(&config.jwt_secret))
         .extension(SlowResolvers::new(config.slow_resolver()))
         .extension(FreshLoadersAfterWrites);

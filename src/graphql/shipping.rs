@@ -324,8 +324,7 @@ pub struct SetAgentServiceZipCodesInput {
 async fn step(ctx: &Context<'_>, id: &ID, to: Step, reason: Option<String>) -> GqlResult<ShippingAssignment> {
     let viewer = ctx.require_viewer()?;
     let id = decode_as(id, EntityKind::ShippingAssignment)?;
-    let moved =
-        shipping::advance(ctx.pool(), viewer, &ctx.audit_context(), id, to, reason, ctx.money().fee_rate).await?;
+    let moved = shipping::advance(ctx.pool(), viewer, &ctx.audit_context(), id, to, reason, ctx.money()).await?;
     Ok(ShippingAssignment(moved))
 }
 

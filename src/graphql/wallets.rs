@@ -8,7 +8,7 @@ use crate::graphql::scalars::Decimal;
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 
 use crate::domain::lookup::{EntityKind, Found};
-use crate::domain::money::minor_to_decimal;
+use crate::domain::money::{minor_to_decimal, wide_minor_to_decimal};
 use crate::domain::wallets;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
@@ -222,11 +222,11 @@ impl LedgerViolation {
     }
     /// What the books say it should be.
     async fn expected(&self) -> Decimal {
-        minor_to_decimal(self.0.expected_minor, &self.0.currency).into()
+        wide_minor_to_decimal(self.0.expected_minor, &self.0.currency).into()
     }
     /// What it is.
     async fn actual(&self) -> Decimal {
-        minor_to_decimal(self.0.actual_minor, &self.0.currency).into()
+        wide_minor_to_decimal(self.0.actual_minor, &self.0.currency).into()
     }
     /// For humans.
     async fn detail(&self) -> &str {

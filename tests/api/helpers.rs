@@ -106,6 +106,8 @@ pub fn test_config(database_url: String) -> Config {
     config.database_url = database_url;
     config.jwt_secret = "test-secret-of-sufficient-length".into();
     config.db_pool_max = 5;
+    // The simulated processor's timeout card keeps a test waiting this long.
+    config.processor_timeout_ms = 300;
     config.db_pool_min = 0;
     config.db_acquire_timeout_ms = 2_000;
     config

@@ -14,6 +14,7 @@ mod health;
 mod loaders;
 mod logging;
 mod migrations;
+mod money;
 mod node;
 mod orders;
 mod payments;

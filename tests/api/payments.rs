@@ -20,27 +20,33 @@ use courier::seed::Rng;
 use crate::helpers::{Backend, TestApp, logs_containing, spawn_app};
 use crate::on_both_backends;
 
-const CREATE_ORDER: &str = "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id total } }";
-const INITIATE: &str =
+pub(crate) const CREATE_ORDER: &str = "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id total } }";
+pub(crate) const INITIATE: &str =
     "mutation($input: InitiatePaymentInput!) { initiatePayment(input: $input) { id status amount currency method } }";
-const CAPTURE: &str = "mutation($input: CapturePaymentInput!) { capturePayment(input: $input) { id status amount refundedAmount capturedAt } }";
-const REFUND: &str =
+pub(crate) const CAPTURE: &str = "mutation($input: CapturePaymentInput!) { capturePayment(input: $input) { id status amount refundedAmount capturedAt } }";
+pub(crate) const REFUND: &str =
     "mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { id status amount refundedAmount } }";
-const TOP_UP: &str = "mutation($input: TopUpWalletInput!) { topUpWallet(input: $input) { id balance version } }";
-const CANCEL: &str = "mutation($input: CancelOrderInput!) { cancelOrder(input: $input) { id status } }";
-const HEALTH: &str = "{ ledgerHealth { healthy walletsChecked paymentsChecked entriesChecked violations { invariant subject currency expected actual detail } } }";
+pub(crate) const TOP_UP: &str =
+    "mutation($input: TopUpWalletInput!) { topUpWallet(input: $input) { id balance version } }";
+pub(crate) const CANCEL: &str = "mutation($input: CancelOrderInput!) { cancelOrder(input: $input) { id status } }";
+pub(crate) const HEALTH: &str = "{ ledgerHealth { healthy walletsChecked paymentsChecked entriesChecked violations { invariant subject currency expected actual detail } } }";
 
-fn uuid_of(id: &Value) -> Uuid {
+pub(crate) fn uuid_of(id: &Value) -> Uuid {
     decode(&async_graphql::ID(id.as_str().expect("id").to_owned())).expect("global id").1
 }
 
-async fn user_id(app: &TestApp, email: &str) -> Uuid {
+pub(crate) async fn user_id(app: &TestApp, email: &str) -> Uuid {
     courier::domain::users::find_by_email(&app.db, email).await.expect("user").id
 }
 
 /// Places an order of one item at `price` for the buyer with `token`.
-async fn order_at(app: &TestApp, token: &str, price: &str) -> Value {
-    let seller = encode(EntityKind::User, user_id(app, "seller@courier.test").await).0;
+pub(crate) async fn order_at(app: &TestApp, token: &str, price: &str) -> Value {
+    order_from(app, token, user_id(app, "seller@courier.test").await, price).await
+}
+
+/// Places an order of one item at `price` from `seller`.
+pub(crate) async fn order_from(app: &TestApp, token: &str, seller: Uuid, price: &str) -> Value {
+    let seller = encode(EntityKind::User, seller).0;
     let input = json!({
         "sellerId": seller,
         "items": [{ "name": "Thing", "quantity": 1, "unitPrice": price }],
@@ -50,21 +56,21 @@ async fn order_at(app: &TestApp, token: &str, price: &str) -> Value {
     app.graphql(CREATE_ORDER, json!({ "input": input }), Some(token)).await.data()["createOrder"]["id"].clone()
 }
 
-async fn initiate(app: &TestApp, token: &str, order: &Value, method: &str, key: &str) -> Value {
+pub(crate) async fn initiate(app: &TestApp, token: &str, order: &Value, method: &str, key: &str) -> Value {
     let input = json!({ "orderId": order, "method": method, "idempotencyKey": key });
     app.graphql(INITIATE, json!({ "input": input }), Some(token)).await.data()["initiatePayment"].clone()
 }
 
-async fn capture(app: &TestApp, token: &str, payment: &Value, key: &str) -> crate::helpers::GqlResponse {
+pub(crate) async fn capture(app: &TestApp, token: &str, payment: &Value, key: &str) -> crate::helpers::GqlResponse {
     app.graphql(CAPTURE, json!({ "input": { "paymentId": payment, "idempotencyKey": key } }), Some(token)).await
 }
 
-async fn wallet_of(app: &TestApp, email: &str) -> wallet::Model {
+pub(crate) async fn wallet_of(app: &TestApp, email: &str) -> wallet::Model {
     let owner = user_id(app, email).await;
     wallet::Entity::find().filter(wallet::Column::UserId.eq(owner)).one(&app.db).await.expect("query").expect("wallet")
 }
 
-async fn entries_of(app: &TestApp, payment: &Value) -> Vec<ledger_entry::Model> {
+pub(crate) async fn entries_of(app: &TestApp, payment: &Value) -> Vec<ledger_entry::Model> {
     let mut entries = ledger_entry::Entity::find()
         .filter(ledger_entry::Column::PaymentId.eq(uuid_of(payment)))
         .all(&app.db)
@@ -74,12 +80,12 @@ async fn entries_of(app: &TestApp, payment: &Value) -> Vec<ledger_entry::Model> 
     entries
 }
 
-async fn payment_row(app: &TestApp, payment: &Value) -> payment::Model {
+pub(crate) async fn payment_row(app: &TestApp, payment: &Value) -> payment::Model {
     payment::Entity::find_by_id(uuid_of(payment)).one(&app.db).await.expect("query").expect("payment")
 }
 
 /// `Query.ledgerHealth`, asserted healthy.
-async fn assert_books_balance(app: &TestApp) -> Value {
+pub(crate) async fn assert_books_balance(app: &TestApp) -> Value {
     let admin = app.token_for("admin@courier.test").await;
     let health = app.graphql(HEALTH, Value::Null, Some(&admin)).await.data()["ledgerHealth"].clone();
     assert_eq!(health["healthy"], true, "{health}");
@@ -243,7 +249,7 @@ async fn keys_in_flight_conflict_and_expired_or_abandoned_ones_are_taken_over(ba
     let buyer = app.token_for("buyer@courier.test").await;
     let actor = user_id(&app, "buyer@courier.test").await;
     let order = order_at(&app, &buyer, "3.00").await;
-    let payment = initiate(&app, &buyer, &order, "CARD", "init").await;
+    let payment = initiate(&app, &buyer, &order, "WALLET", "init").await;
     let hash = courier::domain::idempotency::fingerprint(
         "capturePayment",
         &[("paymentId", uuid_of(&payment["id"]).to_string())],
@@ -481,33 +487,57 @@ async fn concurrent_captures_with_different_keys_capture_once(backend: Backend) 
     assert_books_balance(&app).await;
 }
 
+/// A user with an empty USD wallet.
+pub(crate) async fn user_with_wallet(
+    app: &TestApp,
+    email: &str,
+    role: UserRole,
+) -> (entity::user::Model, wallet::Model) {
+    let user = app.create_user(email, role).await;
+    let now = Utc::now();
+    let wallet = wallet::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(Some(user.id)),
+        kind: Set(entity::WalletKind::User),
+        currency: Set("USD".into()),
+        balance_minor: Set(0),
+        version: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .expect("wallet");
+    (user, wallet)
+}
+
 async fn the_bank_test_keeps_every_invariant_under_concurrent_captures(backend: Backend) {
+    bank_test(backend, 1).await;
+}
+
+/// The bank test with captures spread over 20 sellers, so most of them
+/// touch disjoint wallets (only the platform's is shared).
+async fn the_bank_test_with_twenty_sellers(backend: Backend) {
+    bank_test(backend, 20).await;
+}
+
+async fn bank_test(backend: Backend, seller_count: usize) {
     const BUYERS: usize = 20;
     const ORDERS: usize = 200;
     let app = spawn_app(backend).await;
     app.seed(0).await;
     let admin = app.token_for("admin@courier.test").await;
     let mut rng = Rng(7);
+    let mut sellers = vec![user_id(&app, "seller@courier.test").await];
+    for i in 1..seller_count {
+        sellers.push(user_with_wallet(&app, &format!("bank-seller{i}@courier.test"), UserRole::Seller).await.0.id);
+    }
 
     // 20 buyers, each funded with 50.00 to 250.00 through the API.
     let mut buyers = Vec::new();
     for i in 0..BUYERS {
         let email = format!("bank{i}@courier.test");
-        let user = app.create_user(&email, UserRole::Buyer).await;
-        let now = Utc::now();
-        let wallet = wallet::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_id: Set(Some(user.id)),
-            kind: Set(entity::WalletKind::User),
-            currency: Set("USD".into()),
-            balance_minor: Set(0),
-            version: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&app.db)
-        .await
-        .expect("wallet");
+        let (_, wallet) = user_with_wallet(&app, &email, UserRole::Buyer).await;
         let funding = 5_000 + rng.next(20_000) as i64;
         let input = json!({ "walletId": encode(EntityKind::Wallet, wallet.id).0, "amount": rust_decimal::Decimal::new(funding, 2), "idempotencyKey": format!("fund-{i}") });
         app.graphql(TOP_UP, json!({ "input": input }), Some(&admin)).await.data();
@@ -515,14 +545,18 @@ async fn the_bank_test_keeps_every_invariant_under_concurrent_captures(backend: 
     }
 
     // 200 orders of 1.00 to 80.00, so many buyers cannot pay for all of theirs.
-    let plans: Vec<(usize, i64)> =
-        (0..ORDERS).map(|_| (rng.next(BUYERS as u64) as usize, 100 + rng.next(7_900) as i64)).collect();
+    let plans: Vec<(usize, i64, Uuid)> = (0..ORDERS)
+        .map(|_| {
+            let (b, amount) = (rng.next(BUYERS as u64) as usize, 100 + rng.next(7_900) as i64);
+            (b, amount, sellers[rng.next(sellers.len() as u64) as usize])
+        })
+        .collect();
     let payments: Vec<(usize, i64, Value)> = stream::iter(plans.iter().enumerate())
-        .map(|(n, &(b, amount))| {
+        .map(|(n, &(b, amount, seller))| {
             let (app, buyers) = (&app, &buyers);
             async move {
                 let price = rust_decimal::Decimal::new(amount, 2).to_string();
-                let order = order_at(app, &buyers[b].0, &price).await;
+                let order = order_from(app, &buyers[b].0, seller, &price).await;
                 let payment = initiate(app, &buyers[b].0, &order, "WALLET", &format!("init-{n}")).await;
                 (b, amount, payment["id"].clone())
             }
@@ -690,6 +724,7 @@ on_both_backends!(
     concurrent_captures_with_one_key_capture_once_and_answer_alike,
     concurrent_captures_with_different_keys_capture_once,
     the_bank_test_keeps_every_invariant_under_concurrent_captures,
+    the_bank_test_with_twenty_sellers,
     cancel_and_capture_racing_refund_exactly_once,
     a_payment_initiated_while_the_order_is_cancelled_never_stays_live,
     ledger_health_reports_a_tampered_wallet,

@@ -122,6 +122,15 @@ pub async fn by_ids(
     access::orders(viewer).all(db, select).await
 }
 
+/// The order the viewer wants to change: NOT_FOUND when it does not exist
+/// or the viewer may not see it, `ORDER_DELETED` when it is soft-deleted.
+pub async fn for_change(db: &impl ConnectionTrait, viewer: &Viewer, id: Uuid) -> Result<order::Model, AppError> {
+    let found = access::orders(Some(viewer)).all(db, order::Entity::find_by_id(id)).await?.pop();
+    let order = found.ok_or_else(|| AppError::not_found("Order", id))?;
+    super::ensure_live(&order)?;
+    Ok(order)
+}
+
 /// The items of `orders` (whose visibility the caller has established), in one statement.
 pub async fn items_of(db: &impl ConnectionTrait, orders: &[Uuid]) -> Result<Vec<order_item::Model>, AppError> {
     Ok(order_item::Entity::find()

@@ -49,6 +49,19 @@ pub fn is_terminal(status: OrderStatus) -> bool {
     matches!(status, OrderStatus::Delivered | OrderStatus::Cancelled)
 }
 
+/// `ORDER_DELETED` for a soft-deleted order: no lifecycle step (status
+/// change, payment, offer, pick-up, delivery) moves it until it is restored.
+pub fn ensure_live(order: &entity::order::Model) -> Result<(), AppError> {
+    match order.deleted_at {
+        None => Ok(()),
+        Some(at) => Err(AppError::rule(
+            "ORDER_DELETED",
+            "The order was deleted; an admin may restore it",
+            json!({ "orderId": order.id, "deletedAt": at }),
+        )),
+    }
+}
+
 /// Checks the edge `from -> to`, with the rule a client can act on.
 pub fn check_transition(from: OrderStatus, to: OrderStatus) -> Result<(), AppError> {
     if is_allowed(from, to) {

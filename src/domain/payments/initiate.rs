@@ -12,6 +12,7 @@ use crate::db::{Isolation, begin_write};
 use crate::domain::audit::AuditContext;
 use crate::domain::idempotency::{self, Completed, Keyed, Ticket};
 use crate::domain::money::{MoneyPolicy, minor_text};
+use crate::domain::payments::capture::processor_of;
 use crate::domain::payments::{LIVE, audit_payment, wallets_for};
 use crate::domain::{Viewer, new_id, now, orders};
 use crate::error::{AppError, DbFailure, classify};
@@ -43,7 +44,7 @@ pub async fn initiate(
         input: vec![("orderId", input.order_id.to_string()), ("method", input.method.to_value())],
     };
     idempotency::run(db, policy.key_ttl, keyed, |ticket| async move {
-        let created = initiate_once(db, viewer, audit_context, &input, &ticket).await?;
+        let created = initiate_once(db, policy, viewer, audit_context, &input, &ticket).await?;
         let p = created.value();
         tracing::info!(
             event = "payment_initiated",
@@ -74,16 +75,17 @@ fn already_exists(existing: Option<&payment::Model>, order_id: Uuid) -> AppError
 
 async fn initiate_once(
     db: &DatabaseConnection,
+    policy: &MoneyPolicy,
     viewer: &Viewer,
     audit_context: &AuditContext,
     input: &NewPayment<'_>,
     ticket: &Ticket,
 ) -> Result<Completed<payment::Model>, AppError> {
+    if input.method == PaymentMethod::Card {
+        processor_of(policy)?;
+    }
     let tx = begin_write(db, Isolation::ReadCommitted).await?;
-    let order = orders::by_ids(&tx, Some(viewer), &[input.order_id])
-        .await?
-        .pop()
-        .ok_or_else(|| AppError::not_found("Order", input.order_id))?;
+    let order = orders::for_change(&tx, viewer, input.order_id).await?;
     if order.buyer_id != viewer.id {
         return Err(AppError::Forbidden("Only the order's buyer pays for it".into()));
     }
@@ -94,10 +96,11 @@ async fn initiate_once(
             json!({ "orderId": order.id, "status": order.status.to_value() }),
         ));
     }
-    // Touch the order row (a no-op UPDATE that still writes a new row
-    // version), so a concurrent cancel either goes first and this finds the
-    // order no longer payable, or comes after and (on PostgreSQL, where the
-    // cancel is SERIALIZABLE) fails, retries and sees this payment to void.
+    // Touch the order row (a no-op UPDATE that still locks it), so a
+    // concurrent cancel either goes first and this finds the order no longer
+    // payable, or waits for this commit on the order row and then (READ
+    // COMMITTED: each statement sees what committed before it) finds this
+    // payment to void.
     let touched = order::Entity::update_many()
         .col_expr(order::Column::UpdatedAt, Expr::col(order::Column::UpdatedAt))
         .filter(order::Column::Id.eq(order.id))
@@ -126,6 +129,8 @@ async fn initiate_once(
         captured_at: None,
         created_at: now,
         updated_at: now,
+        processor_ref: None,
+        processor_status: None,
     };
     // One live payment per order is the partial unique index's to enforce,
     // race or no race; the existing payment is looked up only to say which.

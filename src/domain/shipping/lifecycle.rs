@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entity::{AssignmentStatus, OrderStatus, delivery_agent, order, shipping_assignment};
-use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::LockBehavior;
 use sea_orm::sea_query::LockType;
@@ -17,9 +16,11 @@ use sea_orm::{ActiveEnum, ActiveModelTrait, ColumnTrait, DatabaseConnection, Ent
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::{Isolation, begin_write, lock_wallets};
+use crate::db::{Isolation, begin_write};
 use crate::domain::audit::{self, AuditContext, Change};
+use crate::domain::money::MoneyPolicy;
 use crate::domain::shipping::{agents, assignments};
+use crate::domain::wallets::MoneyTx;
 use crate::domain::{Viewer, check_timestamp, new_id, orders, payments};
 use crate::error::{AppError, DbFailure, classify};
 
@@ -58,10 +59,7 @@ pub async fn offer(
     if let Some(at) = &input.estimated_delivery_time {
         check_timestamp("estimatedDeliveryTime", at)?;
     }
-    let order = orders::by_ids(db, Some(viewer), &[input.order_id])
-        .await?
-        .pop()
-        .ok_or_else(|| AppError::not_found("Order", input.order_id))?;
+    let order = orders::for_change(db, viewer, input.order_id).await?;
     if !(viewer.is_admin() || order.seller_id == viewer.id) {
         return Err(AppError::Forbidden("Only the seller or an admin offers an order for delivery".into()));
     }
@@ -78,11 +76,11 @@ pub async fn offer(
     // see "no active assignment" (SQLite: the immediate transaction already
     // holds the write lock).
     let locked = order::Entity::find_by_id(order.id)
-        .filter(order::Column::DeletedAt.is_null())
         .lock(LockType::Update)
         .one(&tx)
         .await?
         .ok_or_else(|| AppError::not_found("Order", order.id))?;
+    orders::ensure_live(&locked)?;
     if locked.status != OrderStatus::Confirmed {
         return Err(AppError::rule(
             "ORDER_NOT_CONFIRMED",
@@ -198,6 +196,11 @@ async fn accept_locked(
     if assignment.agent_id.is_some_and(|a| a != agent.id) && assignment.status == AssignmentStatus::Offered {
         return Err(AppError::not_found("ShippingAssignment", assignment_id));
     }
+    let order = order::Entity::find_by_id(assignment.order_id)
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
+    orders::ensure_live(&order)?;
     match assignment.status {
         AssignmentStatus::Offered => {}
         AssignmentStatus::Cancelled | AssignmentStatus::Failed => {
@@ -215,11 +218,6 @@ async fn accept_locked(
             ));
         }
     }
-    let order = order::Entity::find_by_id(assignment.order_id)
-        .filter(order::Column::DeletedAt.is_null())
-        .one(&tx)
-        .await?
-        .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
     if order.status != OrderStatus::Confirmed {
         return Err(AppError::rule(
             "ORDER_NOT_CONFIRMED",
@@ -289,16 +287,36 @@ fn busy() -> AppError {
     }
 }
 
-/// Withdraws the order's open or accepted assignments (the order was
+/// Withdraws the order's offered or accepted assignments (the order was
 /// cancelled), inside the caller's transaction, auditing each.
 pub async fn withdraw_for_order(
     tx: &sea_orm::DatabaseTransaction,
     order_id: Uuid,
     audit_context: &AuditContext,
 ) -> Result<(), AppError> {
+    withdraw(tx, order_id, &[AssignmentStatus::Offered, AssignmentStatus::Accepted], audit_context).await
+}
+
+/// Withdraws every assignment of the order that is not finished, picked-up
+/// ones included (the order is being deleted), auditing each.
+pub async fn withdraw_all_for_order(
+    tx: &sea_orm::DatabaseTransaction,
+    order_id: Uuid,
+    audit_context: &AuditContext,
+) -> Result<(), AppError> {
+    use AssignmentStatus::*;
+    withdraw(tx, order_id, &[Offered, Accepted, PickedUp, InTransit], audit_context).await
+}
+
+async fn withdraw(
+    tx: &sea_orm::DatabaseTransaction,
+    order_id: Uuid,
+    statuses: &[AssignmentStatus],
+    audit_context: &AuditContext,
+) -> Result<(), AppError> {
     let active = shipping_assignment::Entity::find()
         .filter(shipping_assignment::Column::OrderId.eq(order_id))
-        .filter(shipping_assignment::Column::Status.is_in([AssignmentStatus::Offered, AssignmentStatus::Accepted]))
+        .filter(shipping_assignment::Column::Status.is_in(statuses.iter().copied()))
         .lock(LockType::Update)
         .all(tx)
         .await?;
@@ -359,19 +377,35 @@ pub async fn advance(
     assignment_id: Uuid,
     to: AssignmentStatus,
     reason: Option<String>,
-    fee_rate: Decimal,
+    policy: &MoneyPolicy,
 ) -> Result<shipping_assignment::Model, AppError> {
     let started = Instant::now();
     let agent = agent_of(db, viewer, "Only the assignment's agent moves it").await?;
-    let tx = begin_write(db, Isolation::ReadCommitted).await?;
-    if to == AssignmentStatus::Delivered {
-        // Delivering may collect cash: queue behind other money movements
-        // before taking any row lock (the order every money path follows).
-        lock_wallets(&tx).await?;
-    }
+    // A delivery that collects cash is a money movement: it holds a permit
+    // of the money gate (no payment can be initiated on a shipping order, so
+    // the answer cannot change before the transaction). The rows it touches
+    // are locked as it goes.
+    let collects = to == AssignmentStatus::Delivered && {
+        let order_id = shipping_assignment::Entity::find_by_id(assignment_id).one(db).await?.map(|a| a.order_id);
+        match order_id {
+            Some(id) => payments::cash_due(db, id).await?.is_some(),
+            None => false,
+        }
+    };
+    let tx = if collects {
+        MoneyTx::begin(db, policy).await?
+    } else {
+        MoneyTx::from_tx(begin_write(db, Isolation::ReadCommitted).await?)
+    };
     let assignment = Some(lock_assignment(&tx, assignment_id).await?)
         .filter(|a| a.agent_id == Some(agent.id))
         .ok_or_else(|| AppError::not_found("ShippingAssignment", assignment_id))?;
+    let order = order::Entity::find_by_id(assignment.order_id)
+        .lock(LockType::Update)
+        .one(&*tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
+    orders::ensure_live(&order)?;
     if !step_allowed(assignment.status, to) {
         return Err(AppError::rule(
             "INVALID_ASSIGNMENT_TRANSITION",
@@ -379,11 +413,6 @@ pub async fn advance(
             json!({ "currentStatus": assignment.status.to_value(), "requestedStatus": to.to_value() }),
         ));
     }
-    let order = order::Entity::find_by_id(assignment.order_id)
-        .lock(LockType::Update)
-        .one(&tx)
-        .await?
-        .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
 
     let now = Utc::now();
     let mut active: shipping_assignment::ActiveModel = assignment.clone().into();
@@ -396,9 +425,9 @@ pub async fn advance(
         AssignmentStatus::Failed => active.failure_reason = Set(reason),
         _ => {}
     }
-    let moved = active.update(&tx).await?;
+    let moved = active.update(&*tx).await?;
     audit::record(
-        &tx,
+        &*tx,
         Change {
             action: "shipping_assignment.status_updated",
             entity_type: "ShippingAssignment",
@@ -416,9 +445,9 @@ pub async fn advance(
         o.status = Set(next);
         o.version = Set(order.version + 1);
         o.updated_at = Set(now);
-        let updated = o.update(&tx).await?;
+        let updated = o.update(&*tx).await?;
         audit::record(
-            &tx,
+            &*tx,
             Change {
                 action: "order.status_updated",
                 entity_type: "Order",
@@ -431,7 +460,7 @@ pub async fn advance(
         .await?;
     }
     let collected = match to {
-        AssignmentStatus::Delivered => payments::collect_cash_on_delivery(&tx, &order, fee_rate, audit_context).await?,
+        AssignmentStatus::Delivered => payments::collect_cash_on_delivery(&tx, &order, policy, audit_context).await?,
         _ => None,
     };
     tx.commit().await?;

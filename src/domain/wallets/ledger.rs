@@ -9,12 +9,16 @@ use chrono::{DateTime, Utc};
 use entity::{LedgerEntryType, WalletKind, ledger_entry, wallet};
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::{money, new_id};
+use crate::db::Isolation;
+use crate::domain::money::MoneyPolicy;
+use crate::domain::{money, new_id, now};
 use crate::error::AppError;
 
 /// One leg before it is written.
@@ -28,6 +32,9 @@ pub struct Leg {
     pub entry_type: LedgerEntryType,
     /// Unique per leg, derived from the operation.
     pub idempotency_key: String,
+    /// A leg of the platform wallet, which every capture touches: applied
+    /// last, at commit, whatever its sign.
+    pub platform: bool,
 }
 
 /// The wallets a payment capture touches.
@@ -50,6 +57,7 @@ pub fn capture_legs(payment_id: Uuid, amount_minor: i64, fee_rate: Decimal, wall
         amount_minor,
         entry_type,
         idempotency_key: format!("payment_{payment_id}_{name}"),
+        platform: wallet_id == wallets.platform,
     };
     [
         leg(wallets.buyer, -amount_minor, LedgerEntryType::PaymentDebit, "buyer_debit"),
@@ -83,7 +91,7 @@ impl Leg {
 /// cash handed to the agent): a single positive leg, balanced by the rule
 /// that all balances together equal all external funding.
 pub fn funding_leg(wallet_id: Uuid, amount_minor: i64, idempotency_key: String) -> Leg {
-    Leg { wallet_id, amount_minor, entry_type: LedgerEntryType::TopUp, idempotency_key }
+    Leg { wallet_id, amount_minor, entry_type: LedgerEntryType::TopUp, idempotency_key, platform: false }
 }
 
 /// What a refund reverses, read from the payment's own entries.
@@ -122,6 +130,7 @@ pub fn refund_legs(payment_id: Uuid, captured: Captured, refund_minor: i64) -> [
         amount_minor,
         entry_type: LedgerEntryType::Refund,
         idempotency_key: format!("payment_{payment_id}_refund_{refunded_minor}_{name}"),
+        platform: wallet_id == wallets.platform,
     };
     [
         leg(wallets.buyer, refund_minor, "buyer_credit"),
@@ -166,59 +175,208 @@ pub fn insufficient_funds(wallet_id: Uuid, balance_minor: i64, required_minor: i
     )
 }
 
-/// Writes `legs` and moves the wallet balances by them, in the caller's
-/// transaction, in two statements: one INSERT of the entries and one UPDATE
-/// of every wallet touched. The UPDATE refuses to take a user wallet below
-/// zero (`INSUFFICIENT_FUNDS` for the whole posting), so that rule holds
-/// even if a caller's earlier balance check raced.
-pub async fn post(
-    tx: &impl ConnectionTrait,
-    legs: Vec<Leg>,
-    payment_id: Option<Uuid>,
+/// A money transaction: the only way a balance changes.
+///
+/// Every money movement locks only the wallet rows it touches, never a
+/// table. [`post`] writes the legs and applies the debits of user wallets at
+/// once (refusing to take one below zero); credits, and every leg of the
+/// platform wallet (which every capture credits), are held back and applied by
+/// [`MoneyTx::commit`], just before the commit. A hot wallet (the platform,
+/// a busy seller) is therefore locked only for that last statement and the
+/// commit, and movements between disjoint wallets never wait for each other.
+///
+/// The transaction is READ COMMITTED on PostgreSQL: every rule that must
+/// hold against concurrent movements is a guarded write evaluated on the
+/// latest row version after any lock wait (the payment's status, a
+/// balance's floor and ceiling), so nothing depends on a snapshot. On SQLite
+/// it is an immediate transaction (one writer at a time). Each one holds a
+/// permit of the [`MoneyGate`](crate::domain::money::MoneyGate) while it
+/// runs, and the pool's `lock_timeout` bounds every lock wait.
+pub struct MoneyTx {
+    tx: DatabaseTransaction,
+    /// Held-back credits: wallet -> (delta, ceiling for a user wallet).
+    held: std::sync::Mutex<BTreeMap<Uuid, (i64, i64)>>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for MoneyTx {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+}
+
+impl MoneyTx {
+    /// Begins a money transaction, first waiting for a permit of `policy`'s gate.
+    pub async fn begin(db: &DatabaseConnection, policy: &MoneyPolicy) -> Result<Self, AppError> {
+        let permit = policy.gate.enter().await?;
+        let tx = crate::db::begin_write(db, Isolation::ReadCommitted).await?;
+        Ok(Self { tx, held: Default::default(), _permit: Some(permit) })
+    }
+
+    /// Turns a transaction that turned out to move money (a delivery that
+    /// collects cash, a cancel that refunds) into a money transaction.
+    pub fn from_tx(tx: DatabaseTransaction) -> Self {
+        Self { tx, held: Default::default(), _permit: None }
+    }
+
+    fn hold(&self, wallet_id: Uuid, delta: i64, ceiling: i64) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = held.entry(wallet_id).or_insert((0, ceiling));
+        entry.0 += delta;
+    }
+
+    /// Applies the held-back credits, then commits.
+    pub async fn commit(self) -> Result<(), AppError> {
+        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|e| e.into_inner()));
+        apply_credits(&self.tx, &held, now()).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<(), AppError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+/// `WALLET_BALANCE_LIMIT_EXCEEDED` for a credit that would take a wallet
+/// past its ceiling.
+pub fn balance_limit_exceeded(
+    wallet_id: Uuid,
+    balance_minor: i64,
+    credit_minor: i64,
+    ceiling: i64,
     currency: &str,
+) -> AppError {
+    let text = |minor| money::minor_text(minor, currency);
+    AppError::rule(
+        "WALLET_BALANCE_LIMIT_EXCEEDED",
+        "The wallet would hold more than the largest balance allowed",
+        json!({
+            "walletId": wallet_id,
+            "balance": text(balance_minor),
+            "credit": text(credit_minor),
+            "limit": text(ceiling),
+            "currency": currency,
+        }),
+    )
+}
+
+/// What a balance change must respect.
+#[derive(Debug, Clone, Copy)]
+enum Guard {
+    /// A debit: a user wallet may not go below zero (the platform may).
+    Floor,
+    /// A credit: a user wallet may not pass this ceiling, and no wallet may
+    /// pass `i64::MAX`.
+    Ceiling(i64),
+}
+
+/// Moves each wallet by its delta, one UPDATE per row in id order: every
+/// movement locks the rows it touches in one global order, so two movements
+/// cannot deadlock on them (a single statement over several rows would lock
+/// them in whatever order its scan meets them). Each UPDATE carries its
+/// guard, evaluated on the latest committed row after any lock wait, in a
+/// form that cannot overflow (`balance >= -debit`, `balance <= ceiling -
+/// credit`). Stops at the first refusal and says why.
+async fn move_balances(
+    tx: &DatabaseTransaction,
+    deltas: &BTreeMap<Uuid, (i64, Guard)>,
+    currency: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     use wallet::Column as W;
-    let mut deltas: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for (&id, &(delta, guard)) in deltas {
+        if delta == 0 {
+            continue;
+        }
+        let condition = match guard {
+            Guard::Floor => {
+                Condition::any().add(W::Kind.eq(WalletKind::Platform)).add(W::BalanceMinor.gte(delta.saturating_neg()))
+            }
+            Guard::Ceiling(ceiling) => Condition::any()
+                .add(
+                    Condition::all()
+                        .add(W::Kind.eq(WalletKind::Platform))
+                        .add(W::BalanceMinor.lte(i64::MAX.saturating_sub(delta))),
+                )
+                .add(W::BalanceMinor.lte(ceiling.saturating_sub(delta))),
+        };
+        let moved = wallet::Entity::update_many()
+            .col_expr(W::BalanceMinor, ExprTrait::add(Expr::col(W::BalanceMinor), delta))
+            .col_expr(W::Version, ExprTrait::add(Expr::col(W::Version), 1))
+            .col_expr(W::UpdatedAt, Expr::value(now))
+            .filter(W::Id.eq(id))
+            .filter(condition)
+            .exec(tx)
+            .await?;
+        if moved.rows_affected == 1 {
+            continue;
+        }
+        let Some(w) = wallet::Entity::find_by_id(id).one(tx).await? else {
+            return Err(AppError::Internal(format!("a ledger posting found wallet {id} missing")));
+        };
+        let currency = currency.unwrap_or(&w.currency);
+        return Err(match guard {
+            Guard::Floor => insufficient_funds(w.id, w.balance_minor, -delta, currency),
+            Guard::Ceiling(ceiling) => {
+                let ceiling = if w.kind == WalletKind::Platform { i64::MAX } else { ceiling };
+                balance_limit_exceeded(w.id, w.balance_minor, delta, ceiling, currency)
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Applies held-back credits, at commit.
+async fn apply_credits(
+    tx: &DatabaseTransaction,
+    held: &BTreeMap<Uuid, (i64, i64)>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let deltas = held.iter().map(|(id, (d, ceiling))| (*id, (*d, Guard::Ceiling(*ceiling)))).collect();
+    move_balances(tx, &deltas, None, now).await
+}
+
+/// Writes `legs` in the caller's money transaction: one INSERT of the
+/// entries, then the debits of user wallets, which refuse to take one below
+/// zero (`INSUFFICIENT_FUNDS` for the whole posting).
+/// Credits, and every platform leg, are held back until
+/// [`MoneyTx::commit`], which refuses to take a user wallet past
+/// `ceiling_minor` (`WALLET_BALANCE_LIMIT_EXCEEDED`).
+pub async fn post(
+    tx: &MoneyTx,
+    legs: Vec<Leg>,
+    payment_id: Option<Uuid>,
+    currency: &str,
+    ceiling_minor: i64,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let mut deltas: BTreeMap<Uuid, (i64, bool)> = BTreeMap::new();
     for leg in &legs {
-        *deltas.entry(leg.wallet_id).or_default() += leg.amount_minor;
+        let entry = deltas.entry(leg.wallet_id).or_default();
+        entry.0 += leg.amount_minor;
+        entry.1 |= leg.platform;
     }
     let rows = legs.into_iter().map(|leg| {
         // Funding legs stand alone; the payment's own legs sum to zero.
         let payment = if leg.entry_type == LedgerEntryType::TopUp { None } else { payment_id };
         leg.into_active_model(payment, currency, now)
     });
-    ledger_entry::Entity::insert_many(rows).exec_without_returning(tx).await?;
+    ledger_entry::Entity::insert_many(rows).exec_without_returning(&**tx).await?;
 
-    let delta = || -> Expr {
-        let mut case = CaseStatement::new();
-        for (id, d) in &deltas {
-            case = case.case(W::Id.eq(*id), Expr::val(*d));
+    let mut debits = BTreeMap::new();
+    for (id, (delta, platform)) in deltas {
+        if delta < 0 && !platform {
+            debits.insert(id, (delta, Guard::Floor));
+        } else if delta != 0 {
+            tx.hold(id, delta, ceiling_minor);
         }
-        case.finally(Expr::val(0_i64)).into()
-    };
-    let moved = wallet::Entity::update_many()
-        .col_expr(W::BalanceMinor, ExprTrait::add(Expr::col(W::BalanceMinor), delta()))
-        .col_expr(W::Version, ExprTrait::add(Expr::col(W::Version), 1))
-        .col_expr(W::UpdatedAt, Expr::value(now))
-        .filter(W::Id.is_in(deltas.keys().copied()))
-        .filter(
-            Condition::any()
-                .add(W::Kind.eq(WalletKind::Platform))
-                .add(ExprTrait::add(Expr::col(W::BalanceMinor), delta()).gte(0)),
-        )
-        .exec(tx)
-        .await?;
-    if moved.rows_affected == deltas.len() as u64 {
-        return Ok(());
     }
-    // Some user wallet would go below zero: say which, and by how much.
-    let wallets = wallet::Entity::find().filter(W::Id.is_in(deltas.keys().copied())).all(tx).await?;
-    let short = wallets.iter().find(|w| w.kind == WalletKind::User && w.balance_minor + deltas[&w.id] < 0);
-    Err(match short {
-        Some(w) => insufficient_funds(w.id, w.balance_minor, -deltas[&w.id], currency),
-        None => AppError::Internal("a ledger posting found a wallet missing".into()),
-    })
+    move_balances(tx, &debits, Some(currency), now).await
 }
 
 #[cfg(test)]

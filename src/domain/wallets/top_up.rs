@@ -3,15 +3,16 @@
 
 use entity::{WalletKind, wallet};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveEnum, DatabaseConnection, EntityTrait};
+use sea_orm::sea_query::LockType;
+use sea_orm::{ActiveEnum, DatabaseConnection, EntityTrait, QuerySelect};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::{self, RetryPolicy, begin_money};
+use crate::db::{self, RetryPolicy};
 use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::idempotency::{self, Keyed};
-use crate::domain::money::{Currency, MoneyPolicy, minor_text};
-use crate::domain::wallets::ledger;
+use crate::domain::money::{Currency, MoneyLimits, MoneyPolicy, minor_text};
+use crate::domain::wallets::ledger::{self, MoneyTx};
 use crate::domain::{Viewer, new_id, now};
 use crate::error::AppError;
 
@@ -38,10 +39,12 @@ pub async fn top_up(
     idempotency::run(db, policy.key_ttl, keyed, |ticket| async move {
         let ticket = &ticket;
         let (done, _) =
-            db::retry(RetryPolicy::MONEY, "wallet_top_up_retry", wallet_id, AppError::is_retryable, || async move {
-                let tx = begin_money(db).await?;
+            db::retry(RetryPolicy::MONEY, "wallet_top_up_retry", wallet_id, AppError::is_lost_race, || async move {
+                let tx = MoneyTx::begin(db, policy).await?;
+                // Locked, so the balance answered is the one committed.
                 let current = wallet::Entity::find_by_id(wallet_id)
-                    .one(&tx)
+                    .lock(LockType::Update)
+                    .one(&*tx)
                     .await?
                     .ok_or_else(|| AppError::not_found("Wallet", wallet_id))?;
                 if current.kind != WalletKind::User {
@@ -55,21 +58,40 @@ pub async fn top_up(
                 if minor <= 0 {
                     return Err(AppError::validation("amount", "A top-up amount is positive"));
                 }
-                let balance = current
-                    .balance_minor
-                    .checked_add(minor)
-                    .ok_or_else(|| AppError::validation("amount", "The wallet's balance would be out of range"))?;
+                let largest = MoneyLimits::minor(policy.limits.top_up, &current.currency);
+                if minor > largest {
+                    return Err(AppError::rule(
+                        "TOP_UP_LIMIT_EXCEEDED",
+                        "The top-up is larger than the largest allowed",
+                        json!({
+                            "walletId": wallet_id,
+                            "requested": minor_text(minor, &current.currency),
+                            "limit": minor_text(largest, &current.currency),
+                            "currency": current.currency,
+                        }),
+                    ));
+                }
+                let ceiling = MoneyLimits::minor(policy.limits.wallet_balance, &current.currency);
+                if current.balance_minor > ceiling - minor {
+                    return Err(ledger::balance_limit_exceeded(
+                        wallet_id,
+                        current.balance_minor,
+                        minor,
+                        ceiling,
+                        &current.currency,
+                    ));
+                }
                 let now = now();
                 let leg = ledger::funding_leg(wallet_id, minor, format!("top_up_{}", new_id()));
-                ledger::post(&tx, vec![leg], None, &current.currency, now).await?;
+                ledger::post(&tx, vec![leg], None, &current.currency, ceiling, now).await?;
                 let after = wallet::Model {
-                    balance_minor: balance,
+                    balance_minor: current.balance_minor + minor,
                     version: current.version + 1,
                     updated_at: now,
                     ..current.clone()
                 };
                 audit::record(
-                    &tx,
+                    &*tx,
                     Change {
                         action: "wallet.topped_up",
                         entity_type: "Wallet",
@@ -80,7 +102,7 @@ pub async fn top_up(
                     },
                 )
                 .await?;
-                let done = ticket.complete(&tx, after).await?;
+                let done = ticket.complete(&*tx, after).await?;
                 tx.commit().await?;
                 Ok((done, minor))
             })
