@@ -1,8 +1,12 @@
 //! Mutation benchmark driver (run by `bench/mutations.sh`): `BENCH_WORKERS`
 //! concurrent clients (default 16) each loop create order -> initiate ->
 //! capture for `BENCH_SECONDS` (default 20), spread over `BENCH_BUYERS`
-//! buyers (default 100) funded through `topUpWallet`. Prints throughput,
-//! p50/p99 per step and the outcome of every capture, then the ledger check.
+//! buyers (default 100) funded through `topUpWallet`. `BENCH_MODE=hot`
+//! (default) sends every order to one seller; `BENCH_MODE=disjoint` pairs
+//! buyer i with seller i (as many sellers as buyers), so captures touch
+//! disjoint buyer and seller wallets (the platform's is shared by all).
+//! Prints throughput, p50/p99 per step and the outcome of every capture,
+//! then the ledger check.
 //!
 //! Reads the server's `DATABASE_URL` and `COURIER_JWT_SECRET` to create the
 //! buyers and mint their tokens, and `BENCH_URL` for the GraphQL endpoint.
@@ -70,11 +74,16 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-/// Creates (once) the bench buyers with wallets; returns (user id, wallet id).
-async fn buyers(db: &sea_orm::DatabaseConnection, n: u64) -> Result<Vec<(uuid::Uuid, uuid::Uuid)>, Failure> {
+/// Creates (once) `n` bench users of `role` with wallets; returns (user id, wallet id).
+async fn users(
+    db: &sea_orm::DatabaseConnection,
+    n: u64,
+    role: UserRole,
+) -> Result<Vec<(uuid::Uuid, uuid::Uuid)>, Failure> {
     let mut out = Vec::new();
+    let kind = if role == UserRole::Seller { "seller" } else { "buyer" };
     for i in 0..n {
-        let email = format!("bench-buyer-{i}@courier.test");
+        let email = format!("bench-{kind}-{i}@courier.test");
         let existing = user::Entity::find().filter(user::Column::Email.eq(&email)).one(db).await?;
         let user_id = match existing {
             Some(u) => u.id,
@@ -84,8 +93,8 @@ async fn buyers(db: &sea_orm::DatabaseConnection, n: u64) -> Result<Vec<(uuid::U
                 user::Entity::insert(user::ActiveModel {
                     id: Set(id),
                     email: Set(email),
-                    display_name: Set(format!("Bench Buyer {i}")),
-                    role: Set(UserRole::Buyer),
+                    display_name: Set(format!("Bench {kind} {i}")),
+                    role: Set(role),
                     created_at: Set(now),
                     updated_at: Set(now),
                     deleted_at: Set(None),
@@ -125,15 +134,23 @@ async fn main() -> Result<(), Failure> {
     let db = courier::db::connect(&config).await?;
     let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
     let admin = courier::domain::users::find_by_email(&db, "admin@courier.test").await?;
-    let seller = courier::domain::users::find_by_email(&db, "seller@courier.test").await?;
     let admin_token = tokens.mint(admin.id)?;
-    let seller_id = encode(courier::domain::lookup::EntityKind::User, seller.id).0;
+    let disjoint = std::env::var("BENCH_MODE").is_ok_and(|m| m == "disjoint");
+    let sellers: Vec<String> = if disjoint {
+        users(&db, buyer_count, UserRole::Seller).await?.into_iter().map(|(id, _)| id).collect()
+    } else {
+        vec![courier::domain::users::find_by_email(&db, "seller@courier.test").await?.id]
+    }
+    .into_iter()
+    .map(|id| encode(courier::domain::lookup::EntityKind::User, id).0)
+    .collect();
+    let sellers = Arc::new(sellers);
     let client = Arc::new(Client { http: reqwest::Client::new(), url });
 
     // Fund every buyer generously: the run measures captures, not refusals.
     let mut buyer_tokens = Vec::new();
     let run = uuid::Uuid::now_v7();
-    for (user_id, wallet_id) in buyers(&db, buyer_count).await? {
+    for (user_id, wallet_id) in users(&db, buyer_count, UserRole::Buyer).await? {
         let input = json!({
             "walletId": encode(courier::domain::lookup::EntityKind::Wallet, wallet_id).0,
             "amount": "1000000.00",
@@ -162,13 +179,14 @@ async fn main() -> Result<(), Failure> {
     let started = Instant::now();
     let mut handles = Vec::new();
     for w in 0..workers {
-        let (client, buyer_tokens, stats, seller_id) =
-            (client.clone(), buyer_tokens.clone(), stats.clone(), seller_id.clone());
+        let (client, buyer_tokens, stats, sellers) =
+            (client.clone(), buyer_tokens.clone(), stats.clone(), sellers.clone());
         handles.push(tokio::spawn(async move {
             let mut n: u64 = 0;
             let mut local = Stats::default();
             while Instant::now() < deadline {
-                let token = &buyer_tokens[((w + n * workers) % buyer_tokens.len() as u64) as usize];
+                let b = ((w + n * workers) % buyer_tokens.len() as u64) as usize;
+                let (token, seller_id) = (&buyer_tokens[b], &sellers[b % sellers.len()]);
                 n += 1;
                 let cents = 100 + (w * 7919 + n * 104_729) % 9_900;
                 let order = json!({
@@ -209,7 +227,8 @@ async fn main() -> Result<(), Failure> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let mut stats = stats.lock().await;
-    println!("workers {workers}, buyers {buyer_count}, {elapsed:.1} s");
+    let mode = if disjoint { "disjoint" } else { "hot" };
+    println!("mode {mode}, workers {workers}, buyers {buyer_count}, sellers {}, {elapsed:.1} s", sellers.len());
     for (op, lat) in stats.latencies.iter_mut() {
         lat.sort_unstable();
         println!(

@@ -430,6 +430,29 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_the_simulated_processor_and_defaults_to_none() {
+        let mut config = dev();
+        assert_eq!(config.processor(), ProcessorChoice::Simulated);
+        assert!(config.money_policy().processor.is_some_and(|p| p.is_simulated()));
+        config.env = Environment::Production;
+        config.jwt_secret = "a-real-secret-of-enough-length".into();
+        assert_eq!(config.processor(), ProcessorChoice::None);
+        assert!(config.money_policy().processor.is_none());
+        assert!(config.validate().is_ok());
+        config.payment_processor = Some(ProcessorChoice::Simulated);
+        assert!(config.validate().expect_err("refused").contains("simulated"));
+    }
+
+    #[test]
+    fn money_limits_must_be_positive_and_bounded() {
+        let mut config = dev();
+        config.max_top_up = Decimal::ZERO;
+        assert!(config.validate().is_err());
+        config.max_top_up = Decimal::from(crate::domain::money::MAX_MAJOR) + Decimal::ONE;
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
     fn pool_bounds_are_checked() {
         let mut config = dev();
         config.db_pool_min = 20;
