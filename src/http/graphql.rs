@@ -44,11 +44,8 @@ pub async fn post(State(state): State<AppState>, caller: Caller, headers: Header
     }
     let limit = state.config.max_body_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    let bytes = match declared {
-        Some(n) if n > limit => Err(()),
-        _ => axum::body::to_bytes(body, limit).await.map_err(|_| ()),
-    };
-    let Ok(bytes) = bytes else { return refuse(too_large(limit)) };
+    let deadline = state.config.request_timeout();
+    let Some(bytes) = read_limited(body, limit, declared, deadline).await else { return refuse(too_large(limit)) };
     let body = match protocol::parse_post(&bytes, state.config.max_batch) {
         Ok(body) => body,
         Err(rejection) => return refuse(rejection),
@@ -108,6 +105,42 @@ pub async fn get(
 /// answered by the CORS layer before this, when origins are configured).
 pub async fn options() -> Response {
     (StatusCode::NO_CONTENT, [(header::ALLOW, "GET, POST, OPTIONS")]).into_response()
+}
+
+/// What is read of a refused body before answering 413: an honest client
+/// still sending a slightly too large body then reads the answer instead of
+/// a reset connection; a bigger or slower one is cut off.
+const DRAIN_BYTES: usize = 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The body, when it is at most `limit` bytes and arrives within `deadline`
+/// (`None` otherwise, after draining a bounded amount of the rest). A
+/// declared length over the limit is refused without collecting anything.
+async fn read_limited(
+    body: HttpBody,
+    limit: usize,
+    declared: Option<usize>,
+    deadline: std::time::Duration,
+) -> Option<axum::body::Bytes> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut collected = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    let within = declared.is_none_or(|n| n <= limit);
+    let read = tokio::time::timeout(if within { deadline } else { DRAIN_TIME }, async {
+        while let Some(chunk) = stream.next().await {
+            let Ok(chunk) = chunk else { return false };
+            seen += chunk.len();
+            if within && seen <= limit {
+                collected.extend_from_slice(&chunk);
+            } else if seen > limit + DRAIN_BYTES {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    (read == Ok(true) && within && seen <= limit).then(|| collected.into())
 }
 
 fn too_large(limit: usize) -> Rejection {
