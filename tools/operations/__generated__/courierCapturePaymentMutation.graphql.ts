@@ -1,5 +1,5 @@
 /**
- * @generated SignedSource<<b8e1fa9ad497309e7fe3d95469afdfaf>>
+ * @generated SignedSource<<970173757e74d3a15ef25581b52f3b92>>
  * @relayHash 7a749663c4c6dab9af0080c19fefc108
  * @lightSyntaxTransform
  * @nogrep
@@ -14,6 +14,7 @@
 import { ConcreteRequest } from 'relay-runtime';
 export type PaymentStatus = "CAPTURED" | "FAILED" | "INITIATED" | "PARTIALLY_REFUNDED" | "REFUNDED" | "%future added value";
 export type CapturePaymentInput = {
+  cardToken?: string | null | undefined;
   idempotencyKey: string;
   paymentId: string;
 };
