@@ -187,8 +187,10 @@ fn sqlite_file(url: &str) -> Option<&str> {
 pub enum Isolation {
     /// The default: row locks and optimistic version checks do the work.
     ReadCommitted,
-    /// For money movements: PostgreSQL aborts a transaction that would break
-    /// serializability (SQLSTATE 40001), and the caller retries.
+    /// For a transaction whose rules depend on rows it only reads: PostgreSQL
+    /// aborts one that would break serializability (SQLSTATE 40001), and the
+    /// caller retries. Money no longer needs it: its rules are guarded writes
+    /// on locked rows (see `wallets::MoneyTx`).
     Serializable,
 }
 
