@@ -9,31 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-DB=${BENCH_DB:-courier_bench}
 DURATION=${BENCH_DURATION:-20s}
 PORT=${BENCH_PORT:-8088}
-export DATABASE_URL="$PG/$DB"
 export COURIER_BIND="127.0.0.1:$PORT"
 export COURIER_LOG=warn
-export COURIER_DB_POOL_MAX=${BENCH_POOL:-16}
-
-command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-./target/release/courier seed --orders 10000
-psql -q "$DATABASE_URL" -c "VACUUM ANALYZE"
-export BENCH_TOKEN
-BENCH_TOKEN=$(./target/release/courier token --email admin@courier.test)
-
-wait_for() {
-  for _ in $(seq 1 50); do
-    curl -fs "$1" > /dev/null && return 0
-    sleep 0.2
-  done
-  echo "no answer from $1" >&2
-  return 1
-}
+# shellcheck source=bench/read_setup.sh
+source bench/read_setup.sh
 
 ./target/release/courier serve > /dev/null &
 SERVER=$!

@@ -144,11 +144,14 @@ pub enum IdempotencyAction {
 pub enum MigrateAction {
     /// Apply all pending migrations.
     Up,
-    /// Revert the last `--steps` migrations.
+    /// Revert the last `--steps` migrations (in production only with `--force`).
     Down {
         /// How many to revert.
         #[arg(long, default_value_t = 1)]
         steps: u32,
+        /// Needed when COURIER_ENV=production: reverting drops tables and data.
+        #[arg(long)]
+        force: bool,
     },
     /// List applied and pending migrations.
     Status,
@@ -162,6 +165,11 @@ pub async fn run(cli: Cli) -> CliResult {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(&config, action).await,
+        Command::Seed { .. } if config.is_production() => {
+            Err("`seed` creates demo users with known emails (an admin among them) and is refused when \
+                 COURIER_ENV=production"
+                .into())
+        }
         Command::Seed { orders } => {
             let db = db::connect_for(&config, Purpose::Maintenance).await?;
             Migrator::up(&db, None).await?;
@@ -228,12 +236,26 @@ async fn serve(config: Config) -> CliResult {
     // Migrations (and the demo seed) run on a maintenance pool without the
     // serving pool's statement timeout; the server then gets its own pool.
     let maintenance = db::connect_for(&config, Purpose::Maintenance).await?;
-    Migrator::up(&maintenance, None).await?;
+    let migrated = if config.migrate_on_start {
+        Migrator::up(&maintenance, None).await?;
+        true
+    } else {
+        let pending = Migrator::get_pending_migrations_read_only(&maintenance).await?.len();
+        if pending > 0 {
+            tracing::warn!(
+                event = "migrations_pending",
+                pending,
+                "COURIER_MIGRATE_ON_START is off and migrations are pending: /health/ready answers 503 until \
+                 `courier migrate up` runs"
+            );
+        }
+        pending == 0
+    };
     let development = !config.is_production();
     // Demo data and demo tokens are a development convenience only: a
     // production database starts empty, and its first admin comes from
     // `courier admin create`.
-    if development && entity::user::Entity::find().count(&maintenance).await? == 0 {
+    if development && migrated && entity::user::Entity::find().count(&maintenance).await? == 0 {
         let report = seed::seed(&maintenance, DEMO_ORDERS, config.platform_fee_rate).await?;
         tracing::info!(
             event = "demo_data_seeded",
@@ -245,7 +267,7 @@ async fn serve(config: Config) -> CliResult {
     let db = db::connect(&config).await?;
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    if development {
+    if development && migrated {
         print_welcome(&db, &config, addr).await?;
     }
     tracing::info!(event = "server_started", %addr, backend = ?db.get_database_backend(), env = ?config.env, "listening");
@@ -279,7 +301,12 @@ async fn migrate(config: &Config, action: MigrateAction) -> CliResult {
     let db = db::connect_for(config, Purpose::Maintenance).await?;
     match action {
         MigrateAction::Up => Migrator::up(&db, None).await?,
-        MigrateAction::Down { steps } => Migrator::down(&db, Some(steps)).await?,
+        MigrateAction::Down { force: false, .. } if config.env == Environment::Production => {
+            return Err(
+                "`migrate down` drops tables and their data; when COURIER_ENV=production it needs --force".into()
+            );
+        }
+        MigrateAction::Down { steps, .. } => Migrator::down(&db, Some(steps)).await?,
         MigrateAction::Fresh if config.env == Environment::Production => {
             return Err("`migrate fresh` drops every table and is refused when COURIER_ENV=production".into());
         }

@@ -244,6 +244,80 @@ pub struct Config {
     /// operations run (`OPERATION_NOT_TRUSTED`).
     #[arg(long, env = "COURIER_TRUSTED_DOCUMENTS", global = true)]
     pub trusted_documents: Option<std::path::PathBuf>,
+
+    /// Serve Prometheus metrics at `GET /metrics`.
+    #[arg(
+        long,
+        env = "COURIER_METRICS",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value = "true",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub metrics: bool,
+
+    /// Serve `/metrics` on this address instead of the public one (for
+    /// example `127.0.0.1:9464`), so it is not reachable from outside.
+    #[arg(long, env = "COURIER_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Distinct operation names kept as metric labels; later ones are `other`.
+    #[arg(long, env = "COURIER_METRICS_MAX_OPERATIONS", default_value_t = 100, global = true)]
+    pub metrics_max_operations: usize,
+
+    /// Seconds between pool monitor samples (pool gauges, utilization
+    /// warnings, PostgreSQL statistics).
+    #[arg(long, env = "COURIER_POOL_MONITOR_INTERVAL_SECS", default_value_t = 30, global = true)]
+    pub pool_monitor_interval_secs: u64,
+
+    /// Seconds between periodic ledger checks (the `ledger verify`
+    /// invariants, counted in `courier_ledger_invariant_violations`); 0 turns them off.
+    #[arg(long, env = "COURIER_LEDGER_CHECK_INTERVAL_SECS", default_value_t = 300, global = true)]
+    pub ledger_check_interval_secs: u64,
+
+    /// Log one `graphql_request_completed` line per GraphQL request.
+    #[arg(
+        long,
+        env = "COURIER_REQUEST_LOG",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value = "true",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub request_log: bool,
+
+    /// GraphQL requests slower than this many milliseconds log their summary line at warn level.
+    #[arg(long, env = "COURIER_SLOW_REQUEST_MS", default_value_t = 1_000, global = true)]
+    pub slow_request_ms: u64,
+
+    /// Apply pending migrations when `serve` starts; when off, run `courier
+    /// migrate up` as a separate step (readiness answers 503 until then).
+    #[arg(
+        long,
+        env = "COURIER_MIGRATE_ON_START",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value = "true",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub migrate_on_start: bool,
+
+    /// After SIGTERM, how long readiness answers 503 while the server still
+    /// accepts requests (so load balancers stop sending), in milliseconds.
+    #[arg(long, env = "COURIER_SHUTDOWN_DRAIN_MS", default_value_t = 0, global = true)]
+    pub shutdown_drain_ms: u64,
+
+    /// OTLP/HTTP traces endpoint (for example
+    /// `http://127.0.0.1:4318/v1/traces`); traces are off when unset.
+    #[arg(long, env = "COURIER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
+    /// After that, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, env = "COURIER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Config {
@@ -280,6 +354,12 @@ impl Config {
                     || !(o.starts_with("http://") || o.starts_with("https://")))
         }) {
             return Err(format!("COURIER_CORS_ORIGINS: `{origin}` is not an origin like https://app.example.com"));
+        }
+        if self.pool_monitor_interval_secs == 0 {
+            return Err("COURIER_POOL_MONITOR_INTERVAL_SECS must be at least 1".into());
+        }
+        if self.metrics_bind.is_some() && !self.metrics {
+            return Err("COURIER_METRICS_BIND is set but COURIER_METRICS is off".into());
         }
         if self.request_timeout_ms == 0 {
             return Err("COURIER_REQUEST_TIMEOUT_MS must be at least 1".into());

@@ -10,8 +10,9 @@
 //! locks, `FOR UPDATE`, are left out on SQLite, whose immediate transactions
 //! already serialize writers).
 
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -25,6 +26,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::AppError;
+use crate::telemetry::metrics;
 
 /// How long SQLite waits for another writer before answering `SQLITE_BUSY`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,6 +34,50 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 tokio::task_local! {
     /// The statement counter of the request being served, when one is in scope.
     static STATEMENTS: StatementCounter;
+    /// Set while a wrapped call (see [`acquiring`]) waits for its connection.
+    static ACQUIRING: Cell<bool>;
+}
+
+/// Calls waiting for a pooled connection now (process-wide).
+static WAITING: AtomicI64 = AtomicI64::new(0);
+
+/// Requests waiting for a pooled connection now: GraphQL reads and
+/// transaction begins, which is where requests take connections.
+pub fn waiting() -> u64 {
+    u64::try_from(WAITING.load(Ordering::Relaxed)).unwrap_or(0)
+}
+
+/// Called when sqlx hands out a connection (its acquire event, see
+/// `telemetry`): the waiting call in this task, if any, stops waiting.
+pub fn connection_acquired() {
+    let _ = ACQUIRING.try_with(stop_waiting);
+}
+
+fn stop_waiting(flag: &Cell<bool>) {
+    if flag.replace(false) {
+        WAITING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Ends the wait when the call finishes or is dropped without a connection.
+struct WaitGuard;
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        let _ = ACQUIRING.try_with(stop_waiting);
+    }
+}
+
+/// Runs `fut`, a call that takes a pooled connection first, counted in
+/// [`waiting`] until sqlx hands it the connection.
+async fn acquiring<T>(fut: impl Future<Output = T>) -> T {
+    WAITING.fetch_add(1, Ordering::Relaxed);
+    ACQUIRING
+        .scope(Cell::new(true), async {
+            let _guard = WaitGuard;
+            fut.await
+        })
+        .await
 }
 
 /// Counts the SQL statements run on behalf of one request.
@@ -104,11 +150,20 @@ pub async fn connect_for(config: &Config, purpose: Purpose) -> Result<DatabaseCo
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .create_if_missing(true)
         });
+    if purpose == Purpose::Serve && config.metrics {
+        // sqlx reports every acquire with its wait (`telemetry` turns the
+        // events into the acquire histogram and ends the `waiting` count).
+        options
+            .map_sqlx_postgres_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Trace))
+            .map_sqlx_sqlite_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Trace));
+    }
 
     let mut db = Database::connect(options).await?;
     let slow = config.slow_sql();
     db.set_metric_callback(move |info| {
         let _ = STATEMENTS.try_with(|counter| counter.0.fetch_add(1, Ordering::Relaxed));
+        metrics::sql_statement(info.elapsed, info.elapsed >= slow);
+        crate::telemetry::otel::sql_span(&info.statement.sql, info.elapsed, info.failed);
         if info.elapsed >= slow {
             tracing::warn!(
                 event = "slow_query_detected",
@@ -152,22 +207,22 @@ impl ConnectionTrait for Limited {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
         let _permit = self.permit().await?;
-        self.db.execute_raw(stmt).await
+        acquiring(self.db.execute_raw(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
         let _permit = self.permit().await?;
-        self.db.execute_unprepared(sql).await
+        acquiring(self.db.execute_unprepared(sql)).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
         let _permit = self.permit().await?;
-        self.db.query_one_raw(stmt).await
+        acquiring(self.db.query_one_raw(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
         let _permit = self.permit().await?;
-        self.db.query_all_raw(stmt).await
+        acquiring(self.db.query_all_raw(stmt)).await
     }
 
     fn support_returning(&self) -> bool {
@@ -210,11 +265,11 @@ pub async fn begin_write(db: &DatabaseConnection, isolation: Isolation) -> Resul
     // levels to set (and SeaORM warns if asked).
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     let isolation_level = (postgres && isolation == Isolation::Serializable).then_some(IsolationLevel::Serializable);
-    db.begin_with_options(TransactionOptions {
+    acquiring(db.begin_with_options(TransactionOptions {
         isolation_level,
         access_mode: None,
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-    })
+    }))
     .await
 }
 
@@ -224,11 +279,11 @@ pub async fn begin_write(db: &DatabaseConnection, isolation: Isolation) -> Resul
 /// whose first read fixes the snapshot (WAL mode).
 pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
-    db.begin_with_options(TransactionOptions {
+    acquiring(db.begin_with_options(TransactionOptions {
         isolation_level: postgres.then_some(IsolationLevel::RepeatableRead),
         access_mode: postgres.then_some(AccessMode::ReadOnly),
         sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
-    })
+    }))
     .await
 }
 
@@ -295,6 +350,7 @@ where
     .sleep(tokio::time::sleep)
     .when(|err| retry_on(err))
     .notify(|err, delay| {
+        metrics::retried(event);
         tracing::warn!(
             event,
             subject = %subject,
@@ -304,7 +360,12 @@ where
             "lost a race, retrying"
         );
     })
-    .await?;
+    .await
+    .inspect_err(|err| {
+        if retry_on(err) && attempts.load(Ordering::Relaxed) as usize >= policy.attempts {
+            metrics::retries_exhausted(event);
+        }
+    })?;
     Ok((value, attempts.load(Ordering::Relaxed) as u32))
 }
 
@@ -326,6 +387,8 @@ pub struct PoolStats {
     pub in_use: u32,
     /// Upper bound.
     pub max: u32,
+    /// Requests waiting for a connection (process-wide).
+    pub waiting: u64,
     /// `in_use / max`, between 0 and 1.
     pub utilization: f64,
 }
@@ -345,7 +408,7 @@ pub fn pool_stats(db: &DatabaseConnection, max: u32) -> PoolStats {
     };
     let in_use = size.saturating_sub(idle);
     let utilization = if max == 0 { 0.0 } else { f64::from(in_use) / f64::from(max) };
-    PoolStats { size, idle, in_use, max, utilization }
+    PoolStats { size, idle, in_use, max, waiting: waiting(), utilization }
 }
 
 #[cfg(test)]

@@ -174,6 +174,12 @@ impl AppError {
         Self::BusinessRule { rule, message: message.into(), context }
     }
 
+    /// Whether the server or a dependency is at fault (as opposed to the
+    /// client's input, rights or a rule): what metrics count as failures.
+    pub fn is_server_fault(&self) -> bool {
+        matches!(self.code(), ErrorCode::InternalServerError | ErrorCode::ServiceUnavailable | ErrorCode::Timeout)
+    }
+
     /// Whether the operation may succeed if simply run again: a lost lock or
     /// serialization race (a retryable CONFLICT).
     pub fn is_retryable(&self) -> bool {
@@ -276,6 +282,14 @@ pub fn classify(err: &DbErr) -> DbFailure {
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
+        if matches!(err, DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)) {
+            crate::telemetry::metrics::acquire_timeout();
+            tracing::error!(
+                event = "db_pool_exhausted",
+                waiting = crate::db::waiting(),
+                "a request gave up waiting for a pooled connection"
+            );
+        }
         match classify(&err) {
             DbFailure::UniqueViolation => Self::Conflict {
                 message: "A record with the same unique value already exists".into(),

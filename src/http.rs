@@ -5,6 +5,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod limits;
+pub mod metrics;
 pub mod processor;
 pub mod protocol;
 pub mod rate_limit;
@@ -12,10 +13,14 @@ pub mod request_id;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::response::Redirect;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -27,6 +32,8 @@ use crate::auth::TokenService;
 use crate::config::Config;
 use crate::domain::money::MoneyPolicy;
 use crate::graphql::{CourierSchema, build_schema};
+use crate::telemetry::metrics::OperationNames;
+use crate::telemetry::monitor::{self, MonitorSettings};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -46,6 +53,52 @@ pub struct AppState {
     /// How money moves: limits, the card processor, the money gate (shared
     /// with the schema, so a callback sees the processor the capture used).
     pub money: MoneyPolicy,
+    /// The Prometheus handle, when metrics are on.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Operation names as metric labels (capped).
+    pub operation_names: Arc<OperationNames>,
+    /// Whether the server is shutting down, and what it is serving.
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+/// The server's life: readiness goes 503 once shutdown begins.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    shutting_down: AtomicBool,
+    in_flight: AtomicU64,
+}
+
+impl Lifecycle {
+    /// Whether shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// HTTP requests being served now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request in until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        ::metrics::gauge!(crate::telemetry::metrics::HTTP_IN_FLIGHT).increment(1.0);
+        InFlight(self.clone())
+    }
+}
+
+/// One request being served (see [`Lifecycle::enter`]).
+pub struct InFlight(Arc<Lifecycle>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        ::metrics::gauge!(crate::telemetry::metrics::HTTP_IN_FLIGHT).decrement(1.0);
+    }
 }
 
 impl AppState {
@@ -56,32 +109,63 @@ impl AppState {
         let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
         let rate_limiter = config.rate_limit().map(|n| Arc::new(rate_limit::RateLimiter::new(n)));
         let documents = Arc::new(documents::Documents::load(config.trusted_documents.as_deref())?);
-        Ok(Self { db, schema, tokens, config: Arc::new(config), rate_limiter, documents, money })
+        let metrics = config.metrics.then(crate::telemetry::metrics::install).transpose()?;
+        let operation_names = Arc::new(OperationNames::new(config.metrics_max_operations));
+        Ok(Self {
+            db,
+            schema,
+            tokens,
+            config: Arc::new(config),
+            rate_limiter,
+            documents,
+            money,
+            metrics,
+            operation_names,
+            lifecycle: Arc::default(),
+        })
     }
 }
 
-/// All routes, with the HTTP edge's layers: request IDs, panics answered
-/// 500, security headers on every response, CORS for the configured origins,
+/// All routes, with the HTTP edge's layers: request and correlation IDs
+/// with the request metrics and log line, panics answered 500, security headers on every response, CORS for the configured origins,
 /// and the rate limit on `/graphql`.
 pub fn router(state: AppState) -> Router {
     let graphql = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post).options(graphql::options))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::layer));
-    let mut router = Router::new()
-        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+    let mut router: Router<AppState> = Router::new()
+        .route(
+            "/",
+            get(|State(state): State<AppState>| async move {
+                // GraphiQL when it is served; otherwise the endpoint's name.
+                if state.config.graphiql_enabled() {
+                    Redirect::temporary("/graphiql").into_response()
+                } else {
+                    (StatusCode::NOT_FOUND, "Courier: GraphQL at POST /graphql\n").into_response()
+                }
+            }),
+        )
         .merge(graphql)
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/health", get(health::live))
         .route("/health/db", get(health::db))
         .route("/health/pool", get(health::pool))
+        .route("/health/ready", get(health::ready))
         .route(
             "/payments/processor/events",
             post(processor::event).layer(axum::extract::DefaultBodyLimit::max(processor::MAX_EVENT_BYTES)),
-        )
+        );
+    if state.metrics.is_some() && state.config.metrics_bind.is_none() {
+        router = router.route("/metrics", get(metrics::render));
+    }
+    let mut router = router
+        // The route template, for the request metrics (see `request_id`).
+        .route_layer(axum::middleware::from_fn(request_id::route_template))
         .with_state(state.clone())
-        // A panicking handler answers 500 instead of dropping the connection.
-        .layer(CatchPanicLayer::new())
+        // A panicking handler answers 500 (a GraphQL-shaped JSON error)
+        // instead of dropping the connection.
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -94,7 +178,17 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = cors(&state.config) {
         router = router.layer(cors);
     }
-    router.layer(axum::middleware::from_fn(request_id::layer))
+    router.layer(axum::middleware::from_fn_with_state(state.lifecycle.clone(), request_id::layer))
+}
+
+/// The answer of a handler that panicked (the panic itself is logged by the
+/// hook `telemetry::install_panic_hook` sets, with the request's IDs).
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let body = serde_json::json!({ "errors": [{
+        "message": "Internal server error",
+        "extensions": { "code": "INTERNAL_SERVER_ERROR" },
+    }] });
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
 }
 
 /// CORS for the configured origins; none (no CORS headers at all) by default.
@@ -115,20 +209,87 @@ fn cors(config: &Config) -> Option<CorsLayer> {
                 HeaderName::from_static("x-request-id"),
                 HeaderName::from_static("x-correlation-id"),
             ])
-            .expose_headers([HeaderName::from_static("x-request-id")])
-            .max_age(std::time::Duration::from_secs(600)),
+            .expose_headers([HeaderName::from_static("x-request-id"), HeaderName::from_static("x-correlation-id")])
+            .max_age(Duration::from_secs(600)),
     )
 }
 
-/// Serves `state` on `listener` until ctrl-c / SIGTERM (or `shutdown` resolves).
+/// Serves `state` on `listener` until `shutdown` resolves (ctrl-c or
+/// SIGTERM in `courier serve`), with the pool monitor (and the metrics
+/// listener, when `COURIER_METRICS_BIND` is set) beside it. Shutdown, in
+/// order: readiness answers 503 (for `COURIER_SHUTDOWN_DRAIN_MS` the server
+/// still accepts requests), new connections stop, in-flight requests get
+/// `COURIER_SHUTDOWN_TIMEOUT_SECS` to finish, the background tasks stop,
+/// and the pool closes.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let config = state.config.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let settings = MonitorSettings {
+        interval: Duration::from_secs(config.pool_monitor_interval_secs),
+        ledger_every: (config.ledger_check_interval_secs > 0)
+            .then(|| Duration::from_secs(config.ledger_check_interval_secs)),
+        pool_max: config.db_pool_max,
+    };
+    let monitor = tokio::spawn(monitor::run(state.db.clone(), settings, stop_rx.clone()));
+    let metrics_server = match (config.metrics_bind, state.metrics.clone()) {
+        (Some(addr), Some(handle)) => Some(tokio::spawn(metrics::serve_separately(
+            TcpListener::bind(addr).await?,
+            handle,
+            state.db.clone(),
+            config.db_pool_max,
+            stop_rx.clone(),
+        ))),
+        _ => None,
+    };
+
+    let (closing_tx, mut closing_rx) = tokio::sync::watch::channel(false);
+    let lifecycle = state.lifecycle.clone();
+    let drain = Duration::from_millis(config.shutdown_drain_ms);
+    let signal = async move {
+        shutdown.await;
+        lifecycle.begin_shutdown();
+        tracing::info!(
+            event = "server_shutdown_started",
+            in_flight = lifecycle.in_flight(),
+            drain_ms = drain.as_millis() as u64,
+            "readiness answers 503; draining"
+        );
+        tokio::time::sleep(drain).await;
+        let _ = closing_tx.send(true);
+    };
+    let db = state.db.clone();
+    let lifecycle = state.lifecycle.clone();
+    let server = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = Duration::from_secs(config.shutdown_timeout_secs);
+    let result = tokio::select! {
+        result = server => result,
+        () = async {
+            let _ = closing_rx.wait_for(|closing| *closing).await;
+            tokio::time::sleep(deadline).await;
+        } => {
+            tracing::warn!(
+                event = "server_shutdown_timed_out",
+                in_flight = lifecycle.in_flight(),
+                timeout_s = deadline.as_secs(),
+                "requests still in flight at the shutdown deadline are dropped"
+            );
+            Ok(())
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = monitor.await;
+    if let Some(task) = metrics_server {
+        let _ = task.await;
+    }
+    let _ = db.close().await;
+    tracing::info!(event = "server_stopped", "server stopped; the pool is closed");
+    result
 }
 
 /// Resolves on ctrl-c or SIGTERM.
@@ -151,5 +312,5 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!(event = "server_shutdown_requested", "shutting down");
+    tracing::info!(event = "server_shutdown_requested", "shutdown signal received");
 }

@@ -17,10 +17,14 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
-    if let Err(e) = courier::telemetry::init(cli.config.log_format, &cli.config.log_filter, std::io::stderr) {
+    let otlp = cli.config.otlp_endpoint.clone().filter(|e| !e.trim().is_empty());
+    if let Err(e) =
+        courier::telemetry::init(cli.config.log_format, &cli.config.log_filter, otlp.as_deref(), std::io::stderr)
+    {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
+    courier::telemetry::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -28,7 +32,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let outcome = runtime.block_on(cli::run(cli));
+    courier::telemetry::otel::shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -135,6 +135,7 @@ where
     let ticket = match claim(db, ttl, &request, &hash).await? {
         Claim::Fresh(ticket) => ticket,
         Claim::Stored(response) => {
+            crate::telemetry::metrics::idempotent_replay(request.operation);
             tracing::info!(
                 event = "idempotent_replay",
                 operation = request.operation,

@@ -105,17 +105,16 @@ impl Currency {
     /// Converts a decimal amount to minor units, refusing sub-minor precision
     /// (1.005 USD is an error, not a rounding) and amounts that do not fit.
     pub fn to_minor(self, amount: Decimal, field: &str) -> Result<i64, AppError> {
-        let scaled = amount * Decimal::from(10_i64.pow(self.exponent));
+        let out_of_range = || AppError::validation(field, "Amount is out of range");
+        // Decimal's 96-bit mantissa overflows on multiplication past ~7.9e28.
+        let scaled = amount.checked_mul(Decimal::from(10_i64.pow(self.exponent))).ok_or_else(out_of_range)?;
         if scaled.fract() != Decimal::ZERO {
             return Err(AppError::validation(
                 field,
                 format!("{} allows at most {} decimal places", self.code, self.exponent),
             ));
         }
-        i64::try_from(scaled.trunc())
-            .ok()
-            .filter(|minor| minor.abs() <= MAX_MINOR)
-            .ok_or_else(|| AppError::validation(field, "Amount is out of range"))
+        i64::try_from(scaled.trunc()).ok().filter(|minor| minor.abs() <= MAX_MINOR).ok_or_else(out_of_range)
     }
 
     /// Converts minor units to a decimal with exactly `exponent` places.

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::Duration;
+use tracing::Instrument;
 
 use crate::db::Limited;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
@@ -66,6 +67,12 @@ fn grouped<M, K: Eq + Hash>(rows: Vec<M>, key: impl Fn(&M) -> K) -> HashMap<K, V
     out
 }
 
+/// The span of one dataloader batch (debug level: exported as a trace span
+/// when OpenTelemetry is on, and otherwise costs a level check).
+fn batch_span(loader: &'static str, keys: usize) -> tracing::Span {
+    tracing::debug_span!("dataloader_batch", loader, keys)
+}
+
 /// Declares a loader keyed by `Uuid`: `|cx, keys| body` returns the map.
 macro_rules! loader {
     ($(#[$doc:meta])* $name:ident => $value:ty, |$cx:ident, $keys:ident| $body:expr) => {
@@ -77,8 +84,13 @@ macro_rules! loader {
             type Error = LoadError;
 
             async fn load(&self, $keys: &[Uuid]) -> Result<HashMap<Uuid, $value>, LoadError> {
-                let $cx = &self.0;
-                Ok($body)
+                let span = batch_span(stringify!($name), $keys.len());
+                async move {
+                    let $cx = &self.0;
+                    Ok($body)
+                }
+                .instrument(span)
+                .await
             }
         }
     };
@@ -203,11 +215,13 @@ impl Loader<(Uuid, NestedPage<wallets::EntrySort>)> for EntriesPageByWallet {
         keys: &[(Uuid, NestedPage<wallets::EntrySort>)],
     ) -> Result<HashMap<(Uuid, NestedPage<wallets::EntrySort>), Self::Value>, LoadError> {
         let cx = &self.0;
+        let span = batch_span("EntriesPageByWallet", keys.len());
         load_pages(keys, |ids, args| async move {
             let key = wallets::entry_sort_key(args.sort, args.direction);
             let filter = wallets::EntryFilter::default();
             wallets::entries_of_wallets(&cx.db, cx.viewer(), &ids, &filter, &key, &args.page).await
         })
+        .instrument(span)
         .await
     }
 }
@@ -224,11 +238,13 @@ impl Loader<(Uuid, NestedPage<shipping::AssignmentSort>)> for AssignmentsPageByA
         keys: &[(Uuid, NestedPage<shipping::AssignmentSort>)],
     ) -> Result<HashMap<(Uuid, NestedPage<shipping::AssignmentSort>), Self::Value>, LoadError> {
         let cx = &self.0;
+        let span = batch_span("AssignmentsPageByAgent", keys.len());
         load_pages(keys, |ids, args| async move {
             let key = shipping::assignment_sort_key(args.sort, args.direction);
             let filter = shipping::AssignmentFilter::default();
             shipping::assignments_of_agents(&cx.db, cx.viewer(), &ids, &filter, &key, &args.page).await
         })
+        .instrument(span)
         .await
     }
 }
@@ -249,18 +265,23 @@ impl Loader<MetricsKey> for MetricsByAgent {
     type Error = LoadError;
 
     async fn load(&self, keys: &[MetricsKey]) -> Result<HashMap<MetricsKey, Self::Value>, LoadError> {
-        let mut out = HashMap::with_capacity(keys.len());
-        for (window, agents) in grouped(keys.to_vec(), |(_, window)| *window) {
-            let ids: Vec<Uuid> = agents.iter().map(|(id, _)| *id).collect();
-            match shipping::metrics_of_agents(&self.0.db, window, &ids).await {
-                Ok(found) => out.extend(found.into_iter().map(|(id, metrics)| ((id, window), Ok(metrics)))),
-                Err(err) => {
-                    let err = LoadError::from(err);
-                    out.extend(ids.into_iter().map(|id| ((id, window), Err(err.clone()))));
+        let span = batch_span("MetricsByAgent", keys.len());
+        async move {
+            let mut out = HashMap::with_capacity(keys.len());
+            for (window, agents) in grouped(keys.to_vec(), |(_, window)| *window) {
+                let ids: Vec<Uuid> = agents.iter().map(|(id, _)| *id).collect();
+                match shipping::metrics_of_agents(&self.0.db, window, &ids).await {
+                    Ok(found) => out.extend(found.into_iter().map(|(id, metrics)| ((id, window), Ok(metrics)))),
+                    Err(err) => {
+                        let err = LoadError::from(err);
+                        out.extend(ids.into_iter().map(|id| ((id, window), Err(err.clone()))));
+                    }
                 }
             }
+            Ok(out)
         }
-        Ok(out)
+        .instrument(span)
+        .await
     }
 }
 

@@ -113,6 +113,8 @@ impl NodeQuery {
     }
     /// Fetches up to 100 objects by global ID, in order (one statement per
     /// kind); an entry is null, with an error, when it cannot be fetched.
+    /// Costs its selection once per ID in the complexity limit.
+    #[graphql(complexity = "ids.len().max(1) * child_complexity")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,

@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
@@ -30,22 +31,42 @@ use crate::graphql::loaders::{Batches, Loaders};
 use crate::http::AppState;
 use crate::http::limits::{self, Limits, truncated};
 use crate::http::protocol::{self, Body, MediaType, Params, Rejection, json_response};
-use crate::http::request_id::RequestId;
+use crate::http::request_id::{CorrelationId, RequestId, SummaryLogged};
+use crate::telemetry::metrics;
 
 /// `POST /graphql`.
 pub async fn post(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: HttpBody) -> Response {
+    let started = Instant::now();
     let media = match protocol::negotiate(&headers) {
         Ok(media) => media,
         Err(rejection) => return rejection.into_response(MediaType::Json, &caller.meta.request_id),
     };
-    let refuse = |rejection: Rejection| rejection.into_response(media, &caller.meta.request_id);
+    let summary = Summary { state: &state, caller: &caller, started };
+    let refuse = |rejection: Rejection| summary.refused(rejection, media);
     if let Err(rejection) = protocol::require_json(&headers) {
         return refuse(rejection);
     }
     let limit = state.config.max_body_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     let deadline = state.config.request_timeout();
-    let Some(bytes) = read_limited(body, limit, declared, deadline).await else { return refuse(too_large(limit)) };
+    let bytes = match read_limited(body, limit, declared, deadline).await {
+        Read::Body(bytes) => bytes,
+        Read::TooLarge => return refuse(too_large(limit)),
+        Read::TimedOut => {
+            return refuse(Rejection::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "TIMEOUT",
+                format!("The request body did not arrive within {} ms", deadline.as_millis()),
+            ));
+        }
+        Read::Broken => {
+            return refuse(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "The request body ended before its declared length",
+            ));
+        }
+    };
     let body = match protocol::parse_post(&bytes, state.config.max_batch) {
         Ok(body) => body,
         Err(rejection) => return refuse(rejection),
@@ -58,15 +79,16 @@ pub async fn post(State(state): State<AppState>, caller: Caller, headers: Header
     let call = Call { state: &state, viewer, meta: &caller.meta, media, method: Method::Post, counter: &counter };
     match body {
         Body::Single(params) => {
-            let (status, body) = call.run(params).await;
-            json_response(status, media, &body)
+            let answer = call.run(params).await;
+            summary.answered(json_response(answer.status, media, &answer.body), viewer, &counter, &[answer])
         }
         Body::Batch(batch) => {
             let mut answers = Vec::with_capacity(batch.len());
             for params in batch {
-                answers.push(call.run(params).await.1);
+                answers.push(call.run(params).await);
             }
-            json_response(StatusCode::OK, media, &Value::Array(answers))
+            let bodies = Value::Array(answers.iter().map(|a| a.body.clone()).collect());
+            summary.answered(json_response(StatusCode::OK, media, &bodies), viewer, &counter, &answers)
         }
     }
 }
@@ -78,11 +100,13 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let started = Instant::now();
     let media = match protocol::negotiate(&headers) {
         Ok(media) => media,
         Err(rejection) => return rejection.into_response(MediaType::Json, &caller.meta.request_id),
     };
-    let refuse = |rejection: Rejection| rejection.into_response(media, &caller.meta.request_id);
+    let summary = Summary { state: &state, caller: &caller, started };
+    let refuse = |rejection: Rejection| summary.refused(rejection, media);
     let params = match protocol::parse_get(raw.as_deref()) {
         Ok(params) => params,
         Err(rejection) => return refuse(rejection),
@@ -93,12 +117,12 @@ pub async fn get(
         Err(err) => return refuse(unauthenticated(&err)),
     };
     let call = Call { state: &state, viewer, meta: &caller.meta, media, method: Method::Get, counter: &counter };
-    let (status, body) = call.run(params).await;
-    let mut response = json_response(status, media, &body);
-    if status == StatusCode::METHOD_NOT_ALLOWED {
+    let answer = call.run(params).await;
+    let mut response = json_response(answer.status, media, &answer.body);
+    if answer.status == StatusCode::METHOD_NOT_ALLOWED {
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
-    response
+    summary.answered(response, viewer, &counter, &[answer])
 }
 
 /// `OPTIONS /graphql`: what the endpoint accepts (CORS preflights are
@@ -113,15 +137,23 @@ pub async fn options() -> Response {
 const DRAIN_BYTES: usize = 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The body, when it is at most `limit` bytes and arrives within `deadline`
-/// (`None` otherwise, after draining a bounded amount of the rest). A
-/// declared length over the limit is refused without collecting anything.
-async fn read_limited(
-    body: HttpBody,
-    limit: usize,
-    declared: Option<usize>,
-    deadline: std::time::Duration,
-) -> Option<axum::body::Bytes> {
+/// How reading a body ended.
+enum Read {
+    /// All of it, within the limit and the deadline.
+    Body(axum::body::Bytes),
+    /// Over the limit (declared or sent).
+    TooLarge,
+    /// Not all there by the deadline.
+    TimedOut,
+    /// The client stopped sending (or sent less than it declared).
+    Broken,
+}
+
+/// The body, when it is at most `limit` bytes and arrives within
+/// `deadline`. A body over the limit is drained a bounded amount (see
+/// [`DRAIN_BYTES`]) before the answer; a declared length over the limit is
+/// refused without collecting anything.
+async fn read_limited(body: HttpBody, limit: usize, declared: Option<usize>, deadline: std::time::Duration) -> Read {
     use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
     let mut collected = Vec::with_capacity(declared.unwrap_or(0).min(limit));
@@ -134,13 +166,19 @@ async fn read_limited(
             if within && seen <= limit {
                 collected.extend_from_slice(&chunk);
             } else if seen > limit + DRAIN_BYTES {
-                return false;
+                return true;
             }
         }
         true
     })
     .await;
-    (read == Ok(true) && within && seen <= limit).then(|| collected.into())
+    match read {
+        _ if !within || seen > limit => Read::TooLarge,
+        Ok(true) if declared.is_some_and(|n| n != seen) => Read::Broken,
+        Ok(true) => Read::Body(collected.into()),
+        Ok(false) => Read::Broken,
+        Err(_) => Read::TimedOut,
+    }
 }
 
 fn too_large(limit: usize) -> Rejection {
@@ -151,7 +189,16 @@ fn too_large(limit: usize) -> Rejection {
     )
 }
 
+/// A token that does not authenticate is 401; a database that cannot be
+/// asked who the token belongs to is the server's fault, 503 (or 504).
 fn unauthenticated(err: &AppError) -> Rejection {
+    if err.is_server_fault() {
+        let status = match err.code() {
+            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        return Rejection::new(status, err.code().as_str(), err.to_string());
+    }
     Rejection::new(StatusCode::UNAUTHORIZED, err.code().as_str(), err.to_string())
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""))
 }
@@ -166,6 +213,7 @@ enum Method {
 /// Who is calling: the request's metadata and its `Authorization` header.
 pub struct Caller {
     meta: RequestMeta,
+    correlation_id: String,
     authorization: Option<String>,
 }
 
@@ -180,7 +228,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
             user_agent: header_text(header::USER_AGENT),
         };
-        Ok(Self { meta, authorization: header_text(header::AUTHORIZATION) })
+        let correlation_id = parts.extensions.get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_default();
+        Ok(Self { meta, correlation_id, authorization: header_text(header::AUTHORIZATION) })
     }
 }
 
@@ -208,6 +257,16 @@ fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option
     }
 }
 
+/// The name of a document's only operation, when the client sent no
+/// `operationName` (the parser files a named operation under its name even
+/// when it is alone).
+fn single_operation_name(document: &ExecutableDocument) -> Option<String> {
+    match &document.operations {
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(ToString::to_string),
+        _ => None,
+    }
+}
+
 /// A document refused before execution: `code` and `message`, with the
 /// status of a document error under `media`.
 fn document_error(media: MediaType, code: &'static str, message: &str, meta: &RequestMeta) -> (StatusCode, Value) {
@@ -225,20 +284,45 @@ struct Call<'a> {
     counter: &'a StatementCounter,
 }
 
+/// One operation's answer, with what the summary line and the metrics need.
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    /// The operation name as sent (for the log; metrics cap it).
+    operation: Option<String>,
+    /// `query`, `mutation`, `subscription`, or `unknown` before parsing.
+    kind: &'static str,
+}
+
+impl Answer {
+    fn refused(refusal: (StatusCode, Value), code: &'static str) -> Self {
+        metrics::refused(code);
+        Self { status: refusal.0, body: refusal.1, operation: None, kind: "unknown" }
+    }
+}
+
+fn kind_of(ty: OperationType) -> &'static str {
+    match ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
+}
+
 impl Call<'_> {
     /// Checks, executes and answers one operation.
-    async fn run(&self, params: Params) -> (StatusCode, Value) {
+    async fn run(&self, params: Params) -> Answer {
         let Call { state, viewer, meta, media, method, counter } = *self;
         let query = match state.documents.resolve(&params) {
             Ok(query) => query,
-            Err(refusal) => return document_error(media, refusal.code, &refusal.message, meta),
+            Err(refusal) => {
+                return Answer::refused(document_error(media, refusal.code, &refusal.message, meta), refusal.code);
+            }
         };
         let Params { operation_name, variables, .. } = params;
-        if let Err(refusal) = limits::scan(&query, state.config.max_tokens) {
-            return document_error(media, refusal.code, &refusal.message, meta);
-        }
-        if let Err(refusal) = limits::check_variables(&variables) {
-            return document_error(media, refusal.code, &refusal.message, meta);
+        let checked = limits::scan(&query, state.config.max_tokens).and_then(|_| limits::check_variables(&variables));
+        if let Err(refusal) = checked {
+            return Answer::refused(document_error(media, refusal.code, &refusal.message, meta), refusal.code);
         }
         let mut request =
             async_graphql::Request::new(query.as_ref()).variables(Variables::from_json(Value::Object(variables)));
@@ -247,30 +331,42 @@ impl Call<'_> {
         }
         let document = match request.parsed_query() {
             Ok(document) => document,
-            Err(err) => return document_error(media, "GRAPHQL_PARSE_FAILED", &err.message, meta),
+            Err(err) => {
+                let error = document_error(media, "GRAPHQL_PARSE_FAILED", &err.message, meta);
+                return Answer { status: error.0, body: error.1, operation: operation_name, kind: "unknown" };
+            }
         };
         let op = operation(document, operation_name.as_deref());
+        let kind = op.map_or("unknown", |op| kind_of(op.ty));
+        let operation_name = operation_name.or_else(|| single_operation_name(document));
         if method == Method::Get && op.is_some_and(|op| op.ty != OperationType::Query) {
             let rejection = Rejection::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "METHOD_NOT_ALLOWED",
                 "Mutations are only accepted over POST",
             );
-            return (rejection.status, rejection.body(&meta.request_id));
+            let body = rejection.body(&meta.request_id);
+            return Answer { status: rejection.status, body, operation: operation_name, kind };
         }
         let checked = limits::check(document, op, &Limits::from_config(&state.config))
             .and_then(|()| limits::check_text(document));
         if let Err(refusal) = checked {
-            return document_error(media, refusal.code, &refusal.message, meta);
+            let mut answer = Answer::refused(document_error(media, refusal.code, &refusal.message, meta), refusal.code);
+            answer.operation = operation_name;
+            answer.kind = kind;
+            return answer;
         }
         let order = document.clone();
 
+        let started = Instant::now();
         let batches = Batches::default();
         let reader = Limited::new(state.db.clone(), state.config.db_max_per_request);
         let loaders = Loaders::new(reader.clone(), viewer, &batches);
         let request = request.data(RequestContext { viewer, meta: meta.clone() }).data(loaders).data(reader);
         let work = batches.run(state.schema.execute(request));
         let executed = tokio::time::timeout(state.config.request_timeout(), counter.clone().scope(work)).await;
+        let label = state.operation_names.label(operation_name.as_deref());
+        metrics::graphql_operation(&label, kind, started.elapsed());
         let Ok(response) = executed else {
             tracing::warn!(
                 event = "graphql_request_timed_out",
@@ -282,7 +378,9 @@ impl Call<'_> {
                 "TIMEOUT",
                 format!("The request did not finish within {} ms", state.config.request_timeout_ms),
             );
-            return (rejection.status, rejection.body(&meta.request_id));
+            metrics::refused("TIMEOUT");
+            let body = rejection.body(&meta.request_id);
+            return Answer { status: rejection.status, body, operation: operation_name, kind };
         };
 
         let ran = !(response.data == GqlValue::Null
@@ -306,9 +404,116 @@ impl Call<'_> {
         if !extensions.is_empty() {
             body.insert("extensions".into(), Value::Object(extensions));
         }
+        if !ran {
+            let codes = body.get("errors").and_then(Value::as_array).into_iter().flatten();
+            for code in codes.filter_map(|e| e["extensions"]["code"].as_str()) {
+                match code {
+                    "QUERY_TOO_DEEP" => metrics::refused("QUERY_TOO_DEEP"),
+                    "QUERY_TOO_COMPLEX" => metrics::refused("QUERY_TOO_COMPLEX"),
+                    _ => {}
+                }
+            }
+        }
         let status = if ran { StatusCode::OK } else { media.document_error_status() };
-        (status, Value::Object(body))
+        Answer { status, body: Value::Object(body), operation: operation_name, kind }
     }
+}
+
+/// The request's summary: metrics and the `graphql_request_completed` line.
+struct Summary<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    started: Instant,
+}
+
+impl Summary<'_> {
+    /// A request refused before any operation ran.
+    fn refused(&self, rejection: Rejection, media: MediaType) -> Response {
+        metrics::refused(rejection.code);
+        metrics::graphql_error(rejection.code);
+        let (status, code) = (rejection.status, rejection.code);
+        let response = rejection.into_response(media, &self.caller.meta.request_id);
+        self.log(status, None, &[code.to_owned()], None, "unknown", 0);
+        mark(response)
+    }
+
+    /// Answered operations: counts their errors, logs the line.
+    fn answered(
+        &self,
+        response: Response,
+        viewer: Option<Viewer>,
+        counter: &StatementCounter,
+        answers: &[Answer],
+    ) -> Response {
+        let codes: Vec<String> = answers
+            .iter()
+            .filter_map(|a| a.body.get("errors")?.as_array())
+            .flatten()
+            .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned))
+            .collect();
+        for code in &codes {
+            metrics::graphql_error(code);
+        }
+        let statements = counter.get();
+        metrics::statements_per_request(statements);
+        let names: Vec<&str> = answers.iter().filter_map(|a| a.operation.as_deref()).collect();
+        let name = (!names.is_empty()).then(|| names.join(","));
+        let kind = match answers {
+            [one] => one.kind,
+            _ => "batch",
+        };
+        self.log(response.status(), viewer, &codes, name.as_deref(), kind, statements);
+        mark(response)
+    }
+
+    fn log(
+        &self,
+        status: StatusCode,
+        viewer: Option<Viewer>,
+        codes: &[String],
+        operation: Option<&str>,
+        kind: &str,
+        statements: u64,
+    ) {
+        let config = &self.state.config;
+        if !config.request_log {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        let meta = &self.caller.meta;
+        let viewer_id = viewer.map(|v| v.id.to_string());
+        let operation = operation.map(|o| truncated(o, 128));
+        let error_codes = codes.join(",");
+        macro_rules! line {
+            ($level:ident) => {
+                tracing::$level!(
+                    event = "graphql_request_completed",
+                    request_id = %meta.request_id,
+                    correlation_id = %self.caller.correlation_id,
+                    operation_name = operation.as_deref().unwrap_or(""),
+                    operation_type = kind,
+                    viewer_id = viewer_id.as_deref().unwrap_or(""),
+                    duration_ms,
+                    sql_statements = statements,
+                    error_codes = %error_codes,
+                    status = status.as_u16(),
+                    "GraphQL request completed"
+                )
+            };
+        }
+        if elapsed.as_millis() >= u128::from(config.slow_request_ms) {
+            line!(warn);
+        } else {
+            line!(info);
+        }
+    }
+}
+
+/// Tells the request layer the summary line is logged already.
+fn mark(mut response: Response) -> Response {
+    response.extensions_mut().insert(SummaryLogged);
+    response
 }
 
 /// One error as JSON, with `requestId`, a message cut to a short prefix,
@@ -413,5 +618,20 @@ fn reorder(value: &mut GqlValue, sets: &[&SelectionSet], document: &ExecutableDo
             map.extend(old);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::single_operation_name;
+
+    #[test]
+    fn the_only_operation_keeps_its_name() {
+        let name = |q: &str| single_operation_name(&async_graphql::parser::parse_query(q).expect("parses"));
+        assert_eq!(name("query Mine { viewer { id } }").as_deref(), Some("Mine"));
+        assert_eq!(name("fragment F on Query { a }\nmutation\nPay { ...F }").as_deref(), Some("Pay"));
+        assert_eq!(name("{ viewer { id } }"), None);
+        assert_eq!(name("query($n: Int) { a(n: $n) }"), None);
+        assert_eq!(name("query A { a } query B { b }"), None, "two operations: the client names one");
     }
 }

@@ -2,8 +2,9 @@
 //! (a pending charge approved or refused). The body is read raw, at most
 //! 64 KiB, because the signature covers its exact bytes; the domain verifies
 //! it and applies the event once. Answers are JSON: 200 when applied (or
-//! already applied), 401 for a bad or stale signature, 404 for an unknown
-//! charge, 503 when the database is down (the processor retries).
+//! already applied), 401 for a bad or stale signature, 400 for a signed
+//! body that cannot be read, 404 for an unknown charge (or when no processor
+//! is configured), 503 when the database is down (the processor retries).
 
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
@@ -32,6 +33,11 @@ pub async fn event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if state.money.processor.is_none() {
+        // No processor, no callbacks: the route does not exist.
+        return Rejection::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found")
+            .into_response(MediaType::Json, &request_id);
+    }
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     let audit = AuditContext { actor_id: None, request_id: Some(request_id.clone()), ip: None, user_agent: None };
     match payments::processor_event(&state.db, &state.money, &audit, signature, &body).await {

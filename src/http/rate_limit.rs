@@ -80,6 +80,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let Some(limiter) = &state.rate_limiter else { return next.run(request).await };
     let Err(wait) = limiter.check(&client(&state.tokens, &request)) else { return next.run(request).await };
     tracing::warn!(event = "rate_limited", retry_after_s = wait, "request refused by the rate limit");
+    crate::telemetry::metrics::refused("RATE_LIMITED");
+    crate::telemetry::metrics::graphql_error("RATE_LIMITED");
     let media = protocol::negotiate(request.headers()).unwrap_or(MediaType::Json);
     let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     Rejection::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("Too many requests; retry in {wait} s"))

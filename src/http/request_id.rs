@@ -1,53 +1,111 @@
-//! Request IDs: every response carries `X-Request-ID`, taken from the request
-//! when it is a sane value (1 to 128 characters of `[A-Za-z0-9._:-]`) and
-//! generated otherwise. Every log line of the request is emitted inside a span
-//! that carries it.
+//! Request and correlation IDs, request metrics and the request log line.
+//!
+//! Every response carries `X-Request-ID`, taken from the request when it is
+//! a sane value (1 to 128 characters of `[A-Za-z0-9._:-]`) and generated
+//! otherwise, and `X-Correlation-ID`, taken from the request the same way or
+//! set to the request ID. Every log line of the request is emitted inside a
+//! span that carries both, and outbound calls read the correlation ID from
+//! `telemetry::correlation_id`. The layer also counts requests in flight,
+//! records the duration by route template and status, and logs
+//! `http_request_completed` (at debug for health probes and for `/graphql`,
+//! which logs its own `graphql_request_completed`).
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use crate::http::Lifecycle;
+use crate::telemetry::{self, metrics};
+
 /// The header name.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The correlation header.
+pub static X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
 /// The request's ID, stored in the request extensions.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// The request's correlation ID, stored in the request extensions.
+#[derive(Debug, Clone)]
+pub struct CorrelationId(pub String);
+
+/// Put in a response's extensions by a handler that logged its own summary line.
+#[derive(Debug, Clone, Copy)]
+pub struct SummaryLogged;
 
 fn is_sane(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Middleware: assigns the ID, opens the request span, logs completion, echoes the header.
-pub async fn layer(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_sane(v))
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
-    req.extensions_mut().insert(RequestId(id.clone()));
+fn header_id(req: &Request, name: &HeaderName) -> Option<String> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).filter(|v| is_sane(v)).map(str::to_owned)
+}
 
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let quiet = req.uri().path().starts_with("/health");
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "OTHER",
+    }
+}
+
+/// Route layer: copies the matched route template into the response, so
+/// the outer [`layer`] can label its metrics with it.
+pub async fn route_template(req: Request, next: Next) -> Response {
+    let template = req.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(req).await;
+    if let Some(template) = template {
+        response.extensions_mut().insert(template);
+    }
+    response
+}
+
+/// Middleware: assigns the IDs, opens the request span, counts the request,
+/// logs completion, echoes the headers.
+pub async fn layer(State(lifecycle): State<Arc<Lifecycle>>, mut req: Request, next: Next) -> Response {
+    let id = header_id(&req, &X_REQUEST_ID).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let correlation = header_id(&req, &X_CORRELATION_ID).unwrap_or_else(|| id.clone());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(CorrelationId(correlation.clone()));
+
+    let method = method_label(req.method());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        correlation_id = %correlation,
+        method,
+        path = %req.uri().path()
+    );
+    let quiet = req.uri().path().starts_with("/health") || req.uri().path() == "/metrics";
+    let _in_flight = lifecycle.enter();
     let started = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let mut response =
+        telemetry::with_correlation_id(correlation.clone(), next.run(req)).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let route = response.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    metrics::http_request(route, method, status, elapsed);
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        if quiet {
+        if quiet || response.extensions().get::<SummaryLogged>().is_some() {
             tracing::debug!(event = "http_request_completed", status, duration_ms, "request completed");
         } else {
             tracing::info!(event = "http_request_completed", status, duration_ms, "request completed");
         }
     });
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    for (name, value) in [(&X_REQUEST_ID, &id), (&X_CORRELATION_ID, &correlation)] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(name.clone(), value);
+        }
     }
     response
 }

@@ -213,7 +213,37 @@ async fn production_starts_empty_and_prints_no_token(backend: Backend) {
     assert_eq!(user::Entity::find().count(&app.db).await.expect("count"), 1);
 }
 
+/// Found by the outside tester: in production `seed` made the demo admin
+/// and `migrate down --steps 100` dropped every table.
+async fn production_refuses_demo_data_and_unforced_reverts(backend: Backend) {
+    let app = spawn_unmigrated(backend, |_| {}).await;
+    stdout(&courier(&app, &["migrate", "up"]));
+    let production = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_courier"))
+            .args(args)
+            .env("DATABASE_URL", &app.config.database_url)
+            .env("COURIER_JWT_SECRET", &app.config.jwt_secret)
+            .env("COURIER_ENV", "production")
+            .env("COURIER_LOG", "warn")
+            .output()
+            .expect("courier runs")
+    };
+    let seed = production(&["seed"]);
+    assert!(!seed.status.success());
+    assert!(String::from_utf8_lossy(&seed.stderr).contains("refused"), "{}", String::from_utf8_lossy(&seed.stderr));
+    assert_eq!(user::Entity::find().count(&app.db).await.expect("count"), 0);
+    let down = production(&["migrate", "down", "--steps", "100"]);
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("--force"));
+    let status = stdout(&courier(&app, &["migrate", "status"]));
+    assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), MIGRATIONS, "nothing reverted: {status}");
+    stdout(&production(&["migrate", "down", "--force"]));
+    let status = stdout(&courier(&app, &["migrate", "status"]));
+    assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), 1, "{status}");
+}
+
 on_both_backends!(
+    production_refuses_demo_data_and_unforced_reverts,
     production_starts_empty_and_prints_no_token,
     audit_prune_deletes_only_rows_older_than_the_age,
     migrate_commands_apply_list_and_revert,

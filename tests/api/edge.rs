@@ -410,6 +410,9 @@ async fn production_hides_introspection_graphiql_and_suggestions(backend: Backen
     assert!(!res.body.to_string().contains("Did you mean"), "{}", res.body);
     let res = app.client.get(app.url("/graphiql")).send().await.expect("sent");
     assert_eq!(res.status(), 404);
+    // `/` does not point at a GraphiQL that is not there.
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    assert_eq!(no_redirect.get(app.url("/")).send().await.expect("sent").status(), 404);
     // Development keeps them.
     let dev = spawn_app(backend).await;
     let res = dev.graphql("{ viewr { id } }", Value::Null, None).await;
@@ -538,7 +541,47 @@ async fn post_owned(app: &TestApp, body: String) -> Raw {
     post(app, Some("application/json"), None, body).await
 }
 
+/// Found by the outside tester: a body that stops arriving was answered
+/// 413 "too large"; it is a 408 TIMEOUT. And `nodes` costs its selection
+/// once per ID, so it cannot carry what a connection may not.
+async fn slow_bodies_time_out_and_nodes_count_every_id(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(backend, |c| c.request_timeout_ms = 500).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    let head =
+        "POST /graphql HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"query\":";
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if String::from_utf8_lossy(&answer).contains("\"code\"") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "answered before the client gave up");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"TIMEOUT\""), "{text}");
+
+    let ids: Vec<String> = (0..100).map(|_| encode(EntityKind::Order, uuid::Uuid::now_v7()).0).collect();
+    let deep = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Order { buyer { wallet { ledgerEntries(first: 100) { edges { node { id amount } } } } } } } }";
+    let res = app.graphql(deep, json!({ "ids": ids }), None).await;
+    assert_eq!(res.code(), "QUERY_TOO_COMPLEX", "{}", res.body);
+    let small = app.graphql("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids }), None).await;
+    assert_ne!(small.code(), "QUERY_TOO_COMPLEX", "{}", small.body);
+}
+
 on_both_backends!(
+    slow_bodies_time_out_and_nodes_count_every_id,
     response_fields_come_in_the_order_of_the_query,
     persisted_documents_and_the_trusted_list,
     relay_compilers_persisted_documents_are_a_trusted_list,

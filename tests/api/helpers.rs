@@ -46,6 +46,12 @@ pub struct TestApp {
     pub backend: Backend,
     pub config: Config,
     pub tokens: TokenService,
+    /// The server's own pool (to hold its connections in pool tests).
+    pub server_db: DatabaseConnection,
+    /// Ends the server gracefully (see `shutdown`).
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The server task.
+    pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     target: Target,
 }
 
@@ -86,7 +92,7 @@ impl Write for CaptureWriter {
 fn init_logs() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        let _ = courier::telemetry::init(LogFormat::Json, "info,sea_orm_migration=warn", || CaptureWriter);
+        let _ = courier::telemetry::init(LogFormat::Json, "info,sea_orm_migration=warn", None, || CaptureWriter);
     });
 }
 
@@ -147,10 +153,24 @@ pub async fn spawn_unmigrated(backend: Backend, configure: impl FnOnce(&mut Conf
     let db = courier::db::connect(&config).await.expect("fixture pool");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let state = AppState::new(server_db, config.clone()).expect("server state");
-    tokio::spawn(http::serve(listener, state, std::future::pending()));
+    let state = AppState::new(server_db.clone(), config.clone()).expect("server state");
+    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(listener, state, async move {
+        let _ = signal.await;
+    }));
     let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
-    TestApp { addr, client: reqwest::Client::new(), db, backend, config, tokens, target }
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        db,
+        backend,
+        config,
+        tokens,
+        server_db,
+        shutdown: Some(shutdown),
+        server: Some(server),
+        target,
+    }
 }
 
 impl Drop for TestApp {
@@ -212,6 +232,13 @@ impl GqlResponse {
 }
 
 impl TestApp {
+    /// Sends the server its shutdown signal (as SIGTERM would).
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -280,9 +280,9 @@ async fn without_a_processor_cards_are_unavailable(backend: Backend) {
         let res = card_capture(&app, &token, &json!(id), "k", test_cards::APPROVE).await;
         assert_eq!(res.error()["extensions"]["rule"], "PAYMENT_METHOD_UNAVAILABLE", "{}", res.body);
     }
-    // Callbacks have nobody to come from.
+    // Callbacks have nobody to come from: the route does not exist.
     let (status, _) = callback(&app, &json!({ "type": "charge.succeeded", "reference": "x" }), "s").await;
-    assert_eq!(status, 422);
+    assert_eq!(status, 404);
 }
 
 async fn amount_limits_are_rules_with_context(backend: Backend) {
@@ -517,7 +517,101 @@ async fn money_locks_only_the_wallets_it_touches() {
     assert_books_balance(&app).await;
 }
 
+/// Found by the outside tester: two captures of one card payment raced,
+/// the loser refused (the winner had booked the charge) and returned the
+/// one shared charge to the card. The charge is booked once and kept.
+async fn racing_card_captures_book_the_charge_once_and_keep_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let buyer = app.token_for("buyer@courier.test").await;
+    let admin = app.token_for("admin@courier.test").await;
+    let payment = card_payment(&app, &buyer, "3.00", "race-card").await;
+    let keys: Vec<String> = (0..4).map(|i| format!("race-cap-{i}")).collect();
+    let answers = futures_util::future::join_all(
+        keys.iter().map(|k| card_capture(&app, &buyer, &payment, k, test_cards::APPROVE)),
+    )
+    .await;
+    let captured = answers.iter().filter(|a| a.body["data"]["capturePayment"]["status"] == "CAPTURED").count();
+    assert_eq!(captured, 1, "{:?}", answers.iter().map(|a| &a.body).collect::<Vec<_>>());
+    for a in answers.iter().filter(|a| a.body["data"]["capturePayment"].is_null()) {
+        let e = a.error();
+        assert!(
+            e["extensions"]["rule"] == "PAYMENT_ALREADY_CAPTURED" || e["extensions"]["code"] == "CONFLICT",
+            "{}",
+            a.body
+        );
+    }
+    let id = uuid_of(&payment).to_string();
+    let returned: Vec<Value> = crate::helpers::logs_containing(&id)
+        .into_iter()
+        .filter(|l| {
+            l["fields"]["event"] == "payment_charge_returned" || l["fields"]["event"] == "payment_charge_return_failed"
+        })
+        .collect();
+    assert!(returned.is_empty(), "the booked charge was returned: {returned:?}");
+    // The processor still holds the whole charge: a refund goes through it.
+    let input =
+        json!({ "input": { "paymentId": payment, "amount": "0.01", "reason": "check", "idempotencyKey": "race-ref" } });
+    let refund = app.graphql(REFUND, input, Some(&admin)).await;
+    assert_eq!(refund.data()["refundPayment"]["refundedAmount"], "0.01", "{}", refund.body);
+    assert_books_balance(&app).await;
+}
+
+/// Found by the outside tester: amounts past Decimal's multiplication range
+/// panicked (a 500 in plain text). They are BAD_USER_INPUT.
+async fn amounts_past_any_range_are_bad_input(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let buyer = app.token_for("buyer@courier.test").await;
+    let admin = app.token_for("admin@courier.test").await;
+    let seller = encode(EntityKind::User, user_id(&app, "seller@courier.test").await).0;
+    for price in ["79228162514264337593543950335", "792281625142643375935439504", "-79228162514264337593543950335"] {
+        let input = json!({ "sellerId": seller, "items": [{ "name": "Thing", "quantity": 1, "unitPrice": price }], "deliveryZipCode": "10115", "currency": "USD" });
+        let res = app.graphql(crate::payments::CREATE_ORDER, json!({ "input": input }), Some(&buyer)).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        assert_eq!(res.code(), "BAD_USER_INPUT", "{price}: {}", res.body);
+    }
+    let wallet = encode(EntityKind::Wallet, wallet_of(&app, "buyer@courier.test").await.id).0;
+    let top_up =
+        json!({ "input": { "walletId": wallet, "amount": "79228162514264337593543950335", "idempotencyKey": "huge" } });
+    let res = app.graphql(TOP_UP, top_up.clone(), Some(&admin)).await;
+    assert_eq!(res.code(), "BAD_USER_INPUT", "{}", res.body);
+    // The key is not left in flight: the same request answers the same.
+    assert_eq!(app.graphql(TOP_UP, top_up, Some(&admin)).await.code(), "BAD_USER_INPUT");
+}
+
+/// Found by the outside tester: a late approval that a limit keeps Courier
+/// from booking was neither booked nor returned. It goes back to the card.
+async fn a_late_approval_refused_by_a_limit_goes_back_to_the_card(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.max_wallet_balance = rust_decimal::Decimal::from(100)).await;
+    app.seed(0).await;
+    let buyer = app.token_for("buyer@courier.test").await;
+    let secret = app.config.processor_webhook_secret.clone();
+    let payment = card_payment(&app, &buyer, "30.00", "late-limit").await;
+    card_capture(&app, &buyer, &payment, "cap-late-limit", test_cards::APPROVE_LATER).await.data();
+    let reference = payment_row(&app, &payment).await.processor_ref.expect("reference");
+    let event = json!({ "type": "charge.succeeded", "reference": reference });
+    let (status, body) = callback(&app, &event, &secret).await;
+    assert_eq!((status.as_u16(), body["applied"].as_str()), (200, Some("RETURNED_TO_CARD")), "{body}");
+    let row = payment_row(&app, &payment).await;
+    assert_eq!((row.status, row.processor_status.as_deref()), (PaymentStatus::Initiated, Some("REFUNDED")));
+    assert!(entries_of(&app, &payment).await.is_empty());
+    let id = uuid_of(&payment).to_string();
+    assert!(crate::helpers::logs_containing(&id).iter().any(|l| l["fields"]["event"] == "payment_charge_returned"));
+    // The processor retrying the event changes nothing.
+    let (status, body) = callback(&app, &event, &secret).await;
+    assert_eq!((status.as_u16(), body["applied"].as_str()), (200, Some("ALREADY_APPLIED")), "{body}");
+    // A signed body that is not an event is the sender's mistake, not a bad signature.
+    let garbage = json!({ "type": "charge.weird", "reference": reference });
+    let (status, body) = callback(&app, &garbage, &secret).await;
+    assert_eq!(status, 400, "{body}");
+    assert_books_balance(&app).await;
+}
+
 on_both_backends!(
+    racing_card_captures_book_the_charge_once_and_keep_it,
+    amounts_past_any_range_are_bad_input,
+    a_late_approval_refused_by_a_limit_goes_back_to_the_card,
     cards_are_charged_by_the_processor_and_declines_leave_no_trace,
     a_late_approval_arrives_as_a_signed_callback,
     card_refunds_go_back_through_the_processor,

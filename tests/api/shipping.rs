@@ -322,7 +322,54 @@ async fn cancelling_an_order_withdraws_its_offer(backend: Backend) {
     assert_eq!(withdrawn, 1);
 }
 
+/// Found by the outside tester: an admin could move a SHIPPING order back
+/// to CONFIRMED and cancel it while the agent held the goods. An order out
+/// for delivery now moves only with its delivery.
+async fn an_order_out_for_delivery_moves_only_with_its_delivery(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "10115").await;
+    let id = offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].clone();
+    let agent = app.token_for("agent@courier.test").await;
+    let admin = app.token_for("admin@courier.test").await;
+    app.graphql(ACCEPT, json!({ "id": id }), Some(&agent)).await.data();
+    assert_eq!(
+        step(&app, &agent, "pickUpAssignment", &id).await.data()["pickUpAssignment"]["order"]["status"],
+        "SHIPPING"
+    );
+    let order_id = encode(EntityKind::Order, order.id).0;
+    let set = |status: &'static str| {
+        let input = json!({ "input": { "orderId": order_id, "status": status } });
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            app.graphql(
+                "mutation($input: UpdateOrderStatusInput!) { updateOrderStatus(input: $input) { status } }",
+                input,
+                Some(&admin),
+            )
+            .await
+        }
+    };
+    let back = set("CONFIRMED").await;
+    assert_eq!(back.error()["extensions"]["rule"], "ORDER_IN_DELIVERY", "{}", back.body);
+    let cancel = set("CANCELLED").await;
+    assert_eq!(cancel.error()["extensions"]["rule"], "ORDER_CANNOT_CANCEL_AFTER_SHIPPING");
+    let delete = app
+        .graphql("mutation($id: ID!) { deleteOrder(id: $id) { id } }", json!({ "id": order_id }), Some(&admin))
+        .await;
+    assert_eq!(delete.error()["extensions"]["rule"], "ORDER_IN_DELIVERY", "{}", delete.body);
+    let stored = order::Entity::find_by_id(order.id).one(&app.db).await.expect("q").expect("order");
+    assert_eq!((stored.status, stored.deleted_at), (OrderStatus::Shipping, None));
+    // The delivery still ends it.
+    assert_eq!(
+        step(&app, &agent, "confirmDelivery", &id).await.data()["confirmDelivery"]["order"]["status"],
+        "DELIVERED"
+    );
+}
+
 on_both_backends!(
+    an_order_out_for_delivery_moves_only_with_its_delivery,
     cancelling_an_order_withdraws_its_offer,
     agent_metrics_are_computed_over_delivered_assignments,
     an_agent_delivers_and_the_order_follows_the_assignment,

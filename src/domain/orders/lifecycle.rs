@@ -308,7 +308,7 @@ async fn attempt_status_change(
     }
     // A viewer who only carries the order gets the same answer as for
     // any other status it may not set.
-    check_party(party_of(viewer, &current), change.to)?;
+    check_party(party_of(viewer, &current), current.status, change.to)?;
     check_transition(current.status, change.to)?;
     let reason =
         if change.to == OrderStatus::Cancelled { change.reason.clone() } else { current.cancel_reason.clone() };
@@ -430,6 +430,15 @@ pub async fn set_deleted(
             ));
         }
         _ => {}
+    }
+    if deleted && current.status == OrderStatus::Shipping {
+        // An agent holds the goods: the delivery ends it (delivered, or
+        // failed back to CONFIRMED) before anyone may delete it.
+        return Err(AppError::rule(
+            "ORDER_IN_DELIVERY",
+            "The order is out for delivery; it can be deleted once the delivery ends",
+            json!({ "orderId": order_id, "currentStatus": current.status.to_value() }),
+        ));
     }
     if deleted && let Some(live) = payments::live_locked(&tx, order_id).await? {
         if live.status != entity::PaymentStatus::Initiated {

@@ -83,13 +83,21 @@ pub fn check_transition(from: OrderStatus, to: OrderStatus) -> Result<(), AppErr
 }
 
 /// Checks that `party` may request `from -> to` (the edge itself is checked
-/// by [`check_transition`]): the seller confirms; shipping and delivery
-/// follow the assignment; buyer, seller or admin cancel; admins may confirm.
-pub fn check_party(party: Party, to: OrderStatus) -> Result<(), AppError> {
+/// by [`check_transition`]): the seller (or an admin) confirms a pending
+/// order; shipping, delivery and the return of a shipping order to
+/// CONFIRMED (a failed delivery) follow the assignment alone, so no one can
+/// pull an order out from under an agent who holds it; buyer, seller or
+/// admin cancel.
+pub fn check_party(party: Party, from: OrderStatus, to: OrderStatus) -> Result<(), AppError> {
     use OrderStatus::*;
+    if from == Shipping && to == Confirmed && party != Party::Delivery {
+        return Err(AppError::rule(
+            "ORDER_IN_DELIVERY",
+            "The order is out for delivery; only its delivery (a failed one) returns it to CONFIRMED",
+            json!({ "currentStatus": from.to_value(), "requestedStatus": to.to_value() }),
+        ));
+    }
     let allowed = match to {
-        // The delivery flow returns a shipping order to CONFIRMED when the
-        // delivery fails; the edge check keeps that from any other state.
         Confirmed => matches!(party, Party::Seller | Party::Admin | Party::Delivery),
         Shipping | Delivered => party == Party::Delivery,
         Cancelled => matches!(party, Party::Buyer | Party::Seller | Party::Admin),
@@ -139,15 +147,17 @@ mod tests {
 
     #[test]
     fn who_may_do_what() {
-        assert!(check_party(Party::Seller, OrderStatus::Confirmed).is_ok());
-        assert!(check_party(Party::Buyer, OrderStatus::Confirmed).is_err());
-        assert!(check_party(Party::Seller, OrderStatus::Shipping).is_err());
-        assert!(check_party(Party::Delivery, OrderStatus::Delivered).is_ok());
-        assert!(check_party(Party::Delivery, OrderStatus::Confirmed).is_ok());
+        assert!(check_party(Party::Seller, OrderStatus::Pending, OrderStatus::Confirmed).is_ok());
+        assert!(check_party(Party::Buyer, OrderStatus::Pending, OrderStatus::Confirmed).is_err());
+        assert!(check_party(Party::Seller, OrderStatus::Confirmed, OrderStatus::Shipping).is_err());
+        assert!(check_party(Party::Delivery, OrderStatus::Shipping, OrderStatus::Delivered).is_ok());
+        assert!(check_party(Party::Delivery, OrderStatus::Shipping, OrderStatus::Confirmed).is_ok());
+        assert!(check_party(Party::Admin, OrderStatus::Shipping, OrderStatus::Confirmed).is_err());
+        assert!(check_party(Party::Admin, OrderStatus::Pending, OrderStatus::Confirmed).is_ok());
         for party in [Party::Buyer, Party::Seller, Party::Admin] {
-            assert!(check_party(party, OrderStatus::Cancelled).is_ok());
+            assert!(check_party(party, OrderStatus::Confirmed, OrderStatus::Cancelled).is_ok());
         }
-        assert!(check_party(Party::Delivery, OrderStatus::Cancelled).is_err());
+        assert!(check_party(Party::Delivery, OrderStatus::Confirmed, OrderStatus::Cancelled).is_err());
     }
 
     fn status() -> impl Strategy<Value = OrderStatus> {

@@ -56,18 +56,33 @@ pub async fn processor_event(
         }
     };
     let started = Instant::now();
-    let (outcome, attempts) = db::retry(
+    let applied = db::retry(
         RetryPolicy::MONEY,
         "payment_processor_event_retry",
         uuid::Uuid::nil(),
         AppError::is_lost_race,
         || apply(db, policy, audit_context, &event, &reference),
     )
-    .await?;
+    .await;
+    let (outcome, attempts) = match applied {
+        // An approved charge Courier refuses to book for good (a limit):
+        // the charge goes back to the card, as on the synchronous path.
+        Err(err) if err.wire().is_some() && matches!(event, ProcessorEvent::ChargeSucceeded { .. }) => {
+            tracing::warn!(
+                event = "payment_capture_failed",
+                reference,
+                code = err.code().as_str(),
+                error = %err,
+                "an approved charge cannot be booked; returning it"
+            );
+            (refuse_charge(db, audit_context, &reference).await?, 1)
+        }
+        other => other?,
+    };
     match &outcome {
         EventOutcome::Captured(p) => log_captured(p, started, attempts, "processorCallback"),
         EventOutcome::Returned(p) => {
-            compensate(policy, p, &reference, "approved after the payment was voided").await;
+            compensate(policy, p, &reference, "approved, but voided or refused by Courier").await;
         }
         EventOutcome::Declined(p) => {
             tracing::warn!(event = "payment_declined", payment.id = %p.id, "the card processor declined the card later");
@@ -127,8 +142,33 @@ async fn apply(
     Ok(outcome)
 }
 
+/// Marks a pending payment's approved charge as returned (the payment stays
+/// INITIATED, so the buyer may pay another way) and answers `Returned`, or
+/// `AlreadyApplied` when the payment is no longer pending.
+async fn refuse_charge(
+    db: &DatabaseConnection,
+    audit_context: &AuditContext,
+    reference: &str,
+) -> Result<EventOutcome, AppError> {
+    let tx = db::begin_write(db, db::Isolation::ReadCommitted).await?;
+    let current = payment::Entity::find()
+        .filter(payment::Column::ProcessorRef.eq(reference))
+        .lock(LockType::Update)
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("Payment", reference))?;
+    if current.status != PaymentStatus::Initiated
+        || current.processor_status.as_deref() != Some(processor_status::PENDING)
+    {
+        return Ok(EventOutcome::AlreadyApplied(current));
+    }
+    let returned = set_processor_status(&tx, &current, processor_status::REFUNDED, audit_context).await?;
+    tx.commit().await?;
+    Ok(EventOutcome::Returned(returned))
+}
+
 async fn set_processor_status(
-    tx: &MoneyTx,
+    tx: &sea_orm::DatabaseTransaction,
     current: &payment::Model,
     status: &str,
     audit_context: &AuditContext,
@@ -138,7 +178,7 @@ async fn set_processor_status(
         .col_expr(payment::Column::ProcessorStatus, Expr::value(status))
         .col_expr(payment::Column::UpdatedAt, Expr::value(now))
         .filter(payment::Column::Id.eq(current.id))
-        .exec(&**tx)
+        .exec(tx)
         .await?;
     let after = payment::Model { processor_status: Some(status.to_owned()), updated_at: now, ..current.clone() };
     let action = if status == processor_status::DECLINED { "payment.declined" } else { "payment.charge_returned" };

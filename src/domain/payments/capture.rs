@@ -21,6 +21,7 @@ use crate::domain::payments::{audit_payment, raced, wallets_for};
 use crate::domain::wallets::{self, CaptureWallets, MoneyTx};
 use crate::domain::{Viewer, now, orders, payments};
 use crate::error::{AppError, ErrorCode};
+use crate::telemetry::metrics;
 
 /// A capture as the buyer (or an admin) asks for it.
 #[derive(Debug, Clone, Copy)]
@@ -71,12 +72,15 @@ pub async fn capture(
             Ok((done, attempts)) if done.value().status == PaymentStatus::Captured => {
                 log_captured(done.value(), started, *attempts, "capturePayment")
             }
-            Ok(_) => tracing::info!(
+            Ok(_) => {
+                metrics::capture("pending", started.elapsed());
+                tracing::info!(
                 event = "payment_capture_pending",
                 payment.id = %payment_id,
                 actor = %viewer.id,
                 "the card processor will answer later"
-            ),
+            )
+            }
             Err(err) => log_capture_failed(payment_id, viewer.id, err, started),
         }
         result.map(|(done, _)| done)
@@ -110,12 +114,40 @@ async fn capture_keyed(
     .await;
     if let (Err(err), Some(reference)) = (&result, &approval)
         && err.wire().is_some()
+        && !charge_booked(db, current.id, reference).await
     {
         // The card was charged but Courier refuses the capture for good
-        // (a limit, a cancel that won): give the money back.
+        // (a limit, a cancel that won): give the money back. Not when the
+        // refusal is that a concurrent capture booked this very charge (the
+        // processor charges a payment once): that money is the payment's.
         compensate(policy, &current, reference, "capture refused after the charge").await;
     }
     result
+}
+
+/// Whether the payment's books hold the charge `reference` (a capture that
+/// raced this one booked it). When the row cannot be read, the charge is
+/// taken as booked: returning money by mistake is the worse error, and the
+/// `payment_charge_return_failed`-free path leaves it to the ledger check.
+async fn charge_booked(db: &DatabaseConnection, payment_id: Uuid, reference: &str) -> bool {
+    match payment::Entity::find_by_id(payment_id).one(db).await {
+        Ok(Some(p)) => {
+            p.processor_ref.as_deref() == Some(reference)
+                && matches!(p.status, PaymentStatus::Captured | PaymentStatus::Refunded)
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::error!(
+                event = "payment_charge_return_failed",
+                payment.id = %payment_id,
+                reference,
+                error = %e,
+                why = "cannot tell whether the charge is booked",
+                "not returning a card charge; needs an operator"
+            );
+            true
+        }
+    }
 }
 
 /// `PAYMENT_DECLINED`: the processor refused the card; nothing was written.
@@ -256,6 +288,12 @@ async fn mark_pending(
 fn log_capture_failed(payment_id: Uuid, actor: Uuid, err: &AppError, started: Instant) {
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let code = err.code().as_str();
+    let outcome = match err {
+        AppError::BusinessRule { rule: "PAYMENT_DECLINED", .. } => "declined",
+        _ if err.is_server_fault() => "failed",
+        _ => "refused",
+    };
+    metrics::capture(outcome, started.elapsed());
     match err.code() {
         ErrorCode::InternalServerError | ErrorCode::ServiceUnavailable => tracing::error!(
             event = "payment_capture_failed", payment.id = %payment_id, %actor, code, error = %err, duration_ms,
@@ -270,6 +308,7 @@ fn log_capture_failed(payment_id: Uuid, actor: Uuid, err: &AppError, started: In
 
 /// Logs `payment_capture_completed`.
 pub fn log_captured(p: &payment::Model, started: Instant, attempts: u32, via: &'static str) {
+    metrics::capture("captured", started.elapsed());
     tracing::info!(
         event = "payment_capture_completed",
         payment.id = %p.id,

@@ -117,9 +117,12 @@ pub enum ProcessorError {
     /// The processor refused the request itself (not the card).
     #[error("the card processor refused the request: {0}")]
     Refused(String),
-    /// A callback whose signature or body is not acceptable.
+    /// A callback whose signature is not acceptable.
     #[error("{0}")]
     BadEvent(String),
+    /// A correctly signed callback whose body cannot be read.
+    #[error("{0}")]
+    UnreadableEvent(String),
 }
 
 /// A card processor (see the module documentation).
@@ -268,7 +271,7 @@ impl PaymentProcessor for Simulated {
     ) -> Result<ProcessorEvent, ProcessorError> {
         signing::verify(&self.secret, signature, body, now)
             .map_err(|e| ProcessorError::BadEvent(e.message().to_owned()))?;
-        serde_json::from_slice(body).map_err(|e| ProcessorError::BadEvent(format!("unreadable event: {e}")))
+        serde_json::from_slice(body).map_err(|e| ProcessorError::UnreadableEvent(format!("unreadable event: {e}")))
     }
 }
 

@@ -22,6 +22,7 @@ use crate::domain::payments::{LIVE, audit_payment, payment_snapshot, raced};
 use crate::domain::wallets::{self, MoneyTx};
 use crate::domain::{Viewer, now};
 use crate::error::AppError;
+use crate::telemetry::metrics;
 
 /// A refund as an admin asks for it.
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ pub async fn refund(
     let (payment_id, amount, reason) = (request.payment_id, request.amount, reason.as_str());
     idempotency::run(db, policy.key_ttl, keyed, |ticket| async move {
         let ticket = &ticket;
-        let (done, _) =
+        let result =
             db::retry(RetryPolicy::MONEY, "payment_refund_retry", payment_id, AppError::is_lost_race, || async move {
                 let tx = MoneyTx::begin(db, policy).await?;
                 // The payment row is locked first: racing refunds and
@@ -112,7 +113,9 @@ pub async fn refund(
                 tx.commit().await?;
                 Ok((done, refunded))
             })
-            .await?;
+            .await;
+        metrics::refund(metrics::outcome(&result, "refunded"));
+        let (done, _) = result?;
         log_refunded(&done.1, reason, false, Some(viewer.id));
         Ok(done.0)
     })

@@ -191,13 +191,35 @@ async fn accept_locked(
         DbFailure::LockNotAvailable | DbFailure::SerializationFailure => busy(),
         _ => e.into(),
     })?;
-    let assignment = lock_assignment(&tx, assignment_id).await?;
+    match accept_in(&tx, agent, audit_context, assignment_id).await {
+        Ok(accepted) => {
+            tx.commit().await?;
+            Ok(accepted)
+        }
+        Err(err) => {
+            // Roll back before answering: a dropped transaction is rolled
+            // back only when its connection is next used, and until then its
+            // row lock would turn the next agent's NOWAIT into a CONFLICT.
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    }
+}
+
+/// The accept itself, inside `tx` (committed or rolled back by the caller).
+async fn accept_in(
+    tx: &sea_orm::DatabaseTransaction,
+    agent: &delivery_agent::Model,
+    audit_context: &AuditContext,
+    assignment_id: Uuid,
+) -> Result<shipping_assignment::Model, AppError> {
+    let assignment = lock_assignment(tx, assignment_id).await?;
     // Offered to someone else: not this agent's to see.
     if assignment.agent_id.is_some_and(|a| a != agent.id) && assignment.status == AssignmentStatus::Offered {
         return Err(AppError::not_found("ShippingAssignment", assignment_id));
     }
     let order = order::Entity::find_by_id(assignment.order_id)
-        .one(&tx)
+        .one(tx)
         .await?
         .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
     orders::ensure_live(&order)?;
@@ -225,7 +247,7 @@ async fn accept_locked(
             json!({ "currentStatus": order.status.to_value() }),
         ));
     }
-    agents::check_can_take(&tx, agent, &order).await?;
+    agents::check_can_take(tx, agent, &order).await?;
 
     let now = Utc::now();
     let mut active: shipping_assignment::ActiveModel = assignment.clone().into();
@@ -234,9 +256,9 @@ async fn accept_locked(
     active.accepted_at = Set(Some(now));
     active.version = Set(assignment.version + 1);
     active.updated_at = Set(now);
-    let accepted = active.update(&tx).await?;
+    let accepted = active.update(tx).await?;
     audit::record(
-        &tx,
+        tx,
         Change {
             action: "shipping_assignment.accepted",
             entity_type: "ShippingAssignment",
@@ -247,7 +269,6 @@ async fn accept_locked(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(accepted)
 }
 
@@ -274,7 +295,10 @@ async fn lock_assignment(tx: &sea_orm::DatabaseTransaction, id: Uuid) -> Result<
         .one(tx)
         .await
         .map_err(|e| match classify(&e) {
-            DbFailure::LockNotAvailable => busy(),
+            DbFailure::LockNotAvailable => {
+                crate::telemetry::metrics::row_lock_conflict("shipping_assignment");
+                busy()
+            }
             _ => e.into(),
         })?
         .ok_or_else(|| AppError::not_found("ShippingAssignment", id))

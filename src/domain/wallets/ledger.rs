@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use entity::{LedgerEntryType, WalletKind, ledger_entry, wallet};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -121,8 +121,12 @@ pub fn refund_legs(payment_id: Uuid, captured: Captured, refund_minor: i64) -> [
     let fee_due_after = if amount_minor == 0 {
         0
     } else {
-        let share = Decimal::from(fee_minor) * Decimal::from(after) / Decimal::from(amount_minor);
-        i64::try_from(share.round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven)).unwrap_or(fee_minor)
+        // fee × refunded-after / amount, rounded half to even, in i128: the
+        // product of two amounts up to 10^15 does not fit a Decimal.
+        let (num, den) = (i128::from(fee_minor) * i128::from(after), i128::from(amount_minor));
+        let (q, r) = (num / den, num % den);
+        let share = if 2 * r > den || (2 * r == den && q % 2 == 1) { q + 1 } else { q };
+        i64::try_from(share).unwrap_or(fee_minor)
     };
     let fee_back = (fee_due_after - fee_refunded_minor).clamp(0, refund_minor);
     let leg = |wallet_id, amount_minor, name: &str| Leg {

@@ -15,6 +15,7 @@ use crate::domain::money::{Currency, MoneyLimits, MoneyPolicy, minor_text};
 use crate::domain::wallets::ledger::{self, MoneyTx};
 use crate::domain::{Viewer, new_id, now};
 use crate::error::AppError;
+use crate::telemetry::metrics;
 
 /// Adds money to a user's wallet from outside (admins): a single TOP_UP
 /// entry, so all balances together still equal all money brought in.
@@ -38,7 +39,7 @@ pub async fn top_up(
     };
     idempotency::run(db, policy.key_ttl, keyed, |ticket| async move {
         let ticket = &ticket;
-        let (done, _) =
+        let result =
             db::retry(RetryPolicy::MONEY, "wallet_top_up_retry", wallet_id, AppError::is_lost_race, || async move {
                 let tx = MoneyTx::begin(db, policy).await?;
                 // Locked, so the balance answered is the one committed.
@@ -106,7 +107,9 @@ pub async fn top_up(
                 tx.commit().await?;
                 Ok((done, minor))
             })
-            .await?;
+            .await;
+        metrics::top_up(metrics::outcome(&result, "topped_up"));
+        let (done, _) = result?;
         tracing::info!(
             event = "wallet_topped_up",
             wallet.id = %wallet_id,

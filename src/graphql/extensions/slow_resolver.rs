@@ -1,5 +1,6 @@
 //! Logs every resolver slower than the configured threshold as the structured
-//! event `slow_resolver_detected`, with its path, parent type, field, duration,
+//! event `slow_resolver_detected` (and counts it in
+//! `courier_graphql_slow_resolvers_total`), with its path, parent type, field, duration,
 //! threshold and request ID.
 
 use std::sync::Arc;
@@ -50,6 +51,7 @@ impl Extension for SlowResolverLogger {
         let result = next.run(ctx, info).await;
         let elapsed = started.elapsed();
         if elapsed >= self.threshold {
+            crate::telemetry::metrics::slow_resolver(parent_type, field);
             let request_id = ctx.data_opt::<RequestContext>().map(|r| r.meta.request_id.as_str()).unwrap_or("");
             tracing::warn!(
                 event = "slow_resolver_detected",
