@@ -488,3 +488,106 @@ async fn pool_and_readiness_are_503_while_the_database_is_gone() {
     assert!(back, "ready again");
     assert_eq!(app.get_json("/health/pool").await.0, 200);
 }
+
+/// With `COURIER_OTLP_ENDPOINT` set, the server exports its spans over
+/// OTLP/HTTP: a request span, dataloader batch spans and SQL statement spans
+/// reach the collector (flushed at the latest when the server stops on SIGTERM).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_reach_an_otlp_collector() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let collector_addr = collector.local_addr().expect("addr");
+    let received = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<u8>::new()));
+    let sink = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = collector.accept().await {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 1 << 20];
+                let mut request = Vec::new();
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(500), socket.read(&mut buf)).await {
+                        Ok(Ok(n)) if n > 0 => request.extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                    let text = String::from_utf8_lossy(&request);
+                    let Some(head_end) = text.find("\r\n\r\n") else { continue };
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+                sink.lock().await.extend_from_slice(&request);
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+
+    let dir = std::env::temp_dir().join(format!("courier_otel_{}", uuid::Uuid::new_v4().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let server = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .arg("serve")
+        .env("DATABASE_URL", format!("sqlite://{}/courier.db?mode=rwc", dir.display()))
+        .env("COURIER_BIND", format!("127.0.0.1:{port}"))
+        .env("COURIER_OTLP_ENDPOINT", format!("http://{collector_addr}/v1/traces"))
+        .env("COURIER_LOG", "warn")
+        .env_remove("COURIER_ENV")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("courier serves");
+    let url = format!("http://127.0.0.1:{port}");
+    let up = eventually(Duration::from_secs(30), async || {
+        reqwest::get(format!("{url}/health/ready")).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(up, "the server came up");
+    let token = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["token", "--email", "buyer@courier.test"])
+        .env("DATABASE_URL", format!("sqlite://{}/courier.db?mode=rwc", dir.display()))
+        .env("COURIER_LOG", "warn")
+        .env_remove("COURIER_ENV")
+        .output()
+        .expect("token");
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    let query = json!({ "query": "query Traced { orders(first: 3) { edges { node { buyer { displayName } items { name } } } } }" });
+    let res = reqwest::Client::new()
+        .post(format!("{url}/graphql"))
+        .bearer_auth(token)
+        .json(&query)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert!(body["errors"].is_null(), "{body}");
+    // SIGTERM: the server shuts down gracefully and flushes its spans.
+    let killed = std::process::Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().expect("kill");
+    assert!(killed.success());
+    let mut server = server;
+    let exited = eventually(Duration::from_secs(15), async || matches!(server.try_wait(), Ok(Some(_)))).await;
+    assert!(exited, "the server exits on SIGTERM");
+    let exported = eventually(Duration::from_secs(5), async || {
+        let bytes = received.lock().await;
+        let text = String::from_utf8_lossy(&bytes);
+        text.contains("POST /v1/traces")
+            && text.contains("dataloader_batch")
+            && text.contains("db.query.text")
+            && text.contains("request")
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let bytes = received.lock().await;
+    let text = String::from_utf8_lossy(&bytes);
+    let found: Vec<bool> = ["dataloader_batch", "db.query.text", "request"].iter().map(|s| text.contains(s)).collect();
+    assert!(exported, "request, dataloader_batch and sql spans were exported: {} bytes, found {found:?}", bytes.len());
+}
