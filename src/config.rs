@@ -75,8 +75,8 @@ pub struct Config {
     #[arg(long, env = "COURIER_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
 
-    /// Log filter in `tracing` syntax.
-    #[arg(long, env = "COURIER_LOG", default_value = "info", global = true)]
+    /// Log filter in `tracing` syntax (libraries' own chatter is at warn by default).
+    #[arg(long, env = "COURIER_LOG", default_value = "info,sea_orm_migration=warn,sqlx=warn", global = true)]
     pub log_filter: String,
 
     /// SQL statements slower than this many milliseconds are logged as `slow_query_detected`.
@@ -310,6 +310,11 @@ pub struct Config {
     #[arg(long, env = "COURIER_SHUTDOWN_DRAIN_MS", default_value_t = 0, global = true)]
     pub shutdown_drain_ms: u64,
 
+    /// Longest a client may take to send a request's headers, in
+    /// milliseconds; slower connections are closed.
+    #[arg(long, env = "COURIER_HEADER_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    pub header_timeout_ms: u64,
+
     /// OTLP/HTTP traces endpoint (for example
     /// `http://127.0.0.1:4318/v1/traces`); traces are off when unset.
     #[arg(long, env = "COURIER_OTLP_ENDPOINT", global = true)]
@@ -354,6 +359,9 @@ impl Config {
                     || !(o.starts_with("http://") || o.starts_with("https://")))
         }) {
             return Err(format!("COURIER_CORS_ORIGINS: `{origin}` is not an origin like https://app.example.com"));
+        }
+        if self.header_timeout_ms == 0 {
+            return Err("COURIER_HEADER_TIMEOUT_MS must be at least 1".into());
         }
         if self.pool_monitor_interval_secs == 0 {
             return Err("COURIER_POOL_MONITOR_INTERVAL_SECS must be at least 1".into());

@@ -106,6 +106,8 @@ pub enum Purpose {
     Serve,
     /// Commands: no timeouts.
     Maintenance,
+    /// The health probe's own connection (statement timeout, no metrics).
+    Probe,
 }
 
 /// Opens the serving pool described by `config` (see [`connect_for`]).
@@ -137,7 +139,7 @@ pub async fn connect_for(config: &Config, purpose: Purpose) -> Result<DatabaseCo
         // Statements are observed through the metric callback below instead.
         .sqlx_logging(false)
         .map_sqlx_postgres_opts(move |opts| match purpose {
-            Purpose::Serve => opts.options([
+            Purpose::Serve | Purpose::Probe => opts.options([
                 ("statement_timeout", statement_timeout.to_string()),
                 ("lock_timeout", lock_timeout.to_string()),
             ]),
@@ -159,6 +161,9 @@ pub async fn connect_for(config: &Config, purpose: Purpose) -> Result<DatabaseCo
     }
 
     let mut db = Database::connect(options).await?;
+    if purpose == Purpose::Probe {
+        return Ok(db);
+    }
     let slow = config.slow_sql();
     db.set_metric_callback(move |info| {
         let _ = STATEMENTS.try_with(|counter| counter.0.fetch_add(1, Ordering::Relaxed));

@@ -59,6 +59,8 @@ pub struct AppState {
     pub operation_names: Arc<OperationNames>,
     /// Whether the server is shutting down, and what it is serving.
     pub lifecycle: Arc<Lifecycle>,
+    /// The health probe's own connection to the database.
+    pub probe: Arc<monitor::Probe>,
 }
 
 /// The server's life: readiness goes 503 once shutdown begins.
@@ -111,6 +113,7 @@ impl AppState {
         let documents = Arc::new(documents::Documents::load(config.trusted_documents.as_deref())?);
         let metrics = config.metrics.then(crate::telemetry::metrics::install).transpose()?;
         let operation_names = Arc::new(OperationNames::new(config.metrics_max_operations));
+        let config_for_probe = config.clone();
         Ok(Self {
             db,
             schema,
@@ -122,6 +125,7 @@ impl AppState {
             metrics,
             operation_names,
             lifecycle: Arc::default(),
+            probe: Arc::new(monitor::Probe::new(&config_for_probe)),
         })
     }
 }
@@ -131,7 +135,10 @@ impl AppState {
 /// and the rate limit on `/graphql`.
 pub fn router(state: AppState) -> Router {
     let graphql = Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post).options(graphql::options))
+        .route(
+            "/graphql",
+            get(graphql::get).post(graphql::post).options(graphql::options).fallback(graphql::other_method),
+        )
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::layer));
     let mut router: Router<AppState> = Router::new()
         .route(
@@ -234,7 +241,7 @@ pub async fn serve(
             .then(|| Duration::from_secs(config.ledger_check_interval_secs)),
         pool_max: config.db_pool_max,
     };
-    let monitor = tokio::spawn(monitor::run(state.db.clone(), settings, stop_rx.clone()));
+    let monitor = tokio::spawn(monitor::run(state.db.clone(), state.probe.clone(), settings, stop_rx.clone()));
     let metrics_server = match (config.metrics_bind, state.metrics.clone()) {
         (Some(addr), Some(handle)) => Some(tokio::spawn(metrics::serve_separately(
             TcpListener::bind(addr).await?,
@@ -246,50 +253,93 @@ pub async fn serve(
         _ => None,
     };
 
-    let (closing_tx, mut closing_rx) = tokio::sync::watch::channel(false);
-    let lifecycle = state.lifecycle.clone();
-    let drain = Duration::from_millis(config.shutdown_drain_ms);
-    let signal = async move {
-        shutdown.await;
-        lifecycle.begin_shutdown();
-        tracing::info!(
-            event = "server_shutdown_started",
-            in_flight = lifecycle.in_flight(),
-            drain_ms = drain.as_millis() as u64,
-            "readiness answers 503; draining"
-        );
-        tokio::time::sleep(drain).await;
-        let _ = closing_tx.send(true);
-    };
     let db = state.db.clone();
+    let probe = state.probe.clone();
     let lifecycle = state.lifecycle.clone();
-    let server = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(signal)
-        .into_future();
-    let deadline = Duration::from_secs(config.shutdown_timeout_secs);
-    let result = tokio::select! {
-        result = server => result,
-        () = async {
-            let _ = closing_rx.wait_for(|closing| *closing).await;
-            tokio::time::sleep(deadline).await;
-        } => {
-            tracing::warn!(
-                event = "server_shutdown_timed_out",
-                in_flight = lifecycle.in_flight(),
-                timeout_s = deadline.as_secs(),
-                "requests still in flight at the shutdown deadline are dropped"
-            );
-            Ok(())
-        }
-    };
+    let result = accept_until(listener, router(state), shutdown, &lifecycle, &config).await;
     let _ = stop_tx.send(true);
     let _ = monitor.await;
     if let Some(task) = metrics_server {
         let _ = task.await;
     }
     let _ = db.close().await;
+    probe.close().await;
     tracing::info!(event = "server_stopped", "server stopped; the pool is closed");
     result
+}
+
+/// Serves connections on `listener` until `shutdown` resolves, then: readiness
+/// 503 for the drain, no new connections, open connections finish their
+/// requests within the shutdown timeout (idle ones close at once).
+async fn accept_until(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    lifecycle: &Arc<Lifecycle>,
+    config: &Config,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // A connection that sends its headers slower than this (or never) is
+    // closed, so it can neither hold a slot forever nor hold up a shutdown.
+    http.timer(TokioTimer::new()).header_read_timeout(Duration::from_millis(config.header_timeout_ms));
+    let graceful = GracefulShutdown::new();
+    // Each connection: the router with the client's address (for
+    // `ConnectInfo`), watched by `graceful`.
+    let serve_one = |(stream, addr): (tokio::net::TcpStream, SocketAddr)| {
+        let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(addr)));
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    };
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => serve_one(accepted),
+                // Out of file descriptors and the like: wait, do not spin.
+                Err(e) => {
+                    tracing::warn!(event = "accept_failed", error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    lifecycle.begin_shutdown();
+    let drain = Duration::from_millis(config.shutdown_drain_ms);
+    tracing::info!(
+        event = "server_shutdown_started",
+        in_flight = lifecycle.in_flight(),
+        drain_ms = drain.as_millis() as u64,
+        "readiness answers 503; draining"
+    );
+    // Still accepting during the drain, so clients that have not noticed
+    // yet are served rather than refused.
+    let draining = async {
+        loop {
+            if let Ok(accepted) = listener.accept().await {
+                serve_one(accepted);
+            }
+        }
+    };
+    let _ = tokio::time::timeout(drain, draining).await;
+    drop(listener);
+    let deadline = Duration::from_secs(config.shutdown_timeout_secs);
+    if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            event = "server_shutdown_timed_out",
+            in_flight = lifecycle.in_flight(),
+            timeout_s = deadline.as_secs(),
+            "connections still open at the shutdown deadline are dropped"
+        );
+    }
+    Ok(())
 }
 
 /// Resolves on ctrl-c or SIGTERM.

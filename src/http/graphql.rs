@@ -36,12 +36,11 @@ use crate::telemetry::metrics;
 
 /// `POST /graphql`.
 pub async fn post(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: HttpBody) -> Response {
-    let started = Instant::now();
+    let summary = Summary { state: &state, caller: &caller, started: Instant::now() };
     let media = match protocol::negotiate(&headers) {
         Ok(media) => media,
-        Err(rejection) => return rejection.into_response(MediaType::Json, &caller.meta.request_id),
+        Err(rejection) => return summary.refused(rejection, MediaType::Json),
     };
-    let summary = Summary { state: &state, caller: &caller, started };
     let refuse = |rejection: Rejection| summary.refused(rejection, media);
     if let Err(rejection) = protocol::require_json(&headers) {
         return refuse(rejection);
@@ -100,12 +99,11 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let started = Instant::now();
+    let summary = Summary { state: &state, caller: &caller, started: Instant::now() };
     let media = match protocol::negotiate(&headers) {
         Ok(media) => media,
-        Err(rejection) => return rejection.into_response(MediaType::Json, &caller.meta.request_id),
+        Err(rejection) => return summary.refused(rejection, MediaType::Json),
     };
-    let summary = Summary { state: &state, caller: &caller, started };
     let refuse = |rejection: Rejection| summary.refused(rejection, media);
     let params = match protocol::parse_get(raw.as_deref()) {
         Ok(params) => params,
@@ -123,6 +121,14 @@ pub async fn get(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
     summary.answered(response, viewer, &counter, &[answer])
+}
+
+/// Any other method on `/graphql`: 405 with `Allow`, and its summary line.
+pub async fn other_method(State(state): State<AppState>, caller: Caller) -> Response {
+    let summary = Summary { state: &state, caller: &caller, started: Instant::now() };
+    let rejection = Rejection::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Use GET or POST")
+        .with_header(header::ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
+    summary.refused(rejection, MediaType::Json)
 }
 
 /// `OPTIONS /graphql`: what the endpoint accepts (CORS preflights are
@@ -193,11 +199,16 @@ fn too_large(limit: usize) -> Rejection {
 /// asked who the token belongs to is the server's fault, 503 (or 504).
 fn unauthenticated(err: &AppError) -> Rejection {
     if err.is_server_fault() {
-        let status = match err.code() {
-            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            _ => StatusCode::SERVICE_UNAVAILABLE,
+        let (status, message) = match err.code() {
+            ErrorCode::Timeout => (StatusCode::GATEWAY_TIMEOUT, err.to_string()),
+            ErrorCode::ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+            _ => {
+                // The detail (SQL, a missing table) goes to the log only.
+                tracing::error!(event = "internal_error", error = %err, "authentication failed on the server's side");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".to_owned())
+            }
         };
-        return Rejection::new(status, err.code().as_str(), err.to_string());
+        return Rejection::new(status, err.code().as_str(), message);
     }
     Rejection::new(StatusCode::UNAUTHORIZED, err.code().as_str(), err.to_string())
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""))
@@ -267,6 +278,38 @@ fn single_operation_name(document: &ExecutableDocument) -> Option<String> {
     }
 }
 
+/// The request's variables against the operation's definitions, before
+/// anything runs: a variable the operation does not define, or a required
+/// one (non-null, no default) that is missing or null, is the client's
+/// mistake, named by the variable (`extensions.variable`).
+fn check_variables(op: &OperationDefinition, provided: &[(String, bool)]) -> Result<(), (String, String)> {
+    for (name, _) in provided {
+        if !op.variable_definitions.iter().any(|d| d.node.name.node.as_str() == name) {
+            let shown = truncated(name, 64);
+            return Err((
+                shown.clone(),
+                format!("Variable `${shown}` is not defined by the operation; remove it or declare it"),
+            ));
+        }
+    }
+    for definition in &op.variable_definitions {
+        let definition = &definition.node;
+        let name = definition.name.node.as_str();
+        let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+        let given = provided.iter().find(|(n, _)| n == name);
+        if required && given.is_none_or(|(_, null)| *null) {
+            return Err((
+                name.to_owned(),
+                format!(
+                    "Variable `${name}` of type `{}` is required: send it in `variables`",
+                    definition.var_type.node
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A document refused before execution: `code` and `message`, with the
 /// status of a document error under `media`.
 fn document_error(media: MediaType, code: &'static str, message: &str, meta: &RequestMeta) -> (StatusCode, Value) {
@@ -324,6 +367,7 @@ impl Call<'_> {
         if let Err(refusal) = checked {
             return Answer::refused(document_error(media, refusal.code, &refusal.message, meta), refusal.code);
         }
+        let provided: Vec<(String, bool)> = variables.iter().map(|(k, v)| (k.clone(), v.is_null())).collect();
         let mut request =
             async_graphql::Request::new(query.as_ref()).variables(Variables::from_json(Value::Object(variables)));
         if let Some(name) = &operation_name {
@@ -348,6 +392,14 @@ impl Call<'_> {
             let body = rejection.body(&meta.request_id);
             return Answer { status: rejection.status, body, operation: operation_name, kind };
         }
+        if let Some(op) = op
+            && let Err((variable, message)) = check_variables(op, &provided)
+        {
+            let rejection = Rejection::new(media.document_error_status(), ErrorCode::BadUserInput.as_str(), message);
+            let mut body = rejection.body(&meta.request_id);
+            body["errors"][0]["extensions"]["variable"] = Value::from(variable);
+            return Answer { status: rejection.status, body, operation: operation_name, kind };
+        }
         let checked = limits::check(document, op, &Limits::from_config(&state.config))
             .and_then(|()| limits::check_text(document));
         if let Err(refusal) = checked {
@@ -365,9 +417,10 @@ impl Call<'_> {
         let request = request.data(RequestContext { viewer, meta: meta.clone() }).data(loaders).data(reader);
         let work = batches.run(state.schema.execute(request));
         let executed = tokio::time::timeout(state.config.request_timeout(), counter.clone().scope(work)).await;
-        let label = state.operation_names.label(operation_name.as_deref());
-        metrics::graphql_operation(&label, kind, started.elapsed());
+        let elapsed = started.elapsed();
         let Ok(response) = executed else {
+            let label = state.operation_names.label(operation_name.as_deref());
+            metrics::graphql_operation(&label, kind, elapsed);
             tracing::warn!(
                 event = "graphql_request_timed_out",
                 timeout_ms = state.config.request_timeout_ms,
@@ -386,6 +439,10 @@ impl Call<'_> {
         let ran = !(response.data == GqlValue::Null
             && !response.errors.is_empty()
             && response.errors.iter().all(|e| e.path.is_empty()));
+        // Only an operation that validated and ran may take a name slot: a
+        // document the schema refused is `rejected`, whatever it is called.
+        let label = if ran { state.operation_names.label(operation_name.as_deref()) } else { "rejected".to_owned() };
+        metrics::graphql_operation(&label, kind, elapsed);
         let mut body = Map::new();
         if ran {
             let mut data = response.data;

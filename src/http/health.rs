@@ -2,12 +2,16 @@
 //!
 //! - `/health`: liveness, no I/O.
 //! - `/health/db`: `SELECT 1` with a deadline; 503 when it fails.
+//!
+//! Every database check goes over the probe's own connection
+//! ([`monitor::Probe`]), so a pool busy with requests is never mistaken for
+//! a database outage.
 //! - `/health/pool`: pool counters and a probe; 503 when the pool cannot
 //!   reach the database.
 //! - `/health/ready`: for orchestrators; 503 while shutting down, while the
 //!   database is unreachable, or while migrations are pending.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
@@ -15,14 +19,9 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use migration::{Migrator, MigratorTrait};
-
 use crate::db;
 use crate::http::AppState;
 use crate::telemetry::monitor;
-
-/// Longest `/health/db` waits for the database before answering 503.
-const DB_CHECK_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Liveness: the process answers.
 pub async fn live() -> Json<Value> {
@@ -32,13 +31,8 @@ pub async fn live() -> Json<Value> {
 /// Readiness of the database.
 pub async fn db(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let started = Instant::now();
-    let outcome = tokio::time::timeout(DB_CHECK_DEADLINE, db::ping(&state.db)).await;
+    let error = state.probe.check().await.err();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let error = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some(format!("no answer within {DB_CHECK_DEADLINE:?}")),
-    };
     match error {
         None => {
             (StatusCode::OK, Json(json!({ "status": "healthy", "latencyMs": latency_ms, "timestamp": Utc::now() })))
@@ -57,7 +51,7 @@ pub async fn db(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 /// Pool counters (also recorded as the pool gauges) and whether the pool
 /// reaches the database: 503 when it cannot.
 pub async fn pool(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let reachable = monitor::probe(&state.db).await;
+    let reachable = state.probe.check().await;
     let stats = db::pool_stats(&state.db, state.config.db_pool_max);
     monitor::record_pool(&stats);
     let status = if reachable.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -71,13 +65,9 @@ pub async fn pool(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     } else {
         "ok"
     };
-    // A probe that could not even get a connection from a full pool says
-    // the pool is exhausted, not that the database is gone.
-    let reason = match &reachable {
-        Ok(()) => Value::Null,
-        Err(_) if stats.in_use >= stats.max => Value::from("POOL_EXHAUSTED"),
-        Err(_) => Value::from("DATABASE_UNREACHABLE"),
-    };
+    // The probe has a connection of its own: a full pool is reported by
+    // `utilizationLevel` (and the monitor's events), never as an outage.
+    let reason = if reachable.is_ok() { Value::Null } else { Value::from("DATABASE_UNREACHABLE") };
     let body = json!({
         "status": if reachable.is_ok() { "healthy" } else { "unhealthy" },
         "reason": reason,
@@ -106,23 +96,18 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if state.lifecycle.shutting_down() {
         return unready("SHUTTING_DOWN", Value::Null);
     }
-    if let Err(error) = monitor::probe(&state.db).await {
+    if let Err(error) = state.probe.check().await {
         tracing::warn!(event = "health_db_unhealthy", error = %error, "readiness: the database is unreachable");
         return unready("DATABASE_UNREACHABLE", Value::Null);
     }
-    let pending = tokio::time::timeout(DB_CHECK_DEADLINE, Migrator::get_pending_migrations_read_only(&state.db)).await;
-    match pending {
-        Ok(Ok(pending)) if pending.is_empty() => {
+    match state.probe.pending_migrations().await {
+        Ok(pending) if pending.is_empty() => {
             (StatusCode::OK, Json(json!({ "status": "ready", "timestamp": Utc::now() })))
         }
-        Ok(Ok(pending)) => {
-            let names: Vec<&str> = pending.iter().map(|m| m.name()).collect();
-            unready("MIGRATIONS_PENDING", json!({ "pending": names }))
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(event = "health_db_unhealthy", error = %e, "readiness: cannot read the migration table");
+        Ok(pending) => unready("MIGRATIONS_PENDING", json!({ "pending": pending })),
+        Err(error) => {
+            tracing::warn!(event = "health_db_unhealthy", error = %error, "readiness: cannot read the migration table");
             unready("DATABASE_UNREACHABLE", Value::Null)
         }
-        Err(_) => unready("DATABASE_UNREACHABLE", Value::Null),
     }
 }

@@ -31,8 +31,17 @@ pub async fn event(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "PAYLOAD_TOO_LARGE" } else { "BAD_REQUEST" };
+            let message = format!("The event body could not be read (at most {MAX_EVENT_BYTES} bytes)");
+            return Rejection::new(status, code, message).into_response(MediaType::Json, &request_id);
+        }
+    };
     if state.money.processor.is_none() {
         // No processor, no callbacks: the route does not exist.
         return Rejection::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found")

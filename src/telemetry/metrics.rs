@@ -188,6 +188,12 @@ fn register_zeros() {
     for operation in ["initiatePayment", "capturePayment", "refundPayment", "topUpWallet"] {
         counter!(IDEMPOTENT_REPLAYS, "operation" => operation).absolute(0);
     }
+    for outcome in ["healthy", "violations", "failed"] {
+        counter!(LEDGER_CHECKS, "outcome" => outcome).absolute(0);
+    }
+    for limit in LIMIT_CODES {
+        counter!(GRAPHQL_REFUSED, "limit" => *limit).absolute(0);
+    }
     counter!(SQL_SLOW).absolute(0);
     counter!(POOL_ACQUIRE_TIMEOUTS).absolute(0);
     gauge!(HTTP_IN_FLIGHT).set(0.0);
@@ -213,6 +219,7 @@ fn status_label(status: u16) -> &'static str {
         403 => "403",
         404 => "404",
         405 => "405",
+        408 => "408",
         406 => "406",
         413 => "413",
         415 => "415",
@@ -238,9 +245,30 @@ pub fn graphql_error(code: &str) {
     counter!(GRAPHQL_ERRORS, "code" => bounded_code(code)).increment(1);
 }
 
-/// A request refused by the limit `code` (before or instead of running).
+/// The codes of refusals by a limit (other refusals are errors, counted in
+/// [`GRAPHQL_ERRORS`] alone).
+pub const LIMIT_CODES: &[&str] = &[
+    "PAYLOAD_TOO_LARGE",
+    "TOO_MANY_TOKENS",
+    "TOO_MANY_ALIASES",
+    "TOO_MANY_FIELDS",
+    "TOO_MANY_MUTATIONS",
+    "QUERY_TOO_DEEP",
+    "QUERY_TOO_COMPLEX",
+    "INTROSPECTION_DISABLED",
+    "BATCHING_DISABLED",
+    "BATCH_TOO_LARGE",
+    "RATE_LIMITED",
+    "TIMEOUT",
+    "OPERATION_NOT_TRUSTED",
+];
+
+/// A request refused by the limit `code` (before or instead of running);
+/// codes that are not limits are not counted here.
 pub fn refused(code: &'static str) {
-    counter!(GRAPHQL_REFUSED, "limit" => code).increment(1);
+    if LIMIT_CODES.contains(&code) {
+        counter!(GRAPHQL_REFUSED, "limit" => code).increment(1);
+    }
 }
 
 /// Error codes are upper snake case and come from the code; anything else

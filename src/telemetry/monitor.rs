@@ -9,6 +9,7 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
 use tokio::sync::watch;
 
+use crate::config::Config;
 use crate::db::{self, PoolStats};
 use crate::domain::wallets;
 use crate::telemetry::metrics::{self, PgHealth};
@@ -61,23 +62,78 @@ fn warn_if_high(stats: &PoolStats) {
     }
 }
 
-/// `SELECT 1` within [`PROBE_DEADLINE`]; the error text for the log otherwise.
-pub async fn probe(db: &DatabaseConnection) -> Result<(), String> {
-    match tokio::time::timeout(PROBE_DEADLINE, db::ping(db)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {PROBE_DEADLINE:?}")),
+/// Whether the database answers, asked over a connection of its own: a
+/// pool busy with requests is not a database outage, so health checks never
+/// wait in the serving pool's queue. The one-connection pool opens on first
+/// use (and again after a failure).
+pub struct Probe {
+    config: Config,
+    pool: tokio::sync::OnceCell<DatabaseConnection>,
+}
+
+impl Probe {
+    /// A probe for the database of `config`.
+    pub fn new(config: &Config) -> Self {
+        let mut config = config.clone();
+        config.db_pool_max = 1;
+        config.db_pool_min = 0;
+        config.db_acquire_timeout_ms = PROBE_DEADLINE.as_millis() as u64;
+        Self { config, pool: tokio::sync::OnceCell::new() }
+    }
+
+    async fn pool(&self) -> Result<&DatabaseConnection, String> {
+        self.pool.get_or_try_init(|| db::connect_for(&self.config, db::Purpose::Probe)).await.map_err(|e| e.to_string())
+    }
+
+    /// Runs `work` on the probe's connection within [`PROBE_DEADLINE`].
+    async fn within<T, F, Fut>(&self, work: F) -> Result<T, String>
+    where
+        F: FnOnce(DatabaseConnection) -> Fut,
+        Fut: Future<Output = Result<T, DbErr>>,
+    {
+        let run = async { work(self.pool().await?.clone()).await.map_err(|e| e.to_string()) };
+        tokio::time::timeout(PROBE_DEADLINE, run)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {PROBE_DEADLINE:?}")))
+    }
+
+    /// `SELECT 1`; the error text for the log otherwise.
+    pub async fn check(&self) -> Result<(), String> {
+        self.within(|pool| async move { db::ping(&pool).await }).await
+    }
+
+    /// The names of the migrations not applied yet (read only: never
+    /// creates the migration table).
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, String> {
+        use migration::{Migrator, MigratorTrait};
+        self.within(|pool| async move {
+            let pending = Migrator::get_pending_migrations_read_only(&pool).await?;
+            Ok(pending.iter().map(|m| m.name().to_owned()).collect())
+        })
+        .await
+    }
+
+    /// Closes the probe's connection.
+    pub async fn close(&self) {
+        if let Some(pool) = self.pool.get() {
+            let _ = pool.clone().close().await;
+        }
     }
 }
 
 /// Runs until `stop` turns true.
-pub async fn run(db: DatabaseConnection, settings: MonitorSettings, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    db: DatabaseConnection,
+    probe: std::sync::Arc<Probe>,
+    settings: MonitorSettings,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut pool_tick = tokio::time::interval(settings.interval);
     pool_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ledger_tick = tokio::time::interval(settings.ledger_every.unwrap_or(Duration::from_secs(3600)));
     ledger_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first ledger tick fires at once: wait one period instead.
-    ledger_tick.tick().await;
+    // Both first ticks fire at once: the gauges and the ledger's state are
+    // known from the start.
     let mut was_up = true;
     loop {
         tokio::select! {
@@ -86,7 +142,7 @@ pub async fn run(db: DatabaseConnection, settings: MonitorSettings, mut stop: wa
                 let stats = db::pool_stats(&db, settings.pool_max);
                 record_pool(&stats);
                 warn_if_high(&stats);
-                was_up = sample_database(&db, was_up).await;
+                was_up = sample_database(&db, &probe, was_up).await;
             }
             _ = ledger_tick.tick(), if settings.ledger_every.is_some() => check_ledger(&db).await,
         }
@@ -96,8 +152,8 @@ pub async fn run(db: DatabaseConnection, settings: MonitorSettings, mut stop: wa
 
 /// Probes the database and, on PostgreSQL, samples its statistics. Logs the
 /// change when the database goes away or comes back.
-async fn sample_database(db: &DatabaseConnection, was_up: bool) -> bool {
-    let up = match probe(db).await {
+async fn sample_database(db: &DatabaseConnection, probe: &Probe, was_up: bool) -> bool {
+    let up = match probe.check().await {
         Ok(()) => true,
         Err(error) => {
             if was_up {

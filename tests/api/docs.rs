@@ -118,7 +118,7 @@ async fn metrics_docs_dashboard_and_alerts_match_what_metrics_exposes() {
     let mut exposed = Exposition::parse("");
     for _ in 0..50 {
         exposed = Exposition::parse(&scrape(&app).await.2);
-        if exposed.types.contains_key("courier_ledger_checks_total")
+        if exposed.types.contains_key("courier_ledger_invariant_violations")
             && exposed.types.contains_key("courier_pg_cache_hit_ratio")
         {
             break;

@@ -80,7 +80,40 @@ async fn documents_deeper_than_the_limit_are_refused(backend: Backend) {
     assert_eq!(res.code(), "QUERY_TOO_DEEP", "{}", res.body);
 }
 
+/// Missing, extra or null-for-required variables are refused before
+/// anything runs, as BAD_USER_INPUT naming the variable.
+async fn variable_mistakes_name_the_variable(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let token = app.token_for("buyer@courier.test").await;
+    let node = "query($id: ID!) { node(id: $id) { id } }";
+    let cases = [
+        (node, json!({}), "id", "is required"),
+        (node, json!({ "id": null }), "id", "is required"),
+        ("query { viewer { id } }", json!({ "extra": 1 }), "extra", "is not defined"),
+        (node, json!({ "id": "x", "idd": "y" }), "idd", "is not defined"),
+    ];
+    for (query, variables, name, says) in cases {
+        let res = app.graphql(query, variables.clone(), Some(&token)).await;
+        assert_eq!(res.code(), "BAD_USER_INPUT", "{variables}: {}", res.body);
+        assert_eq!(res.error()["extensions"]["variable"], name, "{}", res.body);
+        assert!(res.error()["message"].as_str().unwrap_or("").contains(says), "{}", res.body);
+        assert!(res.body.get("data").is_none(), "nothing ran: {}", res.body);
+    }
+    // An optional variable or one with a default may be left out.
+    let optional = app.graphql("query($n: Int) { orders(first: $n) { totalCount } }", json!({}), Some(&token)).await;
+    optional.data();
+    let defaulted =
+        app.graphql("query($n: Int! = 2) { orders(first: $n) { totalCount } }", json!({}), Some(&token)).await;
+    defaulted.data();
+    // Ill-typed: still the client's, still before anything runs.
+    let ill =
+        app.graphql("query($n: Int!) { orders(first: $n) { totalCount } }", json!({ "n": "two" }), Some(&token)).await;
+    assert_eq!(ill.code(), "BAD_USER_INPUT", "{}", ill.body);
+}
+
 on_both_backends!(
+    variable_mistakes_name_the_variable,
     an_internal_error_is_masked_and_logged_with_the_request_id,
     get_runs_queries_and_refuses_mutations,
     invalid_documents_are_bad_user_input,

@@ -132,7 +132,7 @@ async fn metrics_cover_http_graphql_sql_pool_and_money_after_a_workload(backend:
     let app = workload(backend).await;
     let ready = eventually(Duration::from_secs(5), async || {
         let text = scrape(&app).await.2;
-        text.contains("courier_ledger_checks_total") && text.contains("courier_db_up")
+        text.contains("courier_ledger_invariant_violations") && text.contains("courier_db_up")
     })
     .await;
     assert!(ready, "the monitor sampled and checked the ledger");
@@ -190,6 +190,16 @@ async fn metrics_cover_http_graphql_sql_pool_and_money_after_a_workload(backend:
         assert!(m.has("courier_pg_longest_transaction_seconds", &[]));
         assert!(m.has("courier_pg_deadlocks_total", &[]));
     }
+    // A name that never ran takes no label slot.
+    let junk = json!({ "query": "{ __typename }", "operationName": "JunkNeverRan" });
+    app.client.post(app.url("/graphql")).json(&junk).send().await.expect("sent");
+    app.graphql("query BogusField { nosuch }", json!({}), None).await;
+    let m = Exposition::parse(&scrape(&app).await.2);
+    assert!(!m.has("courier_graphql_operation_duration_seconds_count", &[("operation", "JunkNeverRan")]));
+    assert!(!m.has("courier_graphql_operation_duration_seconds_count", &[("operation", "BogusField")]));
+    assert!(m.has("courier_graphql_operation_duration_seconds_count", &[("operation", "rejected")]));
+    // Refusals that are not limits are errors only.
+    assert!(!m.has("courier_graphql_requests_refused_total", &[("limit", "BAD_USER_INPUT")]));
     // Labels stay bounded: a made-up operation name per request past the cap is `other`.
     for i in 0..3 {
         app.graphql(&format!("query Made{i}Up {{ viewer {{ id }} }}"), json!({}), None).await;
@@ -296,6 +306,23 @@ async fn one_summary_line_per_request_with_its_fields(backend: Backend) {
     let id = refused.headers()["x-request-id"].to_str().expect("id").to_owned();
     assert_eq!(refused.status(), 400);
     assert_eq!(line_of(&id)["fields"]["status"], 400);
+    // Unacceptable media types and other methods too.
+    let png = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "image/png")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(png.status(), 406);
+    let id = png.headers()["x-request-id"].to_str().expect("id").to_owned();
+    assert_eq!(line_of(&id)["fields"]["error_codes"], "NOT_ACCEPTABLE");
+    let delete = app.client.delete(app.url("/graphql")).send().await.expect("sent");
+    assert_eq!(delete.status(), 405);
+    assert_eq!(delete.headers()["allow"], "GET, POST, OPTIONS");
+    let id = delete.headers()["x-request-id"].to_str().expect("id").to_owned();
+    assert_eq!(line_of(&id)["fields"]["status"], 405);
 }
 
 /// `X-Correlation-ID` is taken from the request (or is the request ID),
@@ -336,7 +363,8 @@ async fn correlation_ids_are_echoed_and_on_every_line(backend: Backend) {
 
 /// The pool monitor logs `db_pool_utilization_high` at error level above
 /// 95%, a request that cannot get a connection is SERVICE_UNAVAILABLE with
-/// `db_pool_exhausted`, and `/health/pool` says the pool is exhausted.
+/// `db_pool_exhausted`, and `/health/pool` says the pool is full without
+/// calling it an outage.
 async fn the_pool_monitor_reports_a_full_pool(backend: Backend) {
     // Each backend its own pool size, so their log lines tell them apart.
     let max = if backend == Backend::Postgres { 2 } else { 3 };
@@ -367,16 +395,21 @@ async fn the_pool_monitor_reports_a_full_pool(backend: Backend) {
     assert_eq!(res.status, 503, "{}", res.body);
     assert_eq!(res.code(), "SERVICE_UNAVAILABLE");
     assert!(!logs_containing("db_pool_exhausted").is_empty());
+    // A full pool is not an outage: the probes have a connection of their own.
     let (status, body) = app.get_json("/health/pool").await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["reason"], "POOL_EXHAUSTED");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["databaseReachable"], true);
     assert_eq!(body["inUse"], max);
     assert_eq!(body["utilizationLevel"], "critical");
+    assert_eq!(app.get_json("/health/ready").await.0, 200);
+    assert_eq!(app.get_json("/health/db").await.0, 200);
     let m = Exposition::parse(&scrape(&app).await.2);
     assert!(m.sum("courier_db_pool_acquire_timeouts_total", &[]) >= 1.0);
 
     drop(held);
-    let recovered = eventually(Duration::from_secs(3), async || app.get_json("/health/pool").await.0 == 200).await;
+    let recovered =
+        eventually(Duration::from_secs(3), async || app.get_json("/health/pool").await.1["utilizationLevel"] == "ok")
+            .await;
     assert!(recovered);
     app.graphql("{ viewer { id } }", json!({}), Some(&buyer)).await.data();
 }
@@ -388,6 +421,12 @@ async fn readiness_waits_for_migrations(backend: Backend) {
     let (status, body) = app.get_json("/health/ready").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["reason"], "MIGRATIONS_PENDING");
+    // A request meanwhile fails without showing SQL (no users table yet).
+    let token = app.tokens.mint(uuid::Uuid::now_v7()).expect("mint");
+    let res = app.graphql("{ viewer { id } }", json!({}), Some(&token)).await;
+    assert_eq!(res.status, 500, "{}", res.body);
+    assert_eq!(res.error()["message"], "Internal server error", "{}", res.body);
+    assert!(!res.body.to_string().to_lowercase().contains("relation"), "{}", res.body);
     assert!(!body["detail"]["pending"].as_array().expect("pending").is_empty());
     Migrator::up(&app.db, None).await.expect("migrate");
     let (status, body) = app.get_json("/health/ready").await;
@@ -449,7 +488,43 @@ async fn shutdown_lets_the_request_in_flight_finish(backend: Backend) {
     assert!(!logs_containing("server_stopped").is_empty());
 }
 
+/// A client that never finishes its headers is cut off after
+/// `COURIER_HEADER_TIMEOUT_MS`, and does not hold up a shutdown.
+async fn slow_headers_are_cut_off_and_do_not_hold_up_shutdown(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut app = spawn_app_with(backend, |c| {
+        c.header_timeout_ms = 400;
+        c.shutdown_timeout_secs = 30;
+    })
+    .await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    slow.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was closed");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+
+    let mut lingering = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    lingering.write_all(b"GET /health HTTP/1.1\r\n").await.expect("write");
+    let started = Instant::now();
+    app.shutdown();
+    let server = app.server.take().expect("server");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "stopped");
+    assert!(started.elapsed() < Duration::from_secs(5), "shutdown waited {:?}", started.elapsed());
+}
+
 on_both_backends!(
+    slow_headers_are_cut_off_and_do_not_hold_up_shutdown,
     metrics_cover_http_graphql_sql_pool_and_money_after_a_workload,
     metrics_move_to_their_own_address_when_configured,
     one_summary_line_per_request_with_its_fields,
