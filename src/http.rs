@@ -6,6 +6,7 @@ pub mod graphql;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod nulls;
 pub mod processor;
 pub mod protocol;
 pub mod rate_limit;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub lifecycle: Arc<Lifecycle>,
     /// The health probe's own connection to the database.
     pub probe: Arc<monitor::Probe>,
+    /// Every field's declared type, for null propagation.
+    pub field_types: Arc<nulls::FieldTypes>,
 }
 
 /// The server's life: readiness goes 503 once shutdown begins.
@@ -114,6 +117,7 @@ impl AppState {
         let metrics = config.metrics.then(crate::telemetry::metrics::install).transpose()?;
         let operation_names = Arc::new(OperationNames::new(config.metrics_max_operations));
         let config_for_probe = config.clone();
+        let field_types = Arc::new(nulls::FieldTypes::from_sdl(&schema.sdl()));
         Ok(Self {
             db,
             schema,
@@ -126,6 +130,7 @@ impl AppState {
             operation_names,
             lifecycle: Arc::default(),
             probe: Arc::new(monitor::Probe::new(&config_for_probe)),
+            field_types,
         })
     }
 }

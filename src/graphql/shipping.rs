@@ -110,13 +110,13 @@ impl DeliveryAgent {
         Ok(scope.connection(page, TotalCount::Nested(NestedCount::AgentAssignments(self.0.id)), ShippingAssignment))
     }
     /// Delivery performance over `[from, to)` of delivery time (the agent
-    /// itself and admins only).
+    /// itself and admins only: null, with a FORBIDDEN error, for anyone else).
     async fn metrics(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Count deliveries made at or after this instant.")] from: Option<DateTime>,
         #[graphql(desc = "Count deliveries made before this instant.")] to: Option<DateTime>,
-    ) -> GqlResult<AgentMetrics> {
+    ) -> GqlResult<Option<AgentMetrics>> {
         let viewer = ctx.require_viewer()?;
         shipping::authorize_metrics(viewer, &self.0)?;
         let window = shipping::MetricsWindow::new(from.map(|at| at.0), to.map(|at| at.0))?;
@@ -125,12 +125,12 @@ impl DeliveryAgent {
             Some(Err(err)) => return Err(err.into()),
             None => shipping::AgentMetrics::default(),
         };
-        Ok(AgentMetrics {
+        Ok(Some(AgentMetrics {
             delivered_count: m.delivered_count,
             on_time_count: m.on_time_count,
             on_time_rate: (m.delivered_count > 0).then(|| m.on_time_count as f64 / m.delivered_count as f64),
             average_delivery_minutes: m.average_delivery_minutes,
-        })
+        }))
     }
     /// When the agent was registered.
     async fn created_at(&self) -> DateTime {

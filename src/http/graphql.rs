@@ -30,6 +30,7 @@ use crate::graphql::context::{RequestContext, RequestMeta};
 use crate::graphql::loaders::{Batches, Loaders};
 use crate::http::AppState;
 use crate::http::limits::{self, Limits, truncated};
+use crate::http::nulls;
 use crate::http::protocol::{self, Body, MediaType, Params, Rejection, json_response};
 use crate::http::request_id::{CorrelationId, RequestId, SummaryLogged};
 use crate::telemetry::metrics;
@@ -446,7 +447,9 @@ impl Call<'_> {
         let mut body = Map::new();
         if ran {
             let mut data = response.data;
-            order_like_the_document(&mut data, &order, operation(&order, operation_name.as_deref()));
+            let op = operation(&order, operation_name.as_deref());
+            nulls::propagate(&mut data, &response.errors, &order, op, &state.field_types);
+            order_like_the_document(&mut data, &order, op);
             body.insert("data".into(), serde_json::to_value(data).unwrap_or(Value::Null));
         }
         if !response.errors.is_empty() {

@@ -28,7 +28,7 @@ async fn an_internal_error_is_masked_and_logged_with_the_request_id(backend: Bac
         assert!(!body.contains(leak), "leaked `{leak}`: {body}");
     }
     // The rest of the response is intact: errors are per field.
-    assert_eq!(res.body["data"]["viewer"]["email"], "buyer@courier.test");
+    assert_eq!(res.body["data"]["viewer"]["email"], "buyer@courier.test", "{}", res.body);
     // The detail is in the log, tied to the request.
     let logged = logs_containing(&request_id);
     assert!(
@@ -113,9 +113,66 @@ async fn variable_mistakes_name_the_variable(backend: Backend) {
 }
 
 on_both_backends!(
+    errors_null_the_nearest_nullable_ancestor,
     variable_mistakes_name_the_variable,
     an_internal_error_is_masked_and_logged_with_the_request_id,
     get_runs_queries_and_refuses_mutations,
     invalid_documents_are_bad_user_input,
     documents_deeper_than_the_limit_are_refused,
 );
+
+/// The specification's null propagation: a refused nullable field is null
+/// (the rest of the node stays); a failure in a non-null field nulls the
+/// nearest nullable ancestor: `data` under the non-null root connection and
+/// `node`, the list entry under `nodes` (whose entries are nullable).
+async fn errors_null_the_nearest_nullable_ancestor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(3).await;
+    let seller = app.token_for("seller@courier.test").await;
+    let res = app
+        .graphql(
+            "{ deliveryAgents(first: 2) { nodes { agentCode metrics { deliveredCount } } } }",
+            Value::Null,
+            Some(&seller),
+        )
+        .await;
+    let nodes = res.body["data"]["deliveryAgents"]["nodes"].as_array().expect("nodes").clone();
+    assert_eq!(nodes.len(), 2, "{}", res.body);
+    for node in &nodes {
+        assert!(node["agentCode"].is_string());
+        assert!(node.as_object().expect("object").contains_key("metrics"), "the key is there: {node}");
+        assert!(node["metrics"].is_null());
+    }
+    assert_eq!(res.code(), "FORBIDDEN");
+
+    let buyer = app.token_for("buyer@courier.test").await;
+    let order = app.graphql("{ orders(first: 1) { nodes { id } } }", Value::Null, Some(&buyer)).await.data()["orders"]
+        ["nodes"][0]["id"]
+        .clone();
+    app.exec("ALTER TABLE order_items RENAME TO order_items_gone").await;
+    // `Order.items: [OrderItem!]!` fails: up through the non-null chain to `data`.
+    let res =
+        app.graphql("{ orders(first: 1) { nodes { orderNumber items { name } } } }", Value::Null, Some(&buyer)).await;
+    assert_eq!(res.code(), "INTERNAL_SERVER_ERROR");
+    assert!(res.body["data"].is_null(), "{}", res.body);
+    // Under `node: Node!` the null reaches `data` too.
+    let res = app
+        .graphql(
+            "query($id: ID!) { viewer { id } node(id: $id) { ... on Order { items { name } } } }",
+            json!({ "id": order }),
+            Some(&buyer),
+        )
+        .await;
+    assert!(res.body["data"].is_null(), "`node` is non-null: {}", res.body);
+    // `nodes: [Node]!` holds nullable entries: only the entry is null.
+    let res = app
+        .graphql(
+            "query($id: ID!) { viewer { id } nodes(ids: [$id]) { ... on Order { items { name } } } }",
+            json!({ "id": order }),
+            Some(&buyer),
+        )
+        .await;
+    assert!(res.body["data"]["viewer"]["id"].is_string(), "{}", res.body);
+    assert_eq!(res.body["data"]["nodes"], json!([null]), "{}", res.body);
+    app.exec("ALTER TABLE order_items_gone RENAME TO order_items").await;
+}

@@ -1,5 +1,5 @@
 /**
- * @generated SignedSource<<3b70a77b0e93e2083f22e1539a14bc70>>
+ * @generated SignedSource<<3d1d9a0ebeeef183d367f37ff3bc0346>>
  * @relayHash b1a7e06e402c719e86bf512036adc46e
  * @lightSyntaxTransform
  * @nogrep
@@ -23,7 +23,7 @@ export type courierAgentMetricsQuery$data = {
       readonly averageDeliveryMinutes: number | null | undefined;
       readonly deliveredCount: number;
       readonly onTimeRate: number | null | undefined;
-    };
+    } | null | undefined;
   };
 };
 export type courierAgentMetricsQuery = {
