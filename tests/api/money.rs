@@ -608,7 +608,24 @@ async fn a_late_approval_refused_by_a_limit_goes_back_to_the_card(backend: Backe
     assert_books_balance(&app).await;
 }
 
+/// An order in a currency the buyer's wallet does not hold could never be
+/// paid: refused at `createOrder`, nothing stored.
+async fn orders_in_a_currency_the_buyer_cannot_pay_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let buyer = app.token_for("buyer@courier.test").await;
+    let seller = encode(EntityKind::User, user_id(&app, "seller@courier.test").await).0;
+    let before = entity::order::Entity::find().all(&app.db).await.expect("orders").len();
+    let input = json!({ "sellerId": seller, "items": [{ "name": "Thing", "quantity": 1, "unitPrice": "5.00" }], "deliveryZipCode": "10115", "currency": "EUR" });
+    let res = app.graphql(crate::payments::CREATE_ORDER, json!({ "input": input }), Some(&buyer)).await;
+    assert_eq!(res.error()["extensions"]["rule"], "CURRENCY_MISMATCH", "{}", res.body);
+    assert_eq!(res.error()["extensions"]["context"]["walletCurrency"], "USD");
+    assert_eq!(res.error()["extensions"]["context"]["orderCurrency"], "EUR");
+    assert_eq!(entity::order::Entity::find().all(&app.db).await.expect("orders").len(), before);
+}
+
 on_both_backends!(
+    orders_in_a_currency_the_buyer_cannot_pay_are_refused,
     racing_card_captures_book_the_charge_once_and_keep_it,
     amounts_past_any_range_are_bad_input,
     a_late_approval_refused_by_a_limit_goes_back_to_the_card,

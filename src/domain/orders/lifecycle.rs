@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use entity::{OrderStatus, UserRole, order, order_item, user};
+use entity::{OrderStatus, UserRole, order, order_item, user, wallet};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockType};
@@ -110,6 +110,20 @@ pub async fn create(
         .one(db)
         .await?
         .ok_or_else(|| AppError::validation("sellerId", "No seller has this id"))?;
+
+    // An order the buyer could never pay is refused now, not at payment.
+    let buyer_wallet = wallet::Entity::find()
+        .filter(wallet::Column::UserId.eq(viewer.id))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::rule("WALLET_NOT_FOUND", "The buyer has no wallet", json!({})))?;
+    if buyer_wallet.currency != currency.code {
+        return Err(AppError::rule(
+            "CURRENCY_MISMATCH",
+            format!("Your wallet holds {}; an order in {} could never be paid", buyer_wallet.currency, currency.code),
+            json!({ "party": "buyer", "walletCurrency": buyer_wallet.currency, "orderCurrency": currency.code }),
+        ));
+    }
 
     let now = Utc::now();
     let mut order = order::Model {
