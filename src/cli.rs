@@ -346,7 +346,11 @@ pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
         "m" => chrono::Duration::try_minutes(n),
         _ => None,
     };
-    age.filter(|a| *a > chrono::Duration::zero()).ok_or_else(|| format!("`{text}` is not an age like 365d, 12h or 30m"))
+    let age = age.ok_or_else(|| format!("`{text}` is not an age like 365d, 12h or 30m"))?;
+    if age <= chrono::Duration::zero() {
+        return Err(format!("`{text}` is not positive: an age is at least 1m (everything older than it is deleted)"));
+    }
+    Ok(age)
 }
 
 #[cfg(test)]
@@ -361,5 +365,7 @@ mod tests {
         for bad in ["", "d", "12", "-1d", "0d", "1y", "abc"] {
             assert!(parse_age(bad).is_err(), "{bad}");
         }
+        assert!(parse_age("0m").expect_err("zero").contains("not positive"));
+        assert!(parse_age("1y").expect_err("unit").contains("like 365d"));
     }
 }

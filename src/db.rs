@@ -172,7 +172,7 @@ pub async fn connect_for(config: &Config, purpose: Purpose) -> Result<DatabaseCo
         if info.elapsed >= slow {
             tracing::warn!(
                 event = "slow_query_detected",
-                duration_ms = info.elapsed.as_secs_f64() * 1000.0,
+                duration_ms = crate::telemetry::ms(info.elapsed),
                 threshold_ms = slow.as_millis() as u64,
                 failed = info.failed,
                 sql = %info.statement.sql,

@@ -51,9 +51,16 @@ where
                     .with_filter(filter),
             )
             .try_init(),
-        LogFormat::Pretty => {
-            registry.with(fmt::layer().with_target(false).with_writer(writer).with_filter(filter)).try_init()
-        }
+        // Colour only when a person reads it (stderr is a terminal), never in files or pipes.
+        LogFormat::Pretty => registry
+            .with(
+                fmt::layer()
+                    .with_target(false)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(writer)
+                    .with_filter(filter),
+            )
+            .try_init(),
     }
     .map_err(|e| e.to_string())
 }
@@ -79,6 +86,12 @@ impl<S: Subscriber> Layer<S> for AcquireTimes {
             crate::db::connection_acquired();
         }
     }
+}
+
+/// A duration in milliseconds rounded to 0.1 ms, as every `duration_ms`
+/// (and `latency_ms`) field of the logs carries it.
+pub fn ms(elapsed: Duration) -> f64 {
+    (elapsed.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// Logs panics as one structured `panic` line (with the request span's
@@ -109,4 +122,17 @@ pub fn with_correlation_id<F: Future>(id: String, fut: F) -> tokio::task::future
 /// call (a card processor, a webhook) sends as `X-Correlation-ID`.
 pub fn correlation_id() -> Option<String> {
     CORRELATION_ID.try_with(Clone::clone).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_rounded_to_a_tenth_of_a_millisecond() {
+        assert_eq!(ms(Duration::from_micros(1_234)), 1.2);
+        assert_eq!(ms(Duration::from_micros(1_250)), 1.3);
+        assert_eq!(ms(Duration::from_nanos(40_000)), 0.0);
+        assert_eq!(ms(Duration::from_secs(2)), 2000.0);
+    }
 }

@@ -540,7 +540,7 @@ impl Summary<'_> {
             return;
         }
         let elapsed = self.started.elapsed();
-        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        let duration_ms = crate::telemetry::ms(elapsed);
         let meta = &self.caller.meta;
         let viewer_id = viewer.map(|v| v.id.to_string());
         let operation = operation.map(|o| truncated(o, 128));

@@ -32,7 +32,7 @@ pub async fn live() -> Json<Value> {
 pub async fn db(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let started = Instant::now();
     let error = state.probe.check().await.err();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = crate::telemetry::ms(started.elapsed());
     match error {
         None => {
             (StatusCode::OK, Json(json!({ "status": "healthy", "latencyMs": latency_ms, "timestamp": Utc::now() })))

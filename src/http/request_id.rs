@@ -94,7 +94,7 @@ pub async fn layer(State(lifecycle): State<Arc<Lifecycle>>, mut req: Request, ne
     let status = response.status().as_u16();
     let route = response.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
     metrics::http_request(route, method, status, elapsed);
-    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let duration_ms = telemetry::ms(elapsed);
     span.in_scope(|| {
         if quiet || response.extensions().get::<SummaryLogged>().is_some() {
             tracing::debug!(event = "http_request_completed", status, duration_ms, "request completed");

@@ -24,12 +24,18 @@ async fn slow_resolvers_are_logged_with_path_type_field_and_request_id(backend: 
     .data();
     let lines = logs_containing(&request_id);
     let slow = events(&lines, "slow_resolver_detected");
+    // The deepest slow fields only: `viewer` and `viewer.wallet` are slow
+    // because of the fields below them.
+    let mut paths: Vec<&str> = slow.iter().filter_map(|l| l["fields"]["path"].as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["viewer.email", "viewer.wallet.balance"], "{lines:?}");
     let wallet = slow
         .iter()
-        .find(|l| l["fields"]["path"] == "viewer.wallet")
-        .unwrap_or_else(|| panic!("no slow_resolver_detected for viewer.wallet in {lines:?}"));
-    assert_eq!(wallet["fields"]["parent_type"], "User");
-    assert_eq!(wallet["fields"]["field"], "wallet");
+        .find(|l| l["fields"]["path"] == "viewer.wallet.balance")
+        .unwrap_or_else(|| panic!("no slow_resolver_detected for viewer.wallet.balance in {lines:?}"));
+    assert_eq!(wallet["fields"]["parent_type"], "Wallet");
+    assert_eq!(wallet["fields"]["field"], "balance");
+    assert_eq!(wallet["fields"]["count"], 1);
     assert_eq!(wallet["fields"]["threshold_ms"], 0);
     assert_eq!(wallet["fields"]["request_id"], request_id.as_str());
     assert!(wallet["fields"]["duration_ms"].as_f64().is_some());
@@ -63,7 +69,38 @@ async fn slow_sql_is_logged_in_the_request_span(backend: Backend) {
     }
 }
 
+/// A 50-row page at a 0 ms threshold: one line per slow field path (each
+/// with its count), not one per row and per ancestor.
+async fn a_slow_page_is_one_line_per_field_path(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.slow_resolver_ms = 0).await;
+    app.seed(60).await;
+    let token = app.token_for("admin@courier.test").await;
+    let request_id = format!("slow-page-{}", uuid::Uuid::new_v4().simple());
+    let res = app
+        .graphql_with(
+            "{ orders(first: 50) { edges { node { orderNumber buyer { displayName } } } } }",
+            Value::Null,
+            Some(&token),
+            &[("x-request-id", &request_id)],
+        )
+        .await;
+    assert_eq!(res.data()["orders"]["edges"].as_array().expect("edges").len(), 50);
+    let lines = logs_containing(&request_id);
+    let slow = events(&lines, "slow_resolver_detected");
+    let mut paths: Vec<(&str, u64)> = slow
+        .iter()
+        .map(|l| (l["fields"]["path"].as_str().unwrap_or(""), l["fields"]["count"].as_u64().unwrap_or(0)))
+        .collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [("orders.edges.node.buyer.displayName", 50), ("orders.edges.node.orderNumber", 50)],
+        "{lines:?}"
+    );
+}
+
 on_both_backends!(
+    a_slow_page_is_one_line_per_field_path,
     slow_resolvers_are_logged_with_path_type_field_and_request_id,
     resolvers_under_the_threshold_are_not_logged,
     slow_sql_is_logged_in_the_request_span,

@@ -190,7 +190,7 @@ pub async fn create(
         order.number = %order.order_number,
         actor = %viewer.id,
         total_minor = order.total_minor,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = crate::telemetry::ms(started.elapsed()),
         "order created"
     );
     Ok(order)
@@ -296,7 +296,7 @@ pub async fn change_status(
         version = next.version,
         actor = %viewer.id,
         attempts,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = crate::telemetry::ms(started.elapsed()),
         "order status updated"
     );
     if let Some(Settlement::Refunded(refund)) = &settlement {

@@ -286,7 +286,7 @@ async fn mark_pending(
 /// Logs `payment_capture_failed`: at error level when the server is at
 /// fault, at warn when a rule or the input refused the capture.
 fn log_capture_failed(payment_id: Uuid, actor: Uuid, err: &AppError, started: Instant) {
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let duration_ms = crate::telemetry::ms(started.elapsed());
     let code = err.code().as_str();
     let outcome = match err {
         AppError::BusinessRule { rule: "PAYMENT_DECLINED", .. } => "declined",
@@ -318,7 +318,7 @@ pub fn log_captured(p: &payment::Model, started: Instant, attempts: u32, via: &'
         currency = %p.currency,
         attempts,
         via,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = crate::telemetry::ms(started.elapsed()),
         "payment captured"
     );
 }

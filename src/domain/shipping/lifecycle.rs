@@ -134,7 +134,7 @@ pub async fn offer(
         order.id = %order.id,
         agent.id = ?assignment.agent_id,
         actor = %viewer.id,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = crate::telemetry::ms(started.elapsed()),
         "shipping assignment created"
     );
     Ok(assignment)
@@ -165,7 +165,7 @@ pub async fn accept(
             order.id = %a.order_id,
             agent.id = %agent.id,
             actor = %viewer.id,
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms = crate::telemetry::ms(started.elapsed()),
             "shipping assignment accepted"
         ),
         Err(AppError::Conflict { .. }) => tracing::warn!(
@@ -173,7 +173,7 @@ pub async fn accept(
             assignment.id = %assignment_id,
             agent.id = %agent.id,
             actor = %viewer.id,
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms = crate::telemetry::ms(started.elapsed()),
             "assignment is being processed by another request"
         ),
         Err(_) => {}
@@ -503,7 +503,7 @@ pub async fn advance(
         agent.id = %agent.id,
         to = %to.to_value(),
         actor = %viewer.id,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = crate::telemetry::ms(started.elapsed()),
         "shipping assignment moved"
     );
     Ok(moved)
