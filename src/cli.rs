@@ -23,34 +23,61 @@ const DEMO_ORDERS: u64 = 40;
 
 /// `courier`: GraphQL API server for a delivery marketplace.
 #[derive(Debug, Parser)]
-#[command(name = "courier", version, about)]
+#[command(
+    name = "courier",
+    version,
+    about,
+    after_help = "Settings are read from the environment (DATABASE_URL, COURIER_*) or given as flags after the \
+                  command: `courier serve --help` lists all of them."
+)]
 pub struct Cli {
-    /// Settings (also read from the environment).
-    #[command(flatten)]
-    pub config: Config,
-    /// What to do; `serve` when omitted.
+    /// What to do; `serve` (with settings from the environment) when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// Subcommands.
+impl Cli {
+    /// The chosen command, `serve` when none was given.
+    pub fn into_command(self) -> Result<Command, clap::Error> {
+        match self.command {
+            Some(command) => Ok(command),
+            None => Ok(Command::Serve { config: Config::from_env()? }),
+        }
+    }
+}
+
+/// Subcommands. Each takes every setting (from the environment or as a
+/// flag), but only `serve` lists them all in its help; the others list the
+/// few they use, after their own options.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Migrate and serve GraphQL (the default). In development an empty
     /// database is seeded with demo data and demo tokens are printed; in
     /// production neither happens.
-    Serve,
+    Serve {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
+    },
     /// Apply or revert schema migrations.
+    #[command(mut_args = shown(&[]))]
     Migrate {
         /// What to do.
         #[command(subcommand)]
         action: MigrateAction,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
     },
     /// Seed demo data (idempotent); `--orders N` builds large datasets for benchmarks.
+    #[command(mut_args = shown(&["platform_fee_rate"]))]
     Seed {
         /// Demo orders to have in total.
         #[arg(long, default_value_t = DEMO_ORDERS)]
         orders: u64,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
     },
     /// Write the GraphQL schema (SDL) generated from the code.
     ExportSchema {
@@ -62,35 +89,90 @@ pub enum Command {
         path: PathBuf,
     },
     /// Maintain the audit log.
+    #[command(mut_args = shown(&[]))]
     Audit {
         /// What to do.
         #[command(subcommand)]
         action: AuditAction,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
     },
     /// Check the books.
+    #[command(mut_args = shown(&[]))]
     Ledger {
         /// What to do.
         #[command(subcommand)]
         action: LedgerAction,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
     },
     /// Maintain the idempotency keys of money mutations.
+    #[command(mut_args = shown(&["idempotency_key_ttl_hours"]))]
     Idempotency {
         /// What to do.
         #[command(subcommand)]
         action: IdempotencyAction,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
     },
     /// Manage administrators.
+    #[command(mut_args = shown(&["jwt_secret", "jwt_ttl_hours"]))]
     Admin {
         /// What to do.
         #[command(subcommand)]
         action: AdminAction,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
     },
     /// Mint a bearer token for a user.
+    #[command(mut_args = shown(&["jwt_secret", "jwt_ttl_hours"]))]
     Token {
         /// The user's email.
         #[arg(long)]
         email: String,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
     },
+}
+
+impl Command {
+    /// The command's settings (the environment's for `export-schema`).
+    pub fn config(&self) -> Result<Config, clap::Error> {
+        match self {
+            Self::Serve { config }
+            | Self::Migrate { config, .. }
+            | Self::Seed { config, .. }
+            | Self::Audit { config, .. }
+            | Self::Ledger { config, .. }
+            | Self::Idempotency { config, .. }
+            | Self::Admin { config, .. }
+            | Self::Token { config, .. } => Ok(config.clone()),
+            Self::ExportSchema { .. } => Config::from_env(),
+        }
+    }
+}
+
+/// Settings every database command lists in its help.
+const DATABASE_SETTINGS: [&str; 4] = ["database_url", "env", "log_format", "log_filter"];
+
+/// For a command other than `serve`: its help lists the database settings
+/// and `extra`, and hides the other settings (still accepted, from the
+/// environment or as flags). Settings are global to the command, so they may
+/// follow a nested subcommand (`courier migrate up --database-url ...`).
+fn shown(extra: &'static [&'static str]) -> impl FnMut(clap::Arg) -> clap::Arg {
+    move |arg| {
+        if arg.get_env().is_none() {
+            return arg;
+        }
+        let id = arg.get_id().as_str();
+        let listed = DATABASE_SETTINGS.contains(&id) || extra.contains(&id);
+        arg.global(true).hide(!listed)
+    }
 }
 
 /// Administrator management.
@@ -160,18 +242,17 @@ pub enum MigrateAction {
 }
 
 /// Runs the chosen command.
-pub async fn run(cli: Cli) -> CliResult {
-    let config = cli.config;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
-        Command::Migrate { action } => migrate(&config, action).await,
+pub async fn run(command: Command, config: Config) -> CliResult {
+    match command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Migrate { action, .. } => migrate(&config, action).await,
         Command::Seed { .. } if config.is_production() => {
             Err("`seed` creates demo users with known emails (an admin among them) and is refused when \
                  COURIER_ENV=production"
                 .into())
         }
-        Command::Seed { orders } => {
-            let db = db::connect_for(&config, Purpose::Maintenance).await?;
+        Command::Seed { orders, .. } => {
+            let db = open(&config, Purpose::Maintenance).await?;
             Migrator::up(&db, None).await?;
             let report = seed::seed(&db, orders, config.platform_fee_rate).await?;
             println!(
@@ -181,14 +262,14 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::ExportSchema { check, path } => export_schema(check, &path),
-        Command::Audit { action: AuditAction::Prune { older_than } } => {
-            let db = db::connect_for(&config, Purpose::Maintenance).await?;
+        Command::Audit { action: AuditAction::Prune { older_than }, .. } => {
+            let db = open(&config, Purpose::Maintenance).await?;
             let deleted = audit::prune(&db, older_than).await?;
-            println!("pruned {deleted} audit rows");
+            println!("{}", pruned(deleted, "audit rows", older_than));
             Ok(())
         }
-        Command::Ledger { action: LedgerAction::Verify } => {
-            let db = db::connect_for(&config, Purpose::Maintenance).await?;
+        Command::Ledger { action: LedgerAction::Verify, .. } => {
+            let db = open(&config, Purpose::Maintenance).await?;
             let health = wallets::verify(&db).await?;
             for v in &health.violations {
                 println!("VIOLATION {} {} ({}): {}", v.invariant.as_str(), v.subject, v.currency, v.detail);
@@ -205,15 +286,15 @@ pub async fn run(cli: Cli) -> CliResult {
                 false => Err(format!("the ledger has {} violation(s)", health.violations.len()).into()),
             }
         }
-        Command::Idempotency { action: IdempotencyAction::Prune { older_than } } => {
-            let db = db::connect_for(&config, Purpose::Maintenance).await?;
+        Command::Idempotency { action: IdempotencyAction::Prune { older_than }, .. } => {
+            let db = open(&config, Purpose::Maintenance).await?;
             let age = older_than.unwrap_or(config.money_policy().key_ttl);
             let deleted = idempotency::prune(&db, age).await?;
-            println!("pruned {deleted} idempotency keys");
+            println!("{}", pruned(deleted, "idempotency keys", age));
             Ok(())
         }
-        Command::Admin { action: AdminAction::Create { email, name } } => {
-            let db = db::connect_for(&config, Purpose::Maintenance).await?;
+        Command::Admin { action: AdminAction::Create { email, name }, .. } => {
+            let db = open(&config, Purpose::Maintenance).await?;
             Migrator::up(&db, None).await?;
             let admin = users::create_admin(&db, &email, &name).await?;
             let token = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours).mint(admin.id)?;
@@ -221,8 +302,8 @@ pub async fn run(cli: Cli) -> CliResult {
             println!("bearer token (valid {} h, shown once): {token}", config.jwt_ttl_hours);
             Ok(())
         }
-        Command::Token { email } => {
-            let db = db::connect_for(&config, Purpose::Maintenance).await?;
+        Command::Token { email, .. } => {
+            let db = open(&config, Purpose::Maintenance).await?;
             let user = users::find_by_email(&db, &email).await?;
             println!("{}", TokenService::new(&config.jwt_secret, config.jwt_ttl_hours).mint(user.id)?);
             Ok(())
@@ -233,9 +314,12 @@ pub async fn run(cli: Cli) -> CliResult {
 async fn serve(config: Config) -> CliResult {
     // A bad trusted-documents file is refused before anything else happens.
     http::documents::Documents::load(config.trusted_documents.as_deref())?;
+    // The address is taken first: a server that cannot listen migrates and
+    // seeds nothing.
+    let listener = TcpListener::bind(config.bind).await.map_err(|e| cannot_listen(config.bind, "COURIER_BIND", &e))?;
     // Migrations (and the demo seed) run on a maintenance pool without the
     // serving pool's statement timeout; the server then gets its own pool.
-    let maintenance = db::connect_for(&config, Purpose::Maintenance).await?;
+    let maintenance = open(&config, Purpose::Maintenance).await?;
     let migrated = if config.migrate_on_start {
         Migrator::up(&maintenance, None).await?;
         true
@@ -264,8 +348,7 @@ async fn serve(config: Config) -> CliResult {
         );
     }
     maintenance.close().await?;
-    let db = db::connect(&config).await?;
-    let listener = TcpListener::bind(config.bind).await?;
+    let db = open(&config, Purpose::Serve).await?;
     let addr = listener.local_addr()?;
     if development && migrated {
         print_welcome(&db, &config, addr).await?;
@@ -273,6 +356,31 @@ async fn serve(config: Config) -> CliResult {
     tracing::info!(event = "server_started", %addr, backend = ?db.get_database_backend(), env = ?config.env, "listening");
     http::serve(listener, AppState::new(db, config)?, http::shutdown_signal()).await?;
     Ok(())
+}
+
+/// Opens a pool; a failure to open it is printed as the one line that says
+/// why (see `db::connect_for`), without the driver's wrapping.
+async fn open(
+    config: &Config,
+    purpose: Purpose,
+) -> Result<DatabaseConnection, Box<dyn std::error::Error + Send + Sync>> {
+    db::connect_for(config, purpose).await.map_err(|e| match e {
+        sea_orm::DbErr::Custom(why) => why.into(),
+        other => other.into(),
+    })
+}
+
+/// A bind failure that names the address and the setting that chose it.
+pub fn cannot_listen(addr: std::net::SocketAddr, setting: &str, err: &std::io::Error) -> std::io::Error {
+    let why = match err.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the address is already in use (another Courier or another program)".to_owned()
+        }
+        std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".to_owned(),
+        std::io::ErrorKind::AddrNotAvailable => "no network interface has this address".to_owned(),
+        _ => err.to_string(),
+    };
+    std::io::Error::new(err.kind(), format!("cannot listen on {addr}: {why}; set {setting} to another address"))
 }
 
 async fn print_welcome(db: &DatabaseConnection, config: &Config, addr: std::net::SocketAddr) -> CliResult {
@@ -298,7 +406,7 @@ async fn print_welcome(db: &DatabaseConnection, config: &Config, addr: std::net:
 }
 
 async fn migrate(config: &Config, action: MigrateAction) -> CliResult {
-    let db = db::connect_for(config, Purpose::Maintenance).await?;
+    let db = open(config, Purpose::Maintenance).await?;
     match action {
         MigrateAction::Up => Migrator::up(&db, None).await?,
         MigrateAction::Down { force: false, .. } if config.env == Environment::Production => {
@@ -335,6 +443,21 @@ fn export_schema(check: bool, path: &std::path::Path) -> CliResult {
     Ok(())
 }
 
+/// What a prune command prints: `pruned 3 audit rows older than 365d`.
+fn pruned(deleted: u64, what: &str, age: chrono::Duration) -> String {
+    format!("pruned {deleted} {what} older than {}", age_text(age))
+}
+
+/// An age as [`parse_age`] reads it, in the largest whole unit.
+fn age_text(age: chrono::Duration) -> String {
+    let minutes = age.num_minutes();
+    match minutes {
+        m if m % (24 * 60) == 0 => format!("{}d", m / (24 * 60)),
+        m if m % 60 == 0 => format!("{}h", m / 60),
+        m => format!("{m}m"),
+    }
+}
+
 /// Parses an age such as `365d`, `12h` or `30m`.
 pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
     let text = text.trim();
@@ -355,7 +478,7 @@ pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_age;
+    use super::{age_text, parse_age};
 
     #[test]
     fn ages_parse_in_days_hours_and_minutes() {
@@ -367,5 +490,9 @@ mod tests {
         }
         assert!(parse_age("0m").expect_err("zero").contains("not positive"));
         assert!(parse_age("1y").expect_err("unit").contains("like 365d"));
+        for text in ["365d", "12h", "30m", "90m", "1d"] {
+            assert_eq!(age_text(parse_age(text).expect("parses")), text);
+        }
+        assert_eq!(age_text(parse_age("24h").expect("parses")), "1d");
     }
 }

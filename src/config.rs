@@ -1,5 +1,5 @@
 //! Every setting Courier reads, its environment variable and its default, in
-//! one place. `README.md` lists the same table; `courier --help` prints it.
+//! one place. `README.md` lists the same table; `courier serve --help` prints it.
 //!
 //! Settings come from the environment (each can also be given as a flag). All
 //! but `DATABASE_URL` are prefixed `COURIER_`.
@@ -48,92 +48,100 @@ pub enum LogFormat {
     Json,
 }
 
+/// Help headings: `courier serve --help` lists the settings in these groups;
+/// the other commands show only the few they use (see [`crate::cli`]).
+const H_DATABASE: &str = "Database";
+const H_SECURITY: &str = "Environment and access";
+const H_HTTP: &str = "HTTP and limits";
+const H_MONEY: &str = "Money";
+const H_OBSERVE: &str = "Logs, metrics and traces";
+
 /// All settings.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL: `postgres://...` or `sqlite://path?mode=rwc`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/courier.db?mode=rwc", global = true)]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/courier.db?mode=rwc", help_heading = H_DATABASE)]
     pub database_url: String,
 
     /// Address the HTTP server binds to.
-    #[arg(long, env = "COURIER_BIND", default_value = "127.0.0.1:8000", global = true)]
+    #[arg(long, env = "COURIER_BIND", default_value = "127.0.0.1:8000", help_heading = H_HTTP)]
     pub bind: SocketAddr,
 
     /// `development` or `production`; production refuses the dev JWT secret.
-    #[arg(long, env = "COURIER_ENV", value_enum, default_value = "development", global = true)]
+    #[arg(long, env = "COURIER_ENV", value_enum, default_value = "development", help_heading = H_SECURITY)]
     pub env: Environment,
 
     /// HS256 secret for bearer tokens.
-    #[arg(long, env = "COURIER_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true, global = true)]
+    #[arg(long, env = "COURIER_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true, help_heading = H_SECURITY)]
     pub jwt_secret: String,
 
     /// Lifetime of minted tokens, in hours.
-    #[arg(long, env = "COURIER_JWT_TTL_HOURS", default_value_t = 24, global = true)]
+    #[arg(long, env = "COURIER_JWT_TTL_HOURS", default_value_t = 24, help_heading = H_SECURITY)]
     pub jwt_ttl_hours: u32,
 
     /// Log format: `pretty` or `json`.
-    #[arg(long, env = "COURIER_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    #[arg(long, env = "COURIER_LOG_FORMAT", value_enum, default_value = "pretty", help_heading = H_OBSERVE)]
     pub log_format: LogFormat,
 
     /// Log filter in `tracing` syntax (libraries' own chatter is at warn by default).
-    #[arg(long, env = "COURIER_LOG", default_value = "info,sea_orm_migration=warn,sqlx=warn", global = true)]
+    #[arg(long, env = "COURIER_LOG", default_value = "info,sea_orm_migration=warn,sqlx=warn", help_heading = H_OBSERVE)]
     pub log_filter: String,
 
     /// SQL statements slower than this many milliseconds are logged as `slow_query_detected`.
-    #[arg(long, env = "COURIER_SLOW_SQL_MS", default_value_t = 100, global = true)]
+    #[arg(long, env = "COURIER_SLOW_SQL_MS", default_value_t = 100, help_heading = H_OBSERVE)]
     pub slow_sql_ms: u64,
 
     /// Resolvers slower than this many milliseconds are logged as `slow_resolver_detected`.
-    #[arg(long, env = "COURIER_SLOW_RESOLVER_MS", default_value_t = 500, global = true)]
+    #[arg(long, env = "COURIER_SLOW_RESOLVER_MS", default_value_t = 500, help_heading = H_OBSERVE)]
     pub slow_resolver_ms: u64,
 
     /// Maximum connections in the database pool.
-    #[arg(long, env = "COURIER_DB_POOL_MAX", default_value_t = 10, global = true)]
+    #[arg(long, env = "COURIER_DB_POOL_MAX", default_value_t = 10, help_heading = H_DATABASE)]
     pub db_pool_max: u32,
 
     /// Connections the pool keeps open when idle.
-    #[arg(long, env = "COURIER_DB_POOL_MIN", default_value_t = 1, global = true)]
+    #[arg(long, env = "COURIER_DB_POOL_MIN", default_value_t = 1, help_heading = H_DATABASE)]
     pub db_pool_min: u32,
 
     /// How long a request waits for a pooled connection, in milliseconds.
-    #[arg(long, env = "COURIER_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000, global = true)]
+    #[arg(long, env = "COURIER_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000, help_heading = H_DATABASE)]
     pub db_acquire_timeout_ms: u64,
 
     /// Platform fee on captured payments, as a fraction (0.10 = 10%).
-    #[arg(long, env = "COURIER_PLATFORM_FEE_RATE", default_value = "0.10", global = true)]
+    #[arg(long, env = "COURIER_PLATFORM_FEE_RATE", default_value = "0.10", help_heading = H_MONEY)]
     pub platform_fee_rate: Decimal,
 
     /// How long an idempotency key of a money mutation is remembered, in hours.
-    #[arg(long, env = "COURIER_IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, global = true)]
+    #[arg(long, env = "COURIER_IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, help_heading = H_MONEY)]
     pub idempotency_key_ttl_hours: u32,
 
     /// Largest order total accepted, in the order's currency (`ORDER_TOTAL_LIMIT_EXCEEDED` above).
-    #[arg(long, env = "COURIER_MAX_ORDER_TOTAL", default_value = "100000", global = true)]
+    #[arg(long, env = "COURIER_MAX_ORDER_TOTAL", default_value = "100000", help_heading = H_MONEY)]
     pub max_order_total: Decimal,
 
     /// Largest single top-up, in the wallet's currency (`TOP_UP_LIMIT_EXCEEDED` above).
-    #[arg(long, env = "COURIER_MAX_TOP_UP", default_value = "10000", global = true)]
+    #[arg(long, env = "COURIER_MAX_TOP_UP", default_value = "10000", help_heading = H_MONEY)]
     pub max_top_up: Decimal,
 
     /// Largest balance a user wallet may hold, in its currency (`WALLET_BALANCE_LIMIT_EXCEEDED` above).
-    #[arg(long, env = "COURIER_MAX_WALLET_BALANCE", default_value = "1000000", global = true)]
+    #[arg(long, env = "COURIER_MAX_WALLET_BALANCE", default_value = "1000000", help_heading = H_MONEY)]
     pub max_wallet_balance: Decimal,
 
     /// Card processor: `simulated` (test cards, development only) or `none`
     /// (CARD payments unavailable). Default: simulated in development, none in production.
-    #[arg(long, env = "COURIER_PAYMENT_PROCESSOR", global = true)]
+    #[arg(long, env = "COURIER_PAYMENT_PROCESSOR", help_heading = H_MONEY)]
     pub payment_processor: Option<ProcessorChoice>,
 
     /// Secret the card processor signs its callbacks with (HMAC-SHA256).
-    #[arg(long, env = "COURIER_PROCESSOR_WEBHOOK_SECRET", default_value = DEV_PROCESSOR_SECRET, hide_default_value = true, global = true)]
+    #[arg(long, env = "COURIER_PROCESSOR_WEBHOOK_SECRET", default_value = DEV_PROCESSOR_SECRET, hide_default_value = true, help_heading = H_MONEY)]
     pub processor_webhook_secret: String,
 
     /// Longest Courier waits for the card processor, in milliseconds.
-    #[arg(long, env = "COURIER_PROCESSOR_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    #[arg(long, env = "COURIER_PROCESSOR_TIMEOUT_MS", default_value_t = 5000, help_heading = H_MONEY)]
     pub processor_timeout_ms: u64,
 
     /// Most pooled connections money transactions hold at once (default: half the pool), so reads keep working while money queues.
-    #[arg(long, env = "COURIER_DB_MONEY_CONNECTIONS", global = true)]
+    #[arg(long, env = "COURIER_DB_MONEY_CONNECTIONS", help_heading = H_DATABASE)]
     pub db_money_connections: Option<u32>,
 
     /// When set, every GraphQL response's `extensions` carries `sqlStatements`.
@@ -144,7 +152,7 @@ pub struct Config {
         default_value = "false",
         num_args = 0..=1,
         default_missing_value = "true",
-        global = true
+        help_heading = H_OBSERVE
     )]
     pub debug_sql_count: bool,
 
@@ -155,7 +163,7 @@ pub struct Config {
         value_parser = clap::builder::BoolishValueParser::new(),
         num_args = 0..=1,
         default_missing_value = "true",
-        global = true
+        help_heading = H_SECURITY
     )]
     pub graphiql: Option<bool>,
 
@@ -166,7 +174,7 @@ pub struct Config {
         value_parser = clap::builder::BoolishValueParser::new(),
         num_args = 0..=1,
         default_missing_value = "true",
-        global = true
+        help_heading = H_SECURITY
     )]
     pub introspection: Option<bool>,
 
@@ -177,72 +185,72 @@ pub struct Config {
         value_parser = clap::builder::BoolishValueParser::new(),
         num_args = 0..=1,
         default_missing_value = "true",
-        global = true
+        help_heading = H_SECURITY
     )]
     pub suggestions: Option<bool>,
 
     /// Largest request body accepted, in bytes (413 `PAYLOAD_TOO_LARGE` above).
-    #[arg(long, env = "COURIER_MAX_BODY_BYTES", default_value_t = 256 * 1024, global = true)]
+    #[arg(long, env = "COURIER_MAX_BODY_BYTES", default_value_t = 256 * 1024, help_heading = H_HTTP)]
     pub max_body_bytes: usize,
 
     /// Most lexical tokens in one GraphQL document (`TOO_MANY_TOKENS`).
-    #[arg(long, env = "COURIER_MAX_TOKENS", default_value_t = 3_000, global = true)]
+    #[arg(long, env = "COURIER_MAX_TOKENS", default_value_t = 3_000, help_heading = H_HTTP)]
     pub max_tokens: usize,
 
     /// Most aliased fields in one document (`TOO_MANY_ALIASES`).
-    #[arg(long, env = "COURIER_MAX_ALIASES", default_value_t = 30, global = true)]
+    #[arg(long, env = "COURIER_MAX_ALIASES", default_value_t = 30, help_heading = H_HTTP)]
     pub max_aliases: usize,
 
     /// Most fields in one selection set, fragments included (`TOO_MANY_FIELDS`).
-    #[arg(long, env = "COURIER_MAX_FIELDS_PER_SELECTION", default_value_t = 100, global = true)]
+    #[arg(long, env = "COURIER_MAX_FIELDS_PER_SELECTION", default_value_t = 100, help_heading = H_HTTP)]
     pub max_fields_per_selection: usize,
 
     /// Deepest selection accepted (`QUERY_TOO_DEEP`).
-    #[arg(long, env = "COURIER_MAX_DEPTH", default_value_t = 16, global = true)]
+    #[arg(long, env = "COURIER_MAX_DEPTH", default_value_t = 16, help_heading = H_HTTP)]
     pub max_depth: usize,
 
     /// Highest query complexity accepted (`QUERY_TOO_COMPLEX`); a connection
     /// costs its page size (`first`/`last`, default 20) times its selection.
-    #[arg(long, env = "COURIER_MAX_COMPLEXITY", default_value_t = 10_000, global = true)]
+    #[arg(long, env = "COURIER_MAX_COMPLEXITY", default_value_t = 10_000, help_heading = H_HTTP)]
     pub max_complexity: usize,
 
     /// Most root fields in one mutation request (`TOO_MANY_MUTATIONS`).
-    #[arg(long, env = "COURIER_MAX_MUTATIONS", default_value_t = 10, global = true)]
+    #[arg(long, env = "COURIER_MAX_MUTATIONS", default_value_t = 10, help_heading = H_HTTP)]
     pub max_mutations: usize,
 
     /// Operations per batched request; 0 turns batching off (`BATCHING_DISABLED`).
-    #[arg(long, env = "COURIER_MAX_BATCH", default_value_t = 0, global = true)]
+    #[arg(long, env = "COURIER_MAX_BATCH", default_value_t = 0, help_heading = H_HTTP)]
     pub max_batch: usize,
 
     /// Longest a request may run, in milliseconds (`TIMEOUT`).
-    #[arg(long, env = "COURIER_REQUEST_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    #[arg(long, env = "COURIER_REQUEST_TIMEOUT_MS", default_value_t = 10_000, help_heading = H_HTTP)]
     pub request_timeout_ms: u64,
 
     /// PostgreSQL `statement_timeout` of every pooled connection, in milliseconds.
-    #[arg(long, env = "COURIER_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000, global = true)]
+    #[arg(long, env = "COURIER_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000, help_heading = H_DATABASE)]
     pub db_statement_timeout_ms: u64,
 
     /// PostgreSQL `lock_timeout` of every pooled connection, in milliseconds.
-    #[arg(long, env = "COURIER_DB_LOCK_TIMEOUT_MS", default_value_t = 2_000, global = true)]
+    #[arg(long, env = "COURIER_DB_LOCK_TIMEOUT_MS", default_value_t = 2_000, help_heading = H_DATABASE)]
     pub db_lock_timeout_ms: u64,
 
     /// Most statements one request runs at once, so one request cannot take the whole pool.
-    #[arg(long, env = "COURIER_DB_MAX_PER_REQUEST", default_value_t = 3, global = true)]
+    #[arg(long, env = "COURIER_DB_MAX_PER_REQUEST", default_value_t = 3, help_heading = H_DATABASE)]
     pub db_max_per_request: usize,
 
     /// Requests per minute per client (token subject, else IP); 0 turns the
     /// limit off (default: off in development, 600 in production).
-    #[arg(long, env = "COURIER_RATE_LIMIT_PER_MINUTE", global = true)]
+    #[arg(long, env = "COURIER_RATE_LIMIT_PER_MINUTE", help_heading = H_HTTP)]
     pub rate_limit_per_minute: Option<u32>,
 
     /// Origins allowed by CORS, comma-separated (`https://app.example.com`); none by default.
-    #[arg(long, env = "COURIER_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    #[arg(long, env = "COURIER_CORS_ORIGINS", value_delimiter = ',', help_heading = H_SECURITY)]
     pub cors_origins: Vec<String>,
 
     /// A JSON file mapping sha256 hashes to documents (relay-compiler's or
     /// GraphQL Code Generator's persisted documents); when set, only those
     /// operations run (`OPERATION_NOT_TRUSTED`).
-    #[arg(long, env = "COURIER_TRUSTED_DOCUMENTS", global = true)]
+    #[arg(long, env = "COURIER_TRUSTED_DOCUMENTS", help_heading = H_SECURITY)]
     pub trusted_documents: Option<std::path::PathBuf>,
 
     /// Serve Prometheus metrics at `GET /metrics`.
@@ -253,27 +261,27 @@ pub struct Config {
         default_value = "true",
         num_args = 0..=1,
         default_missing_value = "true",
-        global = true
+        help_heading = H_OBSERVE
     )]
     pub metrics: bool,
 
     /// Serve `/metrics` on this address instead of the public one (for
     /// example `127.0.0.1:9464`), so it is not reachable from outside.
-    #[arg(long, env = "COURIER_METRICS_BIND", global = true)]
+    #[arg(long, env = "COURIER_METRICS_BIND", help_heading = H_OBSERVE)]
     pub metrics_bind: Option<SocketAddr>,
 
     /// Distinct operation names kept as metric labels; later ones are `other`.
-    #[arg(long, env = "COURIER_METRICS_MAX_OPERATIONS", default_value_t = 100, global = true)]
+    #[arg(long, env = "COURIER_METRICS_MAX_OPERATIONS", default_value_t = 100, help_heading = H_OBSERVE)]
     pub metrics_max_operations: usize,
 
     /// Seconds between pool monitor samples (pool gauges, utilization
     /// warnings, PostgreSQL statistics).
-    #[arg(long, env = "COURIER_POOL_MONITOR_INTERVAL_SECS", default_value_t = 30, global = true)]
+    #[arg(long, env = "COURIER_POOL_MONITOR_INTERVAL_SECS", default_value_t = 30, help_heading = H_OBSERVE)]
     pub pool_monitor_interval_secs: u64,
 
     /// Seconds between periodic ledger checks (the `ledger verify`
     /// invariants, counted in `courier_ledger_invariant_violations`); 0 turns them off.
-    #[arg(long, env = "COURIER_LEDGER_CHECK_INTERVAL_SECS", default_value_t = 300, global = true)]
+    #[arg(long, env = "COURIER_LEDGER_CHECK_INTERVAL_SECS", default_value_t = 300, help_heading = H_OBSERVE)]
     pub ledger_check_interval_secs: u64,
 
     /// Log one `graphql_request_completed` line per GraphQL request.
@@ -284,12 +292,12 @@ pub struct Config {
         default_value = "true",
         num_args = 0..=1,
         default_missing_value = "true",
-        global = true
+        help_heading = H_OBSERVE
     )]
     pub request_log: bool,
 
     /// GraphQL requests slower than this many milliseconds log their summary line at warn level.
-    #[arg(long, env = "COURIER_SLOW_REQUEST_MS", default_value_t = 1_000, global = true)]
+    #[arg(long, env = "COURIER_SLOW_REQUEST_MS", default_value_t = 1_000, help_heading = H_OBSERVE)]
     pub slow_request_ms: u64,
 
     /// Apply pending migrations when `serve` starts; when off, run `courier
@@ -301,27 +309,27 @@ pub struct Config {
         default_value = "true",
         num_args = 0..=1,
         default_missing_value = "true",
-        global = true
+        help_heading = H_DATABASE
     )]
     pub migrate_on_start: bool,
 
     /// After SIGTERM, how long readiness answers 503 while the server still
     /// accepts requests (so load balancers stop sending), in milliseconds.
-    #[arg(long, env = "COURIER_SHUTDOWN_DRAIN_MS", default_value_t = 0, global = true)]
+    #[arg(long, env = "COURIER_SHUTDOWN_DRAIN_MS", default_value_t = 0, help_heading = H_HTTP)]
     pub shutdown_drain_ms: u64,
 
     /// Longest a client may take to send a request's headers, in
     /// milliseconds; slower connections are closed.
-    #[arg(long, env = "COURIER_HEADER_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    #[arg(long, env = "COURIER_HEADER_TIMEOUT_MS", default_value_t = 10_000, help_heading = H_HTTP)]
     pub header_timeout_ms: u64,
 
     /// OTLP/HTTP traces endpoint (for example
     /// `http://127.0.0.1:4318/v1/traces`); traces are off when unset.
-    #[arg(long, env = "COURIER_OTLP_ENDPOINT", global = true)]
+    #[arg(long, env = "COURIER_OTLP_ENDPOINT", help_heading = H_OBSERVE)]
     pub otlp_endpoint: Option<String>,
 
     /// After that, how long in-flight requests may take to finish, in seconds.
-    #[arg(long, env = "COURIER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    #[arg(long, env = "COURIER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, help_heading = H_HTTP)]
     pub shutdown_timeout_secs: u64,
 }
 

@@ -28,6 +28,8 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::telemetry::metrics;
 
+mod startup;
+
 /// How long SQLite waits for another writer before answering `SQLITE_BUSY`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -125,7 +127,13 @@ pub async fn connect_for(config: &Config, purpose: Purpose) -> Result<DatabaseCo
         && let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            let why = if dir.exists() { "it is not a folder".to_owned() } else { e.to_string() };
+            DbErr::Custom(format!(
+                "cannot open the SQLite database {path}: cannot create its folder {}: {why}",
+                dir.display()
+            ))
+        })?;
     }
 
     let (statement_timeout, lock_timeout) = (config.db_statement_timeout_ms, config.db_lock_timeout_ms);
@@ -160,7 +168,10 @@ pub async fn connect_for(config: &Config, purpose: Purpose) -> Result<DatabaseCo
             .map_sqlx_sqlite_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Trace));
     }
 
-    let mut db = Database::connect(options).await?;
+    let mut db = match Database::connect(options).await {
+        Ok(db) => db,
+        Err(e) => return Err(startup::explain(&config.database_url, e).await),
+    };
     if purpose == Purpose::Probe {
         return Ok(db);
     }

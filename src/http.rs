@@ -249,7 +249,7 @@ pub async fn serve(
     let monitor = tokio::spawn(monitor::run(state.db.clone(), state.probe.clone(), settings, stop_rx.clone()));
     let metrics_server = match (config.metrics_bind, state.metrics.clone()) {
         (Some(addr), Some(handle)) => Some(tokio::spawn(metrics::serve_separately(
-            TcpListener::bind(addr).await?,
+            TcpListener::bind(addr).await.map_err(|e| crate::cli::cannot_listen(addr, "COURIER_METRICS_BIND", &e))?,
             handle,
             state.db.clone(),
             config.db_pool_max,

@@ -12,15 +12,20 @@ use courier::cli::{self, Cli};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(e) = cli.config.validate() {
+    let command = match Cli::parse().into_command() {
+        Ok(command) => command,
+        Err(e) => e.exit(),
+    };
+    let config = match command.config() {
+        Ok(config) => config,
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = config.validate() {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
-    let otlp = cli.config.otlp_endpoint.clone().filter(|e| !e.trim().is_empty());
-    if let Err(e) =
-        courier::telemetry::init(cli.config.log_format, &cli.config.log_filter, otlp.as_deref(), std::io::stderr)
-    {
+    let otlp = config.otlp_endpoint.clone().filter(|e| !e.trim().is_empty());
+    if let Err(e) = courier::telemetry::init(config.log_format, &config.log_filter, otlp.as_deref(), std::io::stderr) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
@@ -32,7 +37,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(cli::run(cli));
+    let outcome = runtime.block_on(cli::run(command, config));
     courier::telemetry::otel::shutdown();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -279,6 +279,12 @@ pub async fn prune(db: &DatabaseConnection, older_than: Duration) -> Result<u64,
     let cutoff = Utc::now() - older_than;
     let deleted =
         idempotency_key::Entity::delete_many().filter(idempotency_key::Column::CreatedAt.lt(cutoff)).exec(db).await?;
+    tracing::info!(
+        event = "idempotency_keys_pruned",
+        deleted = deleted.rows_affected,
+        cutoff = %cutoff,
+        "idempotency keys pruned"
+    );
     Ok(deleted.rows_affected)
 }
 

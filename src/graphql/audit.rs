@@ -95,7 +95,7 @@ impl AuditLogFilter {
     pub fn into_domain(self) -> Result<audit::AuditFilter, AppError> {
         let (entity_type, entity_id) = match &self.entity_id {
             Some(id) => {
-                let (kind, uuid) = decode(id)?;
+                let (kind, uuid) = decode(id, "filter.entityId")?;
                 (Some(kind.name().to_owned()), Some(uuid))
             }
             None => (self.entity_type, None),
@@ -103,7 +103,7 @@ impl AuditLogFilter {
         Ok(audit::AuditFilter {
             entity_type,
             entity_id,
-            actor_id: decode_opt(self.actor_id.as_ref(), EntityKind::User)?,
+            actor_id: decode_opt(self.actor_id.as_ref(), EntityKind::User, "filter.actorId")?,
             action: self.action,
             created_after: self.created_after.map(|at| at.0),
             created_before: self.created_before.map(|at| at.0),

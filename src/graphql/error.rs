@@ -9,8 +9,11 @@
 
 use async_graphql::ErrorExtensions;
 use serde_json::Value as Json;
+use uuid::Uuid;
 
+use crate::domain::lookup::EntityKind;
 use crate::error::AppError;
+use crate::graphql::node;
 
 /// The error type of every resolver. It deliberately does not implement
 /// `Display`, so async-graphql's blanket `From<Display>` cannot apply: a `?`
@@ -76,8 +79,75 @@ impl ErrorExtensions for AppError {
     }
 }
 
+/// Names a domain error's input field by the path the client sent: the
+/// domain says `sellerId` or `items[0].name`, the mutation's argument is
+/// `input`, so the client reads `input.sellerId`. Use as
+/// `.map_err(in_input)` on the domain call of a mutation that takes `input`.
+pub fn in_input(err: AppError) -> AppError {
+    under("input", err)
+}
+
+fn under(argument: &str, err: AppError) -> AppError {
+    let rename = |field: &str, message: &str| {
+        let path = format!("{argument}.{field}");
+        (message.replace(&format!("`{field}`"), &format!("`{path}`")), path)
+    };
+    match err {
+        AppError::Validation { field: Some(field), message } => {
+            let (message, path) = rename(&field, &message);
+            AppError::Validation { field: Some(path), message }
+        }
+        AppError::Replayed(mut wire) => {
+            if let Some(field) = wire.field.take() {
+                let (message, path) = rename(&field, &wire.message);
+                wire.message = message;
+                wire.field = Some(path);
+            }
+            AppError::Replayed(wire)
+        }
+        other => other,
+    }
+}
+
+/// The entity a context key names, by the API's naming: `orderId` is an
+/// Order, `buyerId` a User.
+fn kind_of_key(key: &str) -> Option<EntityKind> {
+    Some(match key {
+        "orderId" => EntityKind::Order,
+        "paymentId" => EntityKind::Payment,
+        "walletId" => EntityKind::Wallet,
+        "assignmentId" => EntityKind::ShippingAssignment,
+        "agentId" => EntityKind::DeliveryAgent,
+        "userId" | "buyerId" | "sellerId" | "actorId" => EntityKind::User,
+        "ledgerEntryId" => EntityKind::LedgerEntry,
+        _ => return None,
+    })
+}
+
+/// A rule's context as the client reads it: the domain keeps raw UUIDs, the
+/// API speaks global IDs (`paymentId` is what `payment(id:)` takes).
 fn json_to_value(json: &Json) -> async_graphql::Value {
-    async_graphql::Value::from_json(json.clone()).unwrap_or(async_graphql::Value::Null)
+    async_graphql::Value::from_json(globalize(json)).unwrap_or(async_graphql::Value::Null)
+}
+
+fn globalize(json: &Json) -> Json {
+    match json {
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .map(|(key, value)| {
+                    let global = match (kind_of_key(key), value) {
+                        (Some(kind), Json::String(raw)) => {
+                            Uuid::parse_str(raw).ok().map(|uuid| Json::String(node::encode(kind, uuid).0))
+                        }
+                        _ => None,
+                    };
+                    (key.clone(), global.unwrap_or_else(|| globalize(value)))
+                })
+                .collect(),
+        ),
+        Json::Array(items) => Json::Array(items.iter().map(globalize).collect()),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +195,26 @@ mod tests {
         // A `?` inside a resolver keeps the code (the blanket `From<Display>` does not apply).
         let converted: async_graphql::Error = GqlError::from(AppError::not_found("Order", "1")).into();
         assert_eq!(converted.extensions.expect("ext").get("code"), Some(&async_graphql::Value::from("NOT_FOUND")));
+    }
+
+    #[test]
+    fn context_ids_are_global_ids() {
+        let uuid = Uuid::now_v7();
+        let err = AppError::rule("X", "no", serde_json::json!({ "paymentId": uuid, "walletId": "not-a-uuid", "n": 1 }));
+        let ext = err.extend().extensions.expect("extensions");
+        let context = ext.get("context").expect("context").clone().into_json().expect("json");
+        assert_eq!(context["paymentId"], serde_json::json!(node::encode(EntityKind::Payment, uuid).0));
+        assert_eq!(context["walletId"], "not-a-uuid");
+        assert_eq!(context["n"], 1);
+    }
+
+    #[test]
+    fn input_errors_name_the_argument_path() {
+        let err = in_input(AppError::validation("items[0].name", "`items[0].name` has 1 to 200 characters"));
+        assert!(matches!(&err, AppError::Validation { field: Some(f), .. } if f == "input.items[0].name"));
+        assert_eq!(err.to_string(), "`input.items[0].name` has 1 to 200 characters");
+        let rule = in_input(AppError::rule("R", "no", serde_json::json!({})));
+        assert!(matches!(rule, AppError::BusinessRule { .. }));
     }
 
     #[test]

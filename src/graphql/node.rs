@@ -31,9 +31,10 @@ pub fn encode(kind: EntityKind, id: Uuid) -> ID {
     ID(URL_SAFE_NO_PAD.encode(format!("{}:{}", kind.name(), id)))
 }
 
-/// Decodes any global ID.
-pub fn decode(id: &ID) -> Result<(EntityKind, Uuid), AppError> {
-    let invalid = || AppError::validation("id", format!("`{}` is not a valid ID", id.as_str()));
+/// Decodes any global ID passed as the argument at `field` (an argument
+/// path such as `id` or `input.orderId`, named in the error).
+pub fn decode(id: &ID, field: &str) -> Result<(EntityKind, Uuid), AppError> {
+    let invalid = || AppError::validation(field, format!("`{}` is not a valid ID", id.as_str()));
     let bytes = URL_SAFE_NO_PAD.decode(id.as_str()).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (kind, uuid) = text.split_once(':').ok_or_else(invalid)?;
@@ -42,22 +43,31 @@ pub fn decode(id: &ID) -> Result<(EntityKind, Uuid), AppError> {
     Ok((kind, uuid))
 }
 
-/// Decodes a global ID that must be of `expected` kind.
-pub fn decode_as(id: &ID, expected: EntityKind) -> Result<Uuid, AppError> {
-    match decode(id)? {
+/// Decodes a global ID that must be of `expected` kind, passed at `field`.
+pub fn decode_as(id: &ID, expected: EntityKind, field: &str) -> Result<Uuid, AppError> {
+    match decode(id, field)? {
         (kind, uuid) if kind == expected => Ok(uuid),
-        _ => Err(AppError::validation("id", format!("`{}` is not a {} ID", id.as_str(), expected.name()))),
+        (kind, _) => Err(AppError::validation(
+            field,
+            format!("`{}` is {} ID, not {} ID", id.as_str(), with_article(kind.name()), with_article(expected.name())),
+        )),
     }
 }
 
-/// Decodes an optional global ID that must be of `kind`.
-pub fn decode_opt(id: Option<&ID>, kind: EntityKind) -> Result<Option<Uuid>, AppError> {
-    id.map(|id| decode_as(id, kind)).transpose()
+/// Decodes an optional global ID that must be of `kind`, passed at `field`.
+pub fn decode_opt(id: Option<&ID>, kind: EntityKind, field: &str) -> Result<Option<Uuid>, AppError> {
+    id.map(|id| decode_as(id, kind, field)).transpose()
+}
+
+/// "an Order", "a Payment", "a User" (every type name starting with U sounds "you").
+fn with_article(noun: &str) -> String {
+    let article = if noun.starts_with(['A', 'E', 'I', 'O']) { "an" } else { "a" };
+    format!("{article} {noun}")
 }
 
 /// Fetches one object of `kind` by global ID, within the viewer's scope.
 pub async fn find<T>(ctx: &Context<'_>, id: &ID, kind: EntityKind, pick: fn(Found) -> Option<T>) -> GqlResult<T> {
-    let uuid = decode_as(id, kind)?;
+    let uuid = decode_as(id, kind, "id")?;
     let found = lookup::find(ctx.db(), ctx.viewer(), kind, uuid).await?;
     Ok(pick(found).ok_or_else(|| AppError::not_found(kind.name(), uuid))?)
 }
@@ -108,7 +118,7 @@ impl NodeQuery {
     /// Fetches any object by its global ID. Objects the viewer may not see
     /// are NOT_FOUND, exactly like objects that do not exist.
     async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "The object's global ID.")] id: ID) -> GqlResult<Node> {
-        let (kind, uuid) = decode(&id)?;
+        let (kind, uuid) = decode(&id, "id")?;
         Ok(lookup::find(ctx.db(), ctx.viewer(), kind, uuid).await?.into())
     }
     /// Fetches up to 100 objects by global ID, in order (one statement per
@@ -123,7 +133,8 @@ impl NodeQuery {
         if ids.len() > MAX_NODES {
             return Err(AppError::validation("ids", format!("At most {MAX_NODES} ids per call")).into());
         }
-        let decoded: Vec<Result<(EntityKind, Uuid), AppError>> = ids.iter().map(decode).collect();
+        let decoded: Vec<Result<(EntityKind, Uuid), AppError>> =
+            ids.iter().enumerate().map(|(i, id)| decode(id, &format!("ids[{i}]"))).collect();
         let mut found = HashMap::new();
         for kind in EntityKind::ALL {
             let wanted: Vec<Uuid> =
@@ -158,10 +169,12 @@ mod tests {
     fn ids_round_trip_and_reject_tampering() {
         let uuid = Uuid::now_v7();
         let id = encode(EntityKind::Order, uuid);
-        assert_eq!(decode(&id).expect("decodes"), (EntityKind::Order, uuid));
-        assert_eq!(decode_as(&id, EntityKind::Order).expect("order"), uuid);
-        assert!(decode_as(&id, EntityKind::Payment).is_err());
-        assert!(decode(&ID("garbage!".into())).is_err());
-        assert!(decode(&ID(URL_SAFE_NO_PAD.encode("Nope:123"))).is_err());
+        assert_eq!(decode(&id, "id").expect("decodes"), (EntityKind::Order, uuid));
+        assert_eq!(decode_as(&id, EntityKind::Order, "id").expect("order"), uuid);
+        let wrong = decode_as(&id, EntityKind::Payment, "input.paymentId").expect_err("not a payment");
+        assert!(matches!(&wrong, AppError::Validation { field: Some(f), .. } if f == "input.paymentId"), "{wrong:?}");
+        assert!(wrong.to_string().ends_with("is an Order ID, not a Payment ID"), "{wrong}");
+        assert!(decode(&ID("garbage!".into()), "id").is_err());
+        assert!(decode(&ID(URL_SAFE_NO_PAD.encode("Nope:123")), "id").is_err());
     }
 }

@@ -12,7 +12,7 @@ use crate::domain::orders::{self, NewItem, NewOrder, StatusChange};
 use crate::domain::{payments, shipping};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
-use crate::graphql::error::GqlResult;
+use crate::graphql::error::{GqlResult, in_input};
 use crate::graphql::node::{decode_as, decode_opt, encode, find};
 use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, list, paging, sort_input, total};
 use crate::graphql::payments::Payment;
@@ -181,8 +181,8 @@ impl OrderFilter {
     pub fn into_domain(self, include_deleted: bool) -> Result<orders::OrderFilter, AppError> {
         Ok(orders::OrderFilter {
             status: list(&self.status),
-            buyer_id: decode_opt(self.buyer_id.as_ref(), EntityKind::User)?,
-            seller_id: decode_opt(self.seller_id.as_ref(), EntityKind::User)?,
+            buyer_id: decode_opt(self.buyer_id.as_ref(), EntityKind::User, "filter.buyerId")?,
+            seller_id: decode_opt(self.seller_id.as_ref(), EntityKind::User, "filter.sellerId")?,
             created_after: self.created_after.map(|at| at.0),
             created_before: self.created_before.map(|at| at.0),
             order_number: self.order_number,
@@ -308,7 +308,7 @@ impl OrdersMutation {
     ) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let order = NewOrder {
-            seller_id: decode_as(&input.seller_id, EntityKind::User)?,
+            seller_id: decode_as(&input.seller_id, EntityKind::User, "input.sellerId")?,
             items: input
                 .items
                 .into_iter()
@@ -317,7 +317,7 @@ impl OrdersMutation {
             delivery_zip_code: input.delivery_zip_code,
             currency: input.currency,
         };
-        Ok(Order(orders::create(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), order).await?))
+        Ok(Order(orders::create(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), order).await.map_err(in_input)?))
     }
     /// Moves an order along its lifecycle: the seller (or an admin) confirms;
     /// buyer, seller or admin cancel. Shipping and delivery follow the
@@ -329,12 +329,16 @@ impl OrdersMutation {
     ) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
         let change = StatusChange {
-            order_id: decode_as(&input.order_id, EntityKind::Order)?,
+            order_id: decode_as(&input.order_id, EntityKind::Order, "input.orderId")?,
             to: input.status.into(),
             expected_version: input.expected_version,
             reason: None,
         };
-        Ok(Order(orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), change).await?))
+        Ok(Order(
+            orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), change)
+                .await
+                .map_err(in_input)?,
+        ))
     }
     /// Cancels an order before it ships. An initiated payment is voided
     /// (FAILED); a captured one is refunded in full in the same transaction.
@@ -346,15 +350,19 @@ impl OrdersMutation {
         let viewer = ctx.require_viewer()?;
         let reason = input.reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(AppError::validation("reason", "A reason has 1 to 500 characters").into());
+            return Err(AppError::validation("input.reason", "A reason has 1 to 500 characters").into());
         }
         let change = StatusChange {
-            order_id: decode_as(&input.order_id, EntityKind::Order)?,
+            order_id: decode_as(&input.order_id, EntityKind::Order, "input.orderId")?,
             to: entity::OrderStatus::Cancelled,
             expected_version: None,
             reason: Some(reason.to_owned()),
         };
-        Ok(Order(orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), change).await?))
+        Ok(Order(
+            orders::change_status(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), change)
+                .await
+                .map_err(in_input)?,
+        ))
     }
     /// Soft-deletes an order (admins): it vanishes from every read but admin
     /// reads with `includeDeleted`, and cannot be changed until restored.
@@ -364,7 +372,7 @@ impl OrdersMutation {
         #[graphql(desc = "The object's global ID.")] id: ID,
     ) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
-        let id = decode_as(&id, EntityKind::Order)?;
+        let id = decode_as(&id, EntityKind::Order, "id")?;
         Ok(Order(orders::set_deleted(ctx.pool(), viewer, &ctx.audit_context(), id, true).await?))
     }
     /// Restores a soft-deleted order (admins).
@@ -374,7 +382,7 @@ impl OrdersMutation {
         #[graphql(desc = "The object's global ID.")] id: ID,
     ) -> GqlResult<Order> {
         let viewer = ctx.require_viewer()?;
-        let id = decode_as(&id, EntityKind::Order)?;
+        let id = decode_as(&id, EntityKind::Order, "id")?;
         Ok(Order(orders::set_deleted(ctx.pool(), viewer, &ctx.audit_context(), id, false).await?))
     }
 }

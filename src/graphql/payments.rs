@@ -11,7 +11,7 @@ use crate::domain::money::minor_to_decimal;
 use crate::domain::payments::{self, CaptureRequest, NewPayment, RefundRequest};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
-use crate::graphql::error::GqlResult;
+use crate::graphql::error::{GqlResult, in_input};
 use crate::graphql::node::{decode_as, decode_opt, encode, find};
 use crate::graphql::orders::Order;
 use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, list, paging, sort_input, total};
@@ -151,7 +151,7 @@ impl PaymentFilter {
         Ok(payments::PaymentFilter {
             status: list(&self.status),
             method: list(&self.method),
-            order_id: decode_opt(self.order_id.as_ref(), EntityKind::Order)?,
+            order_id: decode_opt(self.order_id.as_ref(), EntityKind::Order, "filter.orderId")?,
         })
     }
 }
@@ -250,11 +250,12 @@ impl PaymentsMutation {
     ) -> GqlResult<Payment> {
         let viewer = ctx.require_viewer()?;
         let new = NewPayment {
-            order_id: decode_as(&input.order_id, EntityKind::Order)?,
+            order_id: decode_as(&input.order_id, EntityKind::Order, "input.orderId")?,
             method: input.method.into(),
             idempotency_key: &input.idempotency_key,
         };
-        let created = payments::initiate(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), new).await?;
+        let created =
+            payments::initiate(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), new).await.map_err(in_input)?;
         Ok(Payment(created))
     }
     /// Captures an initiated payment (its buyer or an admin) in one
@@ -273,11 +274,13 @@ impl PaymentsMutation {
     ) -> GqlResult<Payment> {
         let viewer = ctx.require_viewer()?;
         let request = CaptureRequest {
-            payment_id: decode_as(&input.payment_id, EntityKind::Payment)?,
+            payment_id: decode_as(&input.payment_id, EntityKind::Payment, "input.paymentId")?,
             idempotency_key: &input.idempotency_key,
             card_token: input.card_token.as_deref(),
         };
-        let captured = payments::capture(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), request).await?;
+        let captured = payments::capture(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), request)
+            .await
+            .map_err(in_input)?;
         Ok(Payment(captured))
     }
     /// Refunds part or all of a captured payment (admins), reversing its
@@ -290,12 +293,13 @@ impl PaymentsMutation {
     ) -> GqlResult<Payment> {
         let viewer = ctx.require_viewer()?;
         let request = RefundRequest {
-            payment_id: decode_as(&input.payment_id, EntityKind::Payment)?,
+            payment_id: decode_as(&input.payment_id, EntityKind::Payment, "input.paymentId")?,
             amount: input.amount.0,
             reason: input.reason,
             idempotency_key: &input.idempotency_key,
         };
-        let refunded = payments::refund(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), request).await?;
+        let refunded =
+            payments::refund(ctx.pool(), viewer, &ctx.audit_context(), ctx.money(), request).await.map_err(in_input)?;
         Ok(Payment(refunded))
     }
 }

@@ -12,7 +12,7 @@ use crate::domain::pagination::Page;
 use crate::domain::shipping::{self, NewAssignment};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
-use crate::graphql::error::GqlResult;
+use crate::graphql::error::{GqlResult, in_input};
 use crate::graphql::loaders::{NestedCount, NestedPage};
 use crate::graphql::node::{decode_as, decode_opt, encode, find};
 use crate::graphql::orders::Order;
@@ -223,9 +223,9 @@ impl ShippingAssignmentFilter {
     /// The domain filter.
     pub fn into_domain(self) -> Result<shipping::AssignmentFilter, AppError> {
         Ok(shipping::AssignmentFilter {
-            agent_id: decode_opt(self.agent_id.as_ref(), EntityKind::DeliveryAgent)?,
+            agent_id: decode_opt(self.agent_id.as_ref(), EntityKind::DeliveryAgent, "filter.agentId")?,
             status: list(&self.status),
-            order_id: decode_opt(self.order_id.as_ref(), EntityKind::Order)?,
+            order_id: decode_opt(self.order_id.as_ref(), EntityKind::Order, "filter.orderId")?,
         })
     }
 }
@@ -323,8 +323,10 @@ pub struct SetAgentServiceZipCodesInput {
 
 async fn step(ctx: &Context<'_>, id: &ID, to: Step, reason: Option<String>) -> GqlResult<ShippingAssignment> {
     let viewer = ctx.require_viewer()?;
-    let id = decode_as(id, EntityKind::ShippingAssignment)?;
-    let moved = shipping::advance(ctx.pool(), viewer, &ctx.audit_context(), id, to, reason, ctx.money()).await?;
+    let id = decode_as(id, EntityKind::ShippingAssignment, "input.assignmentId")?;
+    let moved = shipping::advance(ctx.pool(), viewer, &ctx.audit_context(), id, to, reason, ctx.money())
+        .await
+        .map_err(in_input)?;
     Ok(ShippingAssignment(moved))
 }
 
@@ -437,11 +439,11 @@ impl ShippingMutation {
     ) -> GqlResult<ShippingAssignment> {
         let viewer = ctx.require_viewer()?;
         let new = NewAssignment {
-            order_id: decode_as(&input.order_id, EntityKind::Order)?,
-            agent_id: input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?,
+            order_id: decode_as(&input.order_id, EntityKind::Order, "input.orderId")?,
+            agent_id: decode_opt(input.agent_id.as_ref(), EntityKind::DeliveryAgent, "input.agentId")?,
             estimated_delivery_time: input.estimated_delivery_time.map(|at| at.0),
         };
-        Ok(ShippingAssignment(shipping::offer(ctx.pool(), viewer, &ctx.audit_context(), new).await?))
+        Ok(ShippingAssignment(shipping::offer(ctx.pool(), viewer, &ctx.audit_context(), new).await.map_err(in_input)?))
     }
     /// An agent takes an offer made to them or open in a zip code they serve.
     /// Of many agents accepting at once exactly one wins; the others get
@@ -452,8 +454,8 @@ impl ShippingMutation {
         #[graphql(desc = "The mutation's input.")] input: AcceptAssignmentInput,
     ) -> GqlResult<ShippingAssignment> {
         let viewer = ctx.require_viewer()?;
-        let id = decode_as(&input.assignment_id, EntityKind::ShippingAssignment)?;
-        Ok(ShippingAssignment(shipping::accept(ctx.pool(), viewer, &ctx.audit_context(), id).await?))
+        let id = decode_as(&input.assignment_id, EntityKind::ShippingAssignment, "input.assignmentId")?;
+        Ok(ShippingAssignment(shipping::accept(ctx.pool(), viewer, &ctx.audit_context(), id).await.map_err(in_input)?))
     }
     /// The assignment's agent has the parcel; the order is SHIPPING.
     async fn pick_up_assignment(
@@ -488,7 +490,7 @@ impl ShippingMutation {
     ) -> GqlResult<ShippingAssignment> {
         let reason = input.reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(AppError::validation("reason", "A reason has 1 to 500 characters").into());
+            return Err(AppError::validation("input.reason", "A reason has 1 to 500 characters").into());
         }
         step(ctx, &input.assignment_id, Step::Failed, Some(reason.to_owned())).await
     }
@@ -499,10 +501,11 @@ impl ShippingMutation {
         #[graphql(desc = "The mutation's input.")] input: RegisterDeliveryAgentInput,
     ) -> GqlResult<DeliveryAgent> {
         let viewer = ctx.require_viewer()?;
-        let user = decode_as(&input.user_id, EntityKind::User)?;
+        let user = decode_as(&input.user_id, EntityKind::User, "input.userId")?;
         let agent =
             shipping::register(ctx.pool(), viewer, &ctx.audit_context(), user, &input.agent_code, &input.zip_codes)
-                .await?;
+                .await
+                .map_err(in_input)?;
         Ok(DeliveryAgent(agent))
     }
     /// Turns an agent's availability on or off.
@@ -512,9 +515,10 @@ impl ShippingMutation {
         #[graphql(desc = "The mutation's input.")] input: SetAgentAvailabilityInput,
     ) -> GqlResult<DeliveryAgent> {
         let viewer = ctx.require_viewer()?;
-        let agent = input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?;
-        let updated =
-            shipping::set_availability(ctx.pool(), viewer, &ctx.audit_context(), agent, input.is_available).await?;
+        let agent = decode_opt(input.agent_id.as_ref(), EntityKind::DeliveryAgent, "input.agentId")?;
+        let updated = shipping::set_availability(ctx.pool(), viewer, &ctx.audit_context(), agent, input.is_available)
+            .await
+            .map_err(in_input)?;
         Ok(DeliveryAgent(updated))
     }
     /// Replaces the zip codes an agent serves.
@@ -524,9 +528,10 @@ impl ShippingMutation {
         #[graphql(desc = "The mutation's input.")] input: SetAgentServiceZipCodesInput,
     ) -> GqlResult<DeliveryAgent> {
         let viewer = ctx.require_viewer()?;
-        let agent = input.agent_id.as_ref().map(|id| decode_as(id, EntityKind::DeliveryAgent)).transpose()?;
-        let updated =
-            shipping::set_zip_codes(ctx.pool(), viewer, &ctx.audit_context(), agent, &input.zip_codes).await?;
+        let agent = decode_opt(input.agent_id.as_ref(), EntityKind::DeliveryAgent, "input.agentId")?;
+        let updated = shipping::set_zip_codes(ctx.pool(), viewer, &ctx.audit_context(), agent, &input.zip_codes)
+            .await
+            .map_err(in_input)?;
         Ok(DeliveryAgent(updated))
     }
 }

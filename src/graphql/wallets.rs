@@ -11,7 +11,7 @@ use crate::domain::lookup::{EntityKind, Found};
 use crate::domain::money::{minor_to_decimal, wide_minor_to_decimal};
 use crate::domain::wallets;
 use crate::graphql::context::ContextExt;
-use crate::graphql::error::GqlResult;
+use crate::graphql::error::{GqlResult, in_input};
 use crate::graphql::loaders::{NestedCount, NestedPage};
 use crate::graphql::node::{decode_as, encode, find};
 use crate::graphql::pagination::{
@@ -304,7 +304,7 @@ impl WalletsQuery {
         #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
     ) -> GqlResult<Conn<LedgerEntry>> {
         let viewer = ctx.require_viewer()?;
-        let wallet = decode_as(&wallet_id, EntityKind::Wallet)?;
+        let wallet = decode_as(&wallet_id, EntityKind::Wallet, "walletId")?;
         let filter = filter.unwrap_or_default().into_domain();
         let Paging { sort, direction, scope, page } =
             paging(ctx, "ledgerEntries", LedgerEntrySort::resolve(order_by), PageArgs { first, after, last, before })?;
@@ -331,7 +331,7 @@ impl WalletsMutation {
         #[graphql(desc = "The mutation's input.")] input: TopUpWalletInput,
     ) -> GqlResult<Wallet> {
         let viewer = ctx.require_viewer()?;
-        let id = decode_as(&input.wallet_id, EntityKind::Wallet)?;
+        let id = decode_as(&input.wallet_id, EntityKind::Wallet, "input.walletId")?;
         let wallet = wallets::top_up(
             ctx.pool(),
             viewer,
@@ -341,7 +341,8 @@ impl WalletsMutation {
             input.amount.0,
             &input.idempotency_key,
         )
-        .await?;
+        .await
+        .map_err(in_input)?;
         Ok(Wallet(wallet))
     }
 }

@@ -120,9 +120,9 @@ async fn idempotency_prune_deletes_keys_older_than_their_lifetime(backend: Backe
     }
     // Default: the configured lifetime (24 hours).
     let out = stdout(&courier(&app, &["idempotency", "prune"]));
-    assert!(out.contains("pruned 1 idempotency keys"), "{out}");
+    assert_eq!(out.trim(), "pruned 1 idempotency keys older than 1d");
     let out = stdout(&courier(&app, &["idempotency", "prune", "--older-than", "30m"]));
-    assert!(out.contains("pruned 1 idempotency keys"), "{out}");
+    assert_eq!(out.trim(), "pruned 1 idempotency keys older than 30m");
     assert_eq!(entity::idempotency_key::Entity::find().count(&app.db).await.expect("count"), 0);
 }
 
@@ -161,7 +161,7 @@ async fn audit_prune_deletes_only_rows_older_than_the_age(backend: Backend) {
         .expect("audit row");
     }
     let out = stdout(&courier(&app, &["audit", "prune", "--older-than", "365d"]));
-    assert!(out.contains("pruned 1 audit rows"), "{out}");
+    assert_eq!(out.trim(), "pruned 1 audit rows older than 365d");
     assert_eq!(entity::audit_log::Entity::find().count(&app.db).await.expect("count"), 1);
     assert!(!courier(&app, &["audit", "prune", "--older-than", "soon"]).status.success());
 }
@@ -242,7 +242,31 @@ async fn production_refuses_demo_data_and_unforced_reverts(backend: Backend) {
     assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), 1, "{status}");
 }
 
+/// `serve` takes its address before it touches the database: a taken port
+/// is named, with the setting to change, and nothing is migrated or seeded.
+async fn a_taken_port_is_named_before_anything_is_migrated(backend: Backend) {
+    let app = spawn_unmigrated(backend, |_| {}).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("addr");
+    let out = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .arg("serve")
+        .env("DATABASE_URL", &app.config.database_url)
+        .env("COURIER_BIND", addr.to_string())
+        .env("COURIER_LOG", "warn")
+        .env_remove("COURIER_ENV")
+        .output()
+        .expect("courier runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("cannot listen on {addr}: the address is already in use")), "{stderr}");
+    assert!(stderr.contains("COURIER_BIND"), "{stderr}");
+    let status = stdout(&courier(&app, &["migrate", "status"]));
+    assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), MIGRATIONS, "{status}");
+    drop(taken);
+}
+
 on_both_backends!(
+    a_taken_port_is_named_before_anything_is_migrated,
     production_refuses_demo_data_and_unforced_reverts,
     production_starts_empty_and_prints_no_token,
     audit_prune_deletes_only_rows_older_than_the_age,
@@ -282,4 +306,97 @@ fn export_schema_check_fails_on_a_stale_file() {
     assert!(run(false).status.success());
     assert!(run(true).status.success());
     let _ = std::fs::remove_file(path);
+}
+
+/// Runs `courier serve` against `database_url` and returns its error output,
+/// checking that it failed with one `error:` line and nothing of the driver's
+/// wrapping or PostgreSQL's source positions.
+fn serve_error(database_url: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("COURIER_BIND", "127.0.0.1:0")
+        .env("COURIER_LOG", "warn")
+        .env("COURIER_DB_ACQUIRE_TIMEOUT_MS", "500")
+        .env_remove("COURIER_ENV")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("courier runs");
+    // A server that came up is a failure of this test, not a hang of the suite.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(!out.status.success(), "{database_url} served");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{stderr}");
+    for noise in ["Custom Error", "Connection Error", "at line", "pool timed out"] {
+        assert!(!stderr.contains(noise), "`{noise}` in: {stderr}");
+    }
+    stderr
+}
+
+#[test]
+fn start_up_errors_name_the_thing_and_the_fix() {
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("addr").port();
+    let err = serve_error(&format!("postgres://postgres@127.0.0.1:{port}/courier"));
+    assert!(err.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}: connection refused")), "{err}");
+
+    let name = format!("courier_missing_{}", uuid::Uuid::new_v4().simple());
+    let err = serve_error(&crate::helpers::pg_url_for(&name));
+    assert!(err.contains(&format!("database \"{name}\" does not exist")), "{err}");
+    assert!(err.contains("create it with `createdb") && err.contains(&format!(" {name}`")), "{err}");
+
+    // An SQLite path under a file cannot be opened; the error names it.
+    let file = std::env::temp_dir().join(format!("courier-not-a-folder-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, "not a database\n".repeat(400)).expect("write");
+    let path = file.join("courier.db");
+    let err = serve_error(&format!("sqlite://{}?mode=rwc", path.display()));
+    assert!(err.contains(&format!("cannot open the SQLite database {}", path.display())), "{err}");
+    // A file that is not a database, likewise.
+    let err = serve_error(&format!("sqlite://{}?mode=rwc", file.display()));
+    assert!(
+        err.contains(&format!("cannot open the SQLite database {}: file is not a database", file.display())),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(file);
+}
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_courier")).args(args).arg("--help").output().expect("courier runs");
+    assert!(out.status.success(), "{args:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn each_command_lists_its_own_options_first_and_serve_all_settings() {
+    let serve = help(&["serve"]);
+    for heading in ["Database:", "Environment and access:", "HTTP and limits:", "Money:", "Logs, metrics and traces:"] {
+        assert!(serve.contains(heading), "serve --help lacks `{heading}`");
+    }
+    for setting in ["COURIER_BIND", "COURIER_MAX_DEPTH", "COURIER_CORS_ORIGINS", "COURIER_METRICS"] {
+        assert!(serve.contains(setting), "serve --help lacks {setting}");
+    }
+    let token = help(&["token"]);
+    let email = token.find("--email").expect("--email listed");
+    let database = token.find("--database-url").expect("--database-url listed");
+    assert!(email < database, "own options first:\n{token}");
+    assert!(token.contains("COURIER_JWT_SECRET"), "{token}");
+    for server_only in ["COURIER_BIND", "COURIER_MAX_DEPTH", "COURIER_CORS_ORIGINS", "COURIER_GRAPHIQL"] {
+        assert!(!token.contains(server_only), "token --help lists {server_only}:\n{token}");
+    }
+    let down = help(&["migrate", "down"]);
+    assert!(down.find("--steps").expect("--steps") < down.find("--database-url").expect("--database-url"), "{down}");
+    assert!(!down.contains("COURIER_BIND") && !down.contains("COURIER_JWT_SECRET"), "{down}");
+    assert!(!help(&["export-schema"]).contains("DATABASE_URL"));
+    // Settings still work after a nested command, as flags.
+    let top = help(&[]);
+    assert!(top.contains("courier serve --help"), "{top}");
 }

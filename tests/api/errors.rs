@@ -112,7 +112,88 @@ async fn variable_mistakes_name_the_variable(backend: Backend) {
     assert_eq!(ill.code(), "BAD_USER_INPUT", "{}", ill.body);
 }
 
+/// Error details speak the API's language: `field` is the argument path the
+/// client sent, `context` carries global IDs the client can pass back, and
+/// messages spell statuses as the client does.
+async fn error_details_name_argument_paths_and_global_ids(backend: Backend) {
+    use crate::payments::{CAPTURE, CREATE_ORDER, INITIATE, order_at, user_id};
+    use courier::domain::lookup::EntityKind;
+    use courier::graphql::node::encode;
+
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let buyer = app.token_for("buyer@courier.test").await;
+    let order = order_at(&app, &buyer, "5.00").await;
+    let seller = encode(EntityKind::User, user_id(&app, "seller@courier.test").await).0;
+    let create = |input: Value| app.graphql(CREATE_ORDER, json!({ "input": input }), Some(&buyer));
+    let item = json!([{ "name": "Thing", "quantity": 1, "unitPrice": "5.00" }]);
+
+    // An ID of the wrong type, at its path, with the right article.
+    let res = create(json!({ "sellerId": order, "items": item, "deliveryZipCode": "10115", "currency": "USD" })).await;
+    assert_eq!(res.code(), "BAD_USER_INPUT", "{}", res.body);
+    assert_eq!(res.error()["extensions"]["field"], "input.sellerId");
+    assert!(
+        res.error()["message"].as_str().expect("message").ends_with("is an Order ID, not a User ID"),
+        "{}",
+        res.body
+    );
+    // A domain check on a nested input field names the whole path.
+    let blank = json!([{ "name": " ", "quantity": 1, "unitPrice": "5.00" }]);
+    let res =
+        create(json!({ "sellerId": seller, "items": blank, "deliveryZipCode": "10115", "currency": "USD" })).await;
+    assert_eq!(res.error()["extensions"]["field"], "input.items[0].name", "{}", res.body);
+    // A filter's ID, at its path.
+    let res = app
+        .graphql(
+            "query($id: ID) { orders(filter: { buyerId: $id }) { totalCount } }",
+            json!({ "id": order }),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(res.error()["extensions"]["field"], "filter.buyerId", "{}", res.body);
+
+    // Context IDs are global IDs the client already holds.
+    let rich = order_at(&app, &buyer, "99000.00").await;
+    let payment =
+        crate::payments::initiate(&app, &buyer, &rich, "WALLET", &format!("ctx-{}", uuid::Uuid::new_v4())).await;
+    let res = crate::payments::capture(&app, &buyer, &payment["id"], &format!("ctx-{}", uuid::Uuid::new_v4())).await;
+    assert_eq!(res.error()["extensions"]["rule"], "INSUFFICIENT_FUNDS", "{}", res.body);
+    let wallet = app.graphql("{ viewer { wallet { id } } }", Value::Null, Some(&buyer)).await;
+    assert_eq!(
+        res.error()["extensions"]["context"]["walletId"],
+        wallet.data()["viewer"]["wallet"]["id"],
+        "{}",
+        res.body
+    );
+    let cod = order_at(&app, &buyer, "5.00").await;
+    let cash = app
+        .graphql(INITIATE, json!({ "input": { "orderId": cod, "method": "CASH_ON_DELIVERY", "idempotencyKey": format!("cod-{}", uuid::Uuid::new_v4()) } }), Some(&buyer))
+        .await;
+    let cash_id = cash.data()["initiatePayment"]["id"].clone();
+    let res = app
+        .graphql(
+            CAPTURE,
+            json!({ "input": { "paymentId": cash_id, "idempotencyKey": format!("cod-{}", uuid::Uuid::new_v4()) } }),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(res.error()["extensions"]["rule"], "PAYMENT_COLLECTED_ON_DELIVERY", "{}", res.body);
+    assert_eq!(res.error()["extensions"]["context"]["paymentId"], cash_id);
+
+    // Statuses as the client spells them.
+    let res = app
+        .graphql(
+            "mutation($id: ID!) { updateOrderStatus(input: { orderId: $id, status: CONFIRMED }) { id } }",
+            json!({ "id": order }),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(res.code(), "FORBIDDEN", "{}", res.body);
+    assert_eq!(res.error()["message"], "The buyer may not set an order to CONFIRMED");
+}
+
 on_both_backends!(
+    error_details_name_argument_paths_and_global_ids,
     errors_null_the_nearest_nullable_ancestor,
     variable_mistakes_name_the_variable,
     an_internal_error_is_masked_and_logged_with_the_request_id,

@@ -65,7 +65,7 @@ fn pg_admin_url() -> String {
     std::env::var("COURIER_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn pg_url_for(name: &str) -> String {
+pub fn pg_url_for(name: &str) -> String {
     let admin = pg_admin_url();
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     format!("{base}/{name}")

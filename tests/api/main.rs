@@ -20,6 +20,7 @@ mod node;
 mod operations;
 mod orders;
 mod payments;
+mod readme;
 mod request_id;
 mod schema;
 mod scoping;

@@ -115,7 +115,7 @@ async fn cards_are_charged_by_the_processor_and_declines_leave_no_trace(backend:
         .await;
     assert_eq!(
         (no_card.code(), no_card.error()["extensions"]["field"].as_str()),
-        ("BAD_USER_INPUT", Some("cardToken"))
+        ("BAD_USER_INPUT", Some("input.cardToken"))
     );
 
     // Another card approves: captured, the card money came from outside.

@@ -42,7 +42,7 @@ async fn place_order(app: &TestApp, buyer: &str) -> Value {
 }
 
 async fn audit_actions(app: &TestApp, order_id: &str) -> Vec<String> {
-    let (_, uuid) = courier::graphql::node::decode(&async_graphql::ID(order_id.to_owned())).expect("id");
+    let (_, uuid) = courier::graphql::node::decode(&async_graphql::ID(order_id.to_owned()), "id").expect("id");
     let mut rows =
         audit_log::Entity::find().filter(audit_log::Column::EntityId.eq(uuid)).all(&app.db).await.expect("audit");
     rows.sort_by_key(|r| (r.created_at, r.id));
@@ -101,7 +101,7 @@ async fn invalid_orders_are_refused_with_a_field_and_write_nothing(backend: Back
     for (input, field) in cases {
         let res = app.graphql(CREATE, json!({ "input": input }), Some(&buyer)).await;
         assert_eq!(res.code(), "BAD_USER_INPUT", "{field}: {}", res.body);
-        assert_eq!(res.error()["extensions"]["field"], field, "{}", res.body);
+        assert_eq!(res.error()["extensions"]["field"], format!("input.{field}"), "{}", res.body);
     }
     // A seller cannot buy, and anonymous callers must sign in.
     let seller_token = app.token_for("seller@courier.test").await;
@@ -202,7 +202,7 @@ async fn twenty_concurrent_updates_with_one_expected_version_let_exactly_one_win
     for loser in results.iter().filter(|r| r.body.get("errors").is_some()) {
         assert_eq!(loser.code(), "CONFLICT", "{}", loser.body);
     }
-    let (_, uuid) = courier::graphql::node::decode(&async_graphql::ID(id.clone())).expect("id");
+    let (_, uuid) = courier::graphql::node::decode(&async_graphql::ID(id.clone()), "id").expect("id");
     let stored = order::Entity::find_by_id(uuid).one(&app.db).await.expect("q").expect("order");
     assert_eq!(stored.version, 1, "initial version plus one");
     assert_eq!(stored.status, OrderStatus::Confirmed);
@@ -225,7 +225,7 @@ async fn confirm_racing_cancel_ends_in_one_of_them_and_the_audit_shows_what_happ
                 assert!(matches!(res.code(), "CONFLICT" | "BUSINESS_RULE_VIOLATION"), "{}", res.body);
             }
         }
-        let (_, uuid) = courier::graphql::node::decode(&async_graphql::ID(id.clone())).expect("id");
+        let (_, uuid) = courier::graphql::node::decode(&async_graphql::ID(id.clone()), "id").expect("id");
         let stored = order::Entity::find_by_id(uuid).one(&app.db).await.expect("q").expect("order");
         let actions = audit_actions(&app, &id).await;
         let succeeded = [confirm.body.get("errors").is_none(), cancel.body.get("errors").is_none()];

@@ -32,7 +32,7 @@ pub(crate) const CANCEL: &str = "mutation($input: CancelOrderInput!) { cancelOrd
 pub(crate) const HEALTH: &str = "{ ledgerHealth { healthy walletsChecked paymentsChecked entriesChecked violations { invariant subject currency expected actual detail } } }";
 
 pub(crate) fn uuid_of(id: &Value) -> Uuid {
-    decode(&async_graphql::ID(id.as_str().expect("id").to_owned())).expect("global id").1
+    decode(&async_graphql::ID(id.as_str().expect("id").to_owned()), "id").expect("global id").1
 }
 
 pub(crate) async fn user_id(app: &TestApp, email: &str) -> Uuid {
@@ -222,7 +222,7 @@ async fn idempotency_keys_are_validated_and_bound_to_their_input(backend: Backen
         let input = json!({ "orderId": second, "method": "WALLET", "idempotencyKey": key });
         let res = app.graphql(INITIATE, json!({ "input": input }), Some(&buyer)).await;
         assert_eq!(res.code(), "BAD_USER_INPUT");
-        assert_eq!(res.error()["extensions"]["field"], "idempotencyKey");
+        assert_eq!(res.error()["extensions"]["field"], "input.idempotencyKey");
     }
     // Keys belong to their sender: another buyer's "k" is a different key.
     let theirs = order_at(&app, &buyer2, "7.00").await;

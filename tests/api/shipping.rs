@@ -125,7 +125,7 @@ async fn twenty_agents_accepting_one_open_offer_let_exactly_one_win(backend: Bac
         let rule = loser.error()["extensions"]["rule"].as_str().unwrap_or_default();
         assert!(code == "CONFLICT" || rule == "ASSIGNMENT_ALREADY_ACCEPTED", "{}", loser.body);
     }
-    let (_, uuid) = courier::graphql::node::decode(&async_graphql::ID(assignment_id)).expect("id");
+    let (_, uuid) = courier::graphql::node::decode(&async_graphql::ID(assignment_id), "id").expect("id");
     let stored = shipping_assignment::Entity::find_by_id(uuid).one(&app.db).await.expect("q").expect("assignment");
     assert_eq!(stored.status, AssignmentStatus::Accepted);
     assert_eq!(stored.version, 1);
@@ -308,7 +308,7 @@ async fn cancelling_an_order_withdraws_its_offer(backend: Backend) {
     let res = app.graphql(cancel, json!({ "id": encode(EntityKind::Order, order.id).0 }), Some(&token)).await;
     assert_eq!(res.data()["cancelOrder"]["status"], "CANCELLED");
     let (_, uuid) =
-        courier::graphql::node::decode(&async_graphql::ID(id.as_str().expect("id").to_owned())).expect("id");
+        courier::graphql::node::decode(&async_graphql::ID(id.as_str().expect("id").to_owned()), "id").expect("id");
     let stored = shipping_assignment::Entity::find_by_id(uuid).one(&app.db).await.expect("q").expect("assignment");
     assert_eq!(stored.status, AssignmentStatus::Cancelled);
     let agent = app.token_for("agent@courier.test").await;

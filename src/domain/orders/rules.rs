@@ -31,6 +31,18 @@ pub enum Party {
     Admin,
 }
 
+impl Party {
+    /// How a message names the party.
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Buyer => "buyer",
+            Self::Seller => "seller",
+            Self::Delivery => "delivery agent",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 /// Whether the state machine has an edge `from -> to`.
 pub fn is_allowed(from: OrderStatus, to: OrderStatus) -> bool {
     use OrderStatus::*;
@@ -71,13 +83,13 @@ pub fn check_transition(from: OrderStatus, to: OrderStatus) -> Result<(), AppErr
     if to == OrderStatus::Cancelled && matches!(from, OrderStatus::Shipping | OrderStatus::Delivered) {
         return Err(AppError::rule(
             "ORDER_CANNOT_CANCEL_AFTER_SHIPPING",
-            "Order cannot be cancelled after shipping",
+            "An order cannot be cancelled once it has shipped",
             context,
         ));
     }
     Err(AppError::rule(
         "INVALID_STATUS_TRANSITION",
-        format!("Order cannot move from {} to {}", from.to_value(), to.to_value()),
+        format!("An order cannot move from {} to {}", from.to_value(), to.to_value()),
         context,
     ))
 }
@@ -103,7 +115,11 @@ pub fn check_party(party: Party, from: OrderStatus, to: OrderStatus) -> Result<(
         Cancelled => matches!(party, Party::Buyer | Party::Seller | Party::Admin),
         Pending => false,
     };
-    if allowed { Ok(()) } else { Err(AppError::Forbidden(format!("{party:?} may not set an order to {to:?}").into())) }
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!("The {} may not set an order to {}", party.noun(), to.to_value()).into()))
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +174,8 @@ mod tests {
             assert!(check_party(party, OrderStatus::Confirmed, OrderStatus::Cancelled).is_ok());
         }
         assert!(check_party(Party::Delivery, OrderStatus::Confirmed, OrderStatus::Cancelled).is_err());
+        let refused = check_party(Party::Buyer, OrderStatus::Pending, OrderStatus::Confirmed).expect_err("refused");
+        assert_eq!(refused.to_string(), "The buyer may not set an order to CONFIRMED");
     }
 
     fn status() -> impl Strategy<Value = OrderStatus> {

@@ -433,7 +433,7 @@ pub async fn advance(
     if !step_allowed(assignment.status, to) {
         return Err(AppError::rule(
             "INVALID_ASSIGNMENT_TRANSITION",
-            format!("Assignment cannot move from {} to {}", assignment.status.to_value(), to.to_value()),
+            format!("An assignment cannot move from {} to {}", assignment.status.to_value(), to.to_value()),
             json!({ "currentStatus": assignment.status.to_value(), "requestedStatus": to.to_value() }),
         ));
     }
