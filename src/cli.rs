@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
-use tokio::net::TcpListener;
 
 use crate::auth::TokenService;
 use crate::config::{Config, Environment};
@@ -228,8 +227,8 @@ pub enum MigrateAction {
     Up,
     /// Revert the last `--steps` migrations (in production only with `--force`).
     Down {
-        /// How many to revert.
-        #[arg(long, default_value_t = 1)]
+        /// How many to revert (at least 1).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         steps: u32,
         /// Needed when COURIER_ENV=production: reverting drops tables and data.
         #[arg(long)]
@@ -265,7 +264,7 @@ pub async fn run(command: Command, config: Config) -> CliResult {
         Command::Audit { action: AuditAction::Prune { older_than }, .. } => {
             let db = open(&config, Purpose::Maintenance).await?;
             let deleted = audit::prune(&db, older_than).await?;
-            println!("{}", pruned(deleted, "audit rows", older_than));
+            println!("{}", pruned(deleted, ("audit row", "audit rows"), older_than));
             Ok(())
         }
         Command::Ledger { action: LedgerAction::Verify, .. } => {
@@ -274,23 +273,23 @@ pub async fn run(command: Command, config: Config) -> CliResult {
             for v in &health.violations {
                 println!("VIOLATION {} {} ({}): {}", v.invariant.as_str(), v.subject, v.currency, v.detail);
             }
+            let violations = plural(health.violations.len(), "violation", "violations");
             println!(
-                "checked {} wallets, {} payments, {} entries: {} violation(s)",
-                health.wallets_checked,
-                health.payments_checked,
-                health.entries_checked,
-                health.violations.len()
+                "checked {}, {}, {}: {violations}",
+                plural(health.wallets_checked, "wallet", "wallets"),
+                plural(health.payments_checked, "payment", "payments"),
+                plural(health.entries_checked, "entry", "entries"),
             );
             match health.healthy {
                 true => Ok(()),
-                false => Err(format!("the ledger has {} violation(s)", health.violations.len()).into()),
+                false => Err(format!("the ledger has {violations}").into()),
             }
         }
         Command::Idempotency { action: IdempotencyAction::Prune { older_than }, .. } => {
             let db = open(&config, Purpose::Maintenance).await?;
             let age = older_than.unwrap_or(config.money_policy().key_ttl);
             let deleted = idempotency::prune(&db, age).await?;
-            println!("{}", pruned(deleted, "idempotency keys", age));
+            println!("{}", pruned(deleted, ("idempotency key", "idempotency keys"), age));
             Ok(())
         }
         Command::Admin { action: AdminAction::Create { email, name }, .. } => {
@@ -304,7 +303,15 @@ pub async fn run(command: Command, config: Config) -> CliResult {
         }
         Command::Token { email, .. } => {
             let db = open(&config, Purpose::Maintenance).await?;
-            let user = users::find_by_email(&db, &email).await?;
+            if !Migrator::get_pending_migrations_read_only(&db).await?.is_empty() {
+                return Err("the database is not migrated (it has no users yet): run `courier migrate up`".into());
+            }
+            let user = match users::find_by_email(&db, &email).await {
+                Err(e) if e.code() == crate::error::ErrorCode::NotFound => {
+                    return Err(format!("no user has the email {email}").into());
+                }
+                found => found?,
+            };
             println!("{}", TokenService::new(&config.jwt_secret, config.jwt_ttl_hours).mint(user.id)?);
             Ok(())
         }
@@ -316,7 +323,7 @@ async fn serve(config: Config) -> CliResult {
     http::documents::Documents::load(config.trusted_documents.as_deref())?;
     // The address is taken first: a server that cannot listen migrates and
     // seeds nothing.
-    let listener = TcpListener::bind(config.bind).await.map_err(|e| cannot_listen(config.bind, "COURIER_BIND", &e))?;
+    let listeners = http::Listeners::bind(config.bind, &config).await?;
     // Migrations (and the demo seed) run on a maintenance pool without the
     // serving pool's statement timeout; the server then gets its own pool.
     let maintenance = open(&config, Purpose::Maintenance).await?;
@@ -349,12 +356,12 @@ async fn serve(config: Config) -> CliResult {
     }
     maintenance.close().await?;
     let db = open(&config, Purpose::Serve).await?;
-    let addr = listener.local_addr()?;
+    let addr = listeners.api.local_addr()?;
     if development && migrated {
         print_welcome(&db, &config, addr).await?;
     }
     tracing::info!(event = "server_started", %addr, backend = ?db.get_database_backend(), env = ?config.env, "listening");
-    http::serve(listener, AppState::new(db, config)?, http::shutdown_signal()).await?;
+    http::serve(listeners, AppState::new(db, config)?, http::shutdown_signal()).await?;
     Ok(())
 }
 
@@ -407,18 +414,37 @@ async fn print_welcome(db: &DatabaseConnection, config: &Config, addr: std::net:
 
 async fn migrate(config: &Config, action: MigrateAction) -> CliResult {
     let db = open(config, Purpose::Maintenance).await?;
+    let production = config.env == Environment::Production;
     match action {
-        MigrateAction::Up => Migrator::up(&db, None).await?,
-        MigrateAction::Down { force: false, .. } if config.env == Environment::Production => {
+        MigrateAction::Up => {
+            let pending = Migrator::get_pending_migrations(&db).await?.len();
+            Migrator::up(&db, None).await?;
+            println!("{}", migrations_text("applied", pending, applied_count(&db).await?));
+        }
+        MigrateAction::Down { force: false, .. } if production => {
             return Err(
                 "`migrate down` drops tables and their data; when COURIER_ENV=production it needs --force".into()
             );
         }
-        MigrateAction::Down { steps, .. } => Migrator::down(&db, Some(steps)).await?,
-        MigrateAction::Fresh if config.env == Environment::Production => {
+        MigrateAction::Down { steps, .. } => {
+            let before = applied_count(&db).await?;
+            Migrator::down(&db, Some(steps)).await?;
+            let after = applied_count(&db).await?;
+            println!("{}", migrations_text("reverted", before - after, after));
+        }
+        MigrateAction::Fresh if production => {
             return Err("`migrate fresh` drops every table and is refused when COURIER_ENV=production".into());
         }
-        MigrateAction::Fresh => Migrator::fresh(&db).await?,
+        MigrateAction::Fresh => {
+            // Every applied migration reverted, newest first, then all
+            // applied again: unlike dropping tables in catalogue order, this
+            // respects foreign keys on SQLite too, and works on an empty file.
+            let reverted = applied_count(&db).await?;
+            Migrator::refresh(&db).await?;
+            let applied = applied_count(&db).await?;
+            println!("{}", migrations_text("reverted", reverted, 0));
+            println!("{}", migrations_text("applied", applied, applied));
+        }
         MigrateAction::Status => {
             for m in Migrator::get_migration_with_status(&db).await? {
                 println!("{:<8} {}", format!("{:?}", m.status()).to_lowercase(), m.name());
@@ -428,10 +454,38 @@ async fn migrate(config: &Config, action: MigrateAction) -> CliResult {
     Ok(())
 }
 
+/// How many migrations are applied (0 on a database never migrated).
+async fn applied_count(db: &DatabaseConnection) -> Result<usize, sea_orm::DbErr> {
+    Ok(Migrator::get_migration_with_status(db)
+        .await?
+        .iter()
+        .filter(|m| m.status() == migration::MigrationStatus::Applied)
+        .count())
+}
+
+/// What `migrate` prints: `applied 2 migrations (12 applied in all)`.
+fn migrations_text(done: &str, n: usize, applied: usize) -> String {
+    format!("{done} {} ({applied} applied in all)", plural(n, "migration", "migrations"))
+}
+
+/// `1 migration`, `2 migrations`, `0 migrations`.
+pub fn plural(n: impl TryInto<u64>, one: &str, many: &str) -> String {
+    let n = n.try_into().unwrap_or(u64::MAX);
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn export_schema(check: bool, path: &std::path::Path) -> CliResult {
     let sdl = graphql::sdl();
     if check {
-        let current = std::fs::read_to_string(path).unwrap_or_default();
+        let current = match std::fs::read_to_string(path) {
+            Ok(current) => current,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(
+                    format!("{} does not exist: run `cargo run -- export-schema` to write it", path.display()).into()
+                );
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display()).into()),
+        };
         if current != sdl {
             return Err(format!("{} is stale: run `cargo run -- export-schema`", path.display()).into());
         }
@@ -444,8 +498,8 @@ fn export_schema(check: bool, path: &std::path::Path) -> CliResult {
 }
 
 /// What a prune command prints: `pruned 3 audit rows older than 365d`.
-fn pruned(deleted: u64, what: &str, age: chrono::Duration) -> String {
-    format!("pruned {deleted} {what} older than {}", age_text(age))
+fn pruned(deleted: u64, what: (&str, &str), age: chrono::Duration) -> String {
+    format!("pruned {} older than {}", plural(deleted, what.0, what.1), age_text(age))
 }
 
 /// An age as [`parse_age`] reads it, in the largest whole unit.
@@ -457,6 +511,10 @@ fn age_text(age: chrono::Duration) -> String {
         m => format!("{m}m"),
     }
 }
+
+/// The oldest age a prune accepts (100 years): past it the cut-off date
+/// would not be representable, and no row is that old anyway.
+const MAX_AGE_DAYS: i64 = 36_500;
 
 /// Parses an age such as `365d`, `12h` or `30m`.
 pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
@@ -472,6 +530,9 @@ pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
     let age = age.ok_or_else(|| format!("`{text}` is not an age like 365d, 12h or 30m"))?;
     if age <= chrono::Duration::zero() {
         return Err(format!("`{text}` is not positive: an age is at least 1m (everything older than it is deleted)"));
+    }
+    if age > chrono::Duration::days(MAX_AGE_DAYS) {
+        return Err(format!("`{text}` is more than {MAX_AGE_DAYS}d: no row is that old"));
     }
     Ok(age)
 }
@@ -490,6 +551,8 @@ mod tests {
         }
         assert!(parse_age("0m").expect_err("zero").contains("not positive"));
         assert!(parse_age("1y").expect_err("unit").contains("like 365d"));
+        assert!(parse_age("99999999999d").expect_err("huge").contains("more than 36500d"));
+        assert!(parse_age("36500d").is_ok());
         for text in ["365d", "12h", "30m", "90m", "1d"] {
             assert_eq!(age_text(parse_age(text).expect("parses")), text);
         }

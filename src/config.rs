@@ -58,6 +58,7 @@ const H_OBSERVE: &str = "Logs, metrics and traces";
 
 /// All settings.
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = named_by_env)]
 pub struct Config {
     /// Database URL: `postgres://...` or `sqlite://path?mode=rwc`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/courier.db?mode=rwc", help_heading = H_DATABASE)]
@@ -333,6 +334,17 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
 }
 
+/// A setting's value is named by its environment variable (`--bind
+/// <COURIER_BIND>`), so an invalid value names the variable a user set.
+fn named_by_env(arg: clap::Arg) -> clap::Arg {
+    match arg.get_env().map(|env| env.to_string_lossy().into_owned()) {
+        // Names are few and live as long as the process: leaking them is
+        // the price of clap's `&'static str` without its `string` feature.
+        Some(env) => arg.value_name(&*Box::leak(env.into_boxed_str())),
+        None => arg,
+    }
+}
+
 impl Config {
     /// Settings from the environment alone, with the documented defaults.
     pub fn from_env() -> Result<Self, clap::Error> {
@@ -346,6 +358,13 @@ impl Config {
 
     /// Refuses settings that are unsafe for the chosen environment.
     pub fn validate(&self) -> Result<(), String> {
+        if !["postgres://", "postgresql://", "sqlite:"].iter().any(|scheme| self.database_url.starts_with(scheme)) {
+            let scheme = match self.database_url.split_once(':') {
+                Some((scheme, _)) => format!("`{scheme}:`"),
+                None => "no scheme".to_owned(),
+            };
+            return Err(format!("DATABASE_URL must start with postgres:// or sqlite:// (it has {scheme})"));
+        }
         if self.env == Environment::Production && self.jwt_secret == DEV_JWT_SECRET {
             return Err("COURIER_JWT_SECRET must be set when COURIER_ENV=production".into());
         }

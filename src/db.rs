@@ -175,6 +175,9 @@ pub async fn connect_for(config: &Config, purpose: Purpose) -> Result<DatabaseCo
     if purpose == Purpose::Probe {
         return Ok(db);
     }
+    if let Some(path) = sqlite_file(&config.database_url) {
+        startup::check_writable(&db, path).await?;
+    }
     let slow = config.slow_sql();
     db.set_metric_callback(move |info| {
         let _ = STATEMENTS.try_with(|counter| counter.0.fetch_add(1, Ordering::Relaxed));

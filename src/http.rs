@@ -226,7 +226,35 @@ fn cors(config: &Config) -> Option<CorsLayer> {
     )
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves (ctrl-c or
+/// The server's bound addresses: the API's, and the metrics' when
+/// `COURIER_METRICS_BIND` is set. `courier serve` binds both before it
+/// migrates or seeds anything, so a taken port fails fast.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Where GraphQL and the health routes are served.
+    pub api: TcpListener,
+    /// Where `/metrics` is served alone, if anywhere.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `api` and `COURIER_METRICS_BIND` (when metrics are on); a
+    /// failure names the address and the setting that chose it.
+    pub async fn bind(api: SocketAddr, config: &Config) -> std::io::Result<Self> {
+        let api = TcpListener::bind(api).await.map_err(|e| crate::cli::cannot_listen(api, "COURIER_BIND", &e))?;
+        let metrics = match config.metrics_bind.filter(|_| config.metrics) {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| crate::cli::cannot_listen(addr, "COURIER_METRICS_BIND", &e))?,
+            ),
+            None => None,
+        };
+        Ok(Self { api, metrics })
+    }
+}
+
+/// Serves `state` on `listeners` until `shutdown` resolves (ctrl-c or
 /// SIGTERM in `courier serve`), with the pool monitor (and the metrics
 /// listener, when `COURIER_METRICS_BIND` is set) beside it. Shutdown, in
 /// order: readiness answers 503 (for `COURIER_SHUTDOWN_DRAIN_MS` the server
@@ -234,7 +262,7 @@ fn cors(config: &Config) -> Option<CorsLayer> {
 /// `COURIER_SHUTDOWN_TIMEOUT_SECS` to finish, the background tasks stop,
 /// and the pool closes.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -247,9 +275,10 @@ pub async fn serve(
         pool_max: config.db_pool_max,
     };
     let monitor = tokio::spawn(monitor::run(state.db.clone(), state.probe.clone(), settings, stop_rx.clone()));
-    let metrics_server = match (config.metrics_bind, state.metrics.clone()) {
-        (Some(addr), Some(handle)) => Some(tokio::spawn(metrics::serve_separately(
-            TcpListener::bind(addr).await.map_err(|e| crate::cli::cannot_listen(addr, "COURIER_METRICS_BIND", &e))?,
+    let Listeners { api: listener, metrics: metrics_listener } = listeners;
+    let metrics_server = match (metrics_listener, state.metrics.clone()) {
+        (Some(metrics_listener), Some(handle)) => Some(tokio::spawn(metrics::serve_separately(
+            metrics_listener,
             handle,
             state.db.clone(),
             config.db_pool_max,

@@ -1,6 +1,7 @@
 //! Schema migrations for Courier, one file per step, runnable on PostgreSQL
 //! and SQLite. Every step has a working `down`.
 
+pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod helpers;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
 use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, RuntimeErr, Statement};
 
 /// How long the diagnosing connection may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -16,7 +16,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// what is wrong and what to do.
 pub(super) async fn explain(url: &str, err: DbErr) -> DbErr {
     if let Some(path) = super::sqlite_file(url) {
-        return DbErr::Custom(format!("cannot open the SQLite database {path}: {}", reason(&err)));
+        let why = reason(&err);
+        if why.contains("readonly") {
+            return read_only(path, &why);
+        }
+        return DbErr::Custom(format!("cannot open the SQLite database {path}: {why}"));
     }
     if !url.starts_with("postgres") {
         return err;
@@ -63,6 +67,30 @@ fn postgres_reason(err: &sqlx::Error, options: &PgConnectOptions, at: &str) -> S
         }
         other => format!("cannot connect to PostgreSQL at {at}: {other}"),
     }
+}
+
+/// Refuses an SQLite database this process can read but not write (a
+/// read-only file or folder): otherwise the server would start and then
+/// fail every write. The probe writes the header's `user_version` back
+/// unchanged.
+pub(super) async fn check_writable(db: &DatabaseConnection, path: &str) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let version = db
+        .query_one_raw(Statement::from_string(backend, "PRAGMA user_version"))
+        .await?
+        .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+        .unwrap_or(0);
+    match db.execute_unprepared(&format!("PRAGMA user_version = {version}")).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(read_only(path, &reason(&e))),
+    }
+}
+
+fn read_only(path: &str, why: &str) -> DbErr {
+    DbErr::Custom(format!(
+        "cannot write to the SQLite database {path}: {why}; make the file and its folder writable, or point \
+         DATABASE_URL elsewhere"
+    ))
 }
 
 /// The driver's own words for `err`, without the wrapping.

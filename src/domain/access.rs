@@ -94,9 +94,24 @@ fn own_order_ids(user_id: Uuid) -> SelectStatement {
         .to_owned()
 }
 
-/// Users: yourself (admins: everyone).
+/// Users (their public profile; the email stays the user's and admins'):
+/// yourself, every delivery agent's user (agents are public to signed-in
+/// users), and the buyer and seller of every order you may see, so a user
+/// reached through a relation can also be fetched by `node(id:)`. Admins:
+/// everyone.
 pub fn users(viewer: Option<&Viewer>) -> Scope {
-    scoped(viewer, |v| Condition::all().add(user::Column::Id.eq(v.id)))
+    scoped(viewer, |v| {
+        let parties = |column: order::Column| {
+            Query::select().column(column).from(order::Entity).cond_where(visible_orders(v)).to_owned()
+        };
+        Condition::any()
+            .add(user::Column::Id.eq(v.id))
+            .add(user::Column::Id.in_subquery(
+                Query::select().column(delivery_agent::Column::UserId).from(delivery_agent::Entity).to_owned(),
+            ))
+            .add(user::Column::Id.in_subquery(parties(order::Column::BuyerId)))
+            .add(user::Column::Id.in_subquery(parties(order::Column::SellerId)))
+    })
 }
 
 /// Wallets: your own.
@@ -122,7 +137,12 @@ pub fn ledger_entries(viewer: Option<&Viewer>) -> Scope {
 /// Orders: bought, sold, or behind an assignment you may see (yours, or an
 /// open offer in a zip code you serve, so you can decide to accept it).
 pub fn orders(viewer: Option<&Viewer>) -> Scope {
-    scoped(viewer, |v| {
+    scoped(viewer, visible_orders)
+}
+
+/// The condition of [`orders`] for a viewer who is not an admin.
+fn visible_orders(v: &Viewer) -> Condition {
+    {
         use shipping_assignment::Column as A;
         let behind_my_assignments = Query::select()
             .column(A::OrderId)
@@ -147,7 +167,7 @@ pub fn orders(viewer: Option<&Viewer>) -> Scope {
             .add(order::Column::BuyerId.eq(v.id))
             .add(order::Column::SellerId.eq(v.id))
             .add(Condition::all().add(order::Column::Id.in_subquery(behind_my_assignments)).add(open_offer_zip_ok))
-    })
+    }
 }
 
 /// `SELECT zip_code FROM delivery_agent_zip_codes WHERE agent_id IN (my agents)`.

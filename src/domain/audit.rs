@@ -136,7 +136,7 @@ pub async fn record(db: &impl ConnectionTrait, change: Change<'_>) -> Result<(),
 
 /// Deletes audit rows older than `age`; returns how many.
 pub async fn prune(db: &impl ConnectionTrait, age: chrono::Duration) -> Result<u64, AppError> {
-    let cutoff = Utc::now() - age;
+    let cutoff = Utc::now().checked_sub_signed(age).unwrap_or(DateTime::<Utc>::MIN_UTC);
     let result = audit_log::Entity::delete_many().filter(audit_log::Column::CreatedAt.lt(cutoff)).exec(db).await?;
     tracing::info!(event = "audit_pruned", deleted = result.rows_affected, cutoff = %cutoff, "audit log pruned");
     Ok(result.rows_affected)

@@ -276,7 +276,7 @@ async fn release(db: &DatabaseConnection, claim: &Ticket) -> Result<(), AppError
 
 /// Deletes keys first seen more than `older_than` ago; returns how many.
 pub async fn prune(db: &DatabaseConnection, older_than: Duration) -> Result<u64, AppError> {
-    let cutoff = Utc::now() - older_than;
+    let cutoff = Utc::now().checked_sub_signed(older_than).unwrap_or(DateTime::<Utc>::MIN_UTC);
     let deleted =
         idempotency_key::Entity::delete_many().filter(idempotency_key::Column::CreatedAt.lt(cutoff)).exec(db).await?;
     tracing::info!(

@@ -346,7 +346,7 @@ pub struct Loaders {
 
 impl Loaders {
     /// Forgets every cached value (after a write, see
-    /// `extensions::fresh_loaders`).
+    /// `extensions::root_mutations`).
     pub fn clear(&self) {
         self.user.clear::<Uuid>();
         self.order.clear::<Uuid>();

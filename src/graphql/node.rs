@@ -145,14 +145,18 @@ impl NodeQuery {
             }
         }
         let mut out = Vec::with_capacity(ids.len());
-        for item in decoded {
+        for (i, item) in decoded.into_iter().enumerate() {
             let result = item.and_then(|(kind, id)| {
                 found.get(&(kind, id)).cloned().ok_or_else(|| AppError::not_found(kind.name(), id))
             });
             match result {
                 Ok(f) => out.push(Some(f.into())),
                 Err(e) => {
-                    ctx.add_error(async_graphql::ErrorExtensions::extend(&e).into_server_error(ctx.item.pos));
+                    // The error's path is the entry's: `["nodes", 2]`.
+                    let error = async_graphql::ErrorExtensions::extend(&e).into_server_error(ctx.item.pos);
+                    let mut error = ctx.set_error_path(error);
+                    error.path.push(async_graphql::PathSegment::Index(i));
+                    ctx.add_error(error);
                     out.push(None);
                 }
             }

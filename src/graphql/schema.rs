@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::Config;
 use crate::domain::money::MoneyPolicy;
 use crate::graphql::audit::AuditQuery;
-use crate::graphql::extensions::fresh_loaders::FreshLoadersAfterWrites;
+use crate::graphql::extensions::root_mutations::SerialRootMutations;
 use crate::graphql::extensions::slow_resolver::SlowResolvers;
 use crate::graphql::node::NodeQuery;
 use crate::graphql::orders::{OrdersMutation, OrdersQuery};
@@ -47,7 +47,7 @@ pub fn build_schema(db: DatabaseConnection, config: &Config, money: MoneyPolicy)
         .data(money)
         .data(CursorKey::derive(&config.jwt_secret))
         .extension(SlowResolvers::new(config.slow_resolver()))
-        .extension(FreshLoadersAfterWrites);
+        .extension(SerialRootMutations);
     if !config.introspection_enabled() {
         builder = builder.disable_introspection();
     }

@@ -50,14 +50,23 @@ impl Documents {
             .max_capacity(APQ_CACHE_BYTES)
             .build();
         let Some(path) = path else { return Ok(Self { trusted: None, cache }) };
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let map: HashMap<String, String> = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a JSON object of hash to document: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!("cannot read the trusted documents {} (COURIER_TRUSTED_DOCUMENTS): {e}", path.display())
+        })?;
+        let map: HashMap<String, String> = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "the trusted documents {} (COURIER_TRUSTED_DOCUMENTS) are not a JSON object of hash to document: {e}",
+                path.display()
+            )
+        })?;
         let mut trusted = HashMap::with_capacity(map.len());
         for (id, document) in map {
             let hash = id.strip_prefix("sha256:").unwrap_or(&id).to_ascii_lowercase();
             if hash != sha256_hex(&document) {
-                return Err(format!("{}: `{id}` is not the sha256 of its document", path.display()));
+                return Err(format!(
+                    "the trusted documents {} (COURIER_TRUSTED_DOCUMENTS): `{id}` is not the sha256 of its document",
+                    path.display()
+                ));
             }
             trusted.insert(hash, Arc::from(document));
         }

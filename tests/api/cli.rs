@@ -37,15 +37,29 @@ async fn migrate_commands_apply_list_and_revert(backend: Backend) {
     let app = spawn_unmigrated(backend, |_| {}).await;
     let status = stdout(&courier(&app, &["migrate", "status"]));
     assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), MIGRATIONS, "{status}");
-    stdout(&courier(&app, &["migrate", "up"]));
+    // `fresh` on a database never migrated (an empty SQLite file) applies everything.
+    let fresh = stdout(&courier(&app, &["migrate", "fresh"]));
+    assert!(fresh.contains(&format!("applied {MIGRATIONS} migrations ({MIGRATIONS} applied in all)")), "{fresh}");
+    let up = stdout(&courier(&app, &["migrate", "up"]));
+    assert_eq!(up.trim(), format!("applied 0 migrations ({MIGRATIONS} applied in all)"));
     let status = stdout(&courier(&app, &["migrate", "status"]));
     assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), MIGRATIONS, "{status}");
-    stdout(&courier(&app, &["migrate", "down", "--steps", "2"]));
+    let down = stdout(&courier(&app, &["migrate", "down", "--steps", "2"]));
+    assert_eq!(down.trim(), format!("reverted 2 migrations ({} applied in all)", MIGRATIONS - 2));
     let status = stdout(&courier(&app, &["migrate", "status"]));
     assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), 2, "{status}");
-    stdout(&courier(&app, &["migrate", "fresh"]));
+    let zero = courier(&app, &["migrate", "down", "--steps", "0"]);
+    assert!(!zero.status.success());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--steps"), "{zero:?}");
+    // `fresh` on a seeded database: every table dropped (foreign keys
+    // respected, on SQLite too) and re-created empty.
+    stdout(&courier(&app, &["seed", "--orders", "5"]));
+    let fresh = stdout(&courier(&app, &["migrate", "fresh"]));
+    assert!(fresh.contains(&format!("reverted {MIGRATIONS} migrations (0 applied in all)")), "{fresh}");
     let status = stdout(&courier(&app, &["migrate", "status"]));
     assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), MIGRATIONS, "{status}");
+    assert_eq!(order::Entity::find().count(&app.db).await.expect("count"), 0);
+    assert_eq!(user::Entity::find().count(&app.db).await.expect("count"), 0);
 }
 
 async fn seeding_twice_adds_nothing_and_keeps_the_books_balanced(backend: Backend) {
@@ -79,14 +93,14 @@ async fn seeding_twice_adds_nothing_and_keeps_the_books_balanced(backend: Backen
     assert!(!by_payment.is_empty());
     assert!(by_payment.values().all(|s| *s == 0), "{by_payment:?}");
     let verified = stdout(&courier(&app, &["ledger", "verify"]));
-    assert!(verified.contains(": 0 violation(s)"), "{verified}");
+    assert!(verified.contains(": 0 violations"), "{verified}");
 }
 
 async fn ledger_verify_prints_every_violation_and_fails(backend: Backend) {
     let app = spawn_unmigrated(backend, |_| {}).await;
     stdout(&courier(&app, &["seed", "--orders", "10"]));
     let healthy = stdout(&courier(&app, &["ledger", "verify"]));
-    assert!(healthy.contains("payments") && healthy.contains(": 0 violation(s)"), "{healthy}");
+    assert!(healthy.contains("payments") && healthy.contains(": 0 violations"), "{healthy}");
 
     // Tamper with the fee legs: each payment is unbalanced, the platform
     // wallet drifts from its entries.
@@ -120,9 +134,9 @@ async fn idempotency_prune_deletes_keys_older_than_their_lifetime(backend: Backe
     }
     // Default: the configured lifetime (24 hours).
     let out = stdout(&courier(&app, &["idempotency", "prune"]));
-    assert_eq!(out.trim(), "pruned 1 idempotency keys older than 1d");
+    assert_eq!(out.trim(), "pruned 1 idempotency key older than 1d");
     let out = stdout(&courier(&app, &["idempotency", "prune", "--older-than", "30m"]));
-    assert_eq!(out.trim(), "pruned 1 idempotency keys older than 30m");
+    assert_eq!(out.trim(), "pruned 1 idempotency key older than 30m");
     assert_eq!(entity::idempotency_key::Entity::find().count(&app.db).await.expect("count"), 0);
 }
 
@@ -135,7 +149,8 @@ async fn a_minted_token_authenticates_its_user(backend: Backend) {
 
     let unknown = courier(&app, &["token", "--email", "nobody@courier.test"]);
     assert!(!unknown.status.success());
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not found"));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("no user has the email nobody@courier.test"), "{stderr}");
 }
 
 async fn audit_prune_deletes_only_rows_older_than_the_age(backend: Backend) {
@@ -161,7 +176,7 @@ async fn audit_prune_deletes_only_rows_older_than_the_age(backend: Backend) {
         .expect("audit row");
     }
     let out = stdout(&courier(&app, &["audit", "prune", "--older-than", "365d"]));
-    assert_eq!(out.trim(), "pruned 1 audit rows older than 365d");
+    assert_eq!(out.trim(), "pruned 1 audit row older than 365d");
     assert_eq!(entity::audit_log::Entity::find().count(&app.db).await.expect("count"), 1);
     assert!(!courier(&app, &["audit", "prune", "--older-than", "soon"]).status.success());
 }
@@ -248,18 +263,32 @@ async fn a_taken_port_is_named_before_anything_is_migrated(backend: Backend) {
     let app = spawn_unmigrated(backend, |_| {}).await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let addr = taken.local_addr().expect("addr");
-    let out = Command::new(env!("CARGO_BIN_EXE_courier"))
-        .arg("serve")
-        .env("DATABASE_URL", &app.config.database_url)
-        .env("COURIER_BIND", addr.to_string())
-        .env("COURIER_LOG", "warn")
-        .env_remove("COURIER_ENV")
-        .output()
-        .expect("courier runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A serve that must fail at once; its error output.
+    let refused = |settings: &[(&str, String)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_courier"))
+            .arg("serve")
+            .env("DATABASE_URL", &app.config.database_url)
+            .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("COURIER_LOG", "warn")
+            .env_remove("COURIER_ENV")
+            .output()
+            .expect("courier runs");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused(&[("COURIER_BIND", addr.to_string())]);
     assert!(stderr.contains(&format!("cannot listen on {addr}: the address is already in use")), "{stderr}");
     assert!(stderr.contains("COURIER_BIND"), "{stderr}");
+    // The metrics address too.
+    let stderr = refused(&[
+        ("COURIER_BIND", "127.0.0.1:0".into()),
+        ("COURIER_METRICS", "true".into()),
+        ("COURIER_METRICS_BIND", addr.to_string()),
+    ]);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")) && stderr.contains("COURIER_METRICS_BIND"),
+        "{stderr}"
+    );
     let status = stdout(&courier(&app, &["migrate", "status"]));
     assert_eq!(status.lines().filter(|l| l.starts_with("pending")).count(), MIGRATIONS, "{status}");
     drop(taken);
@@ -303,6 +332,10 @@ fn export_schema_check_fails_on_a_stale_file() {
         cmd.output().expect("courier runs")
     };
     assert!(!run(true).status.success());
+    assert!(run(false).status.success());
+    std::fs::remove_file(&path).expect("remove");
+    let missing = run(true);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"), "{missing:?}");
     assert!(run(false).status.success());
     assert!(run(true).status.success());
     let _ = std::fs::remove_file(path);
@@ -366,6 +399,21 @@ fn start_up_errors_name_the_thing_and_the_fix() {
         err.contains(&format!("cannot open the SQLite database {}: file is not a database", file.display())),
         "{err}"
     );
+    let _ = std::fs::remove_file(file);
+
+    // A database that can be read but not written is refused at start-up,
+    // not found out by the first write.
+    let file = std::env::temp_dir().join(format!("courier-read-only-{}.db", uuid::Uuid::new_v4().simple()));
+    let out = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["migrate", "up"])
+        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", file.display()))
+        .env("COURIER_LOG", "warn")
+        .output()
+        .expect("courier runs");
+    assert!(out.status.success(), "{out:?}");
+    let err = serve_error(&format!("sqlite://{}?mode=ro", file.display()));
+    assert!(err.contains(&format!("cannot write to the SQLite database {}", file.display())), "{err}");
+    assert!(err.contains("readonly") && err.contains("writable"), "{err}");
     let _ = std::fs::remove_file(file);
 }
 

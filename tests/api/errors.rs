@@ -192,7 +192,36 @@ async fn error_details_name_argument_paths_and_global_ids(backend: Backend) {
     assert_eq!(res.error()["message"], "The buyer may not set an order to CONFIRMED");
 }
 
+/// Several mutations in one document run in order and stop at the first
+/// that fails: its error nulls `data`, so the ones after it must not commit
+/// what the client can never see.
+async fn mutations_after_a_failed_one_do_not_run(backend: Backend) {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let token = app.token_for("buyer@courier.test").await;
+    let seller = courier::domain::users::find_by_email(&app.db, "seller@courier.test").await.expect("seller");
+    let seller = courier::graphql::node::encode(courier::domain::lookup::EntityKind::User, seller.id).0;
+    let order = |alias: &str, currency: &str| {
+        format!(
+            "{alias}: createOrder(input: {{ sellerId: \"{seller}\", items: [{{ name: \"x\", quantity: 1, \
+             unitPrice: \"1.00\" }}], deliveryZipCode: \"10115\", currency: \"{currency}\" }}) {{ id }}"
+        )
+    };
+    let count = || async { entity::order::Entity::find().count(&app.db).await.expect("count") };
+    let before = count().await;
+    let doc = format!("mutation {{ {} {} {} }}", order("a", "USD"), order("b", "EUR"), order("c", "USD"));
+    let res = app.graphql(&doc, Value::Null, Some(&token)).await;
+    assert_eq!(res.body["data"], Value::Null, "{}", res.body);
+    let errors = res.body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{}", res.body);
+    assert_eq!(errors[0]["path"], json!(["b"]));
+    assert_eq!(errors[0]["extensions"]["rule"], "CURRENCY_MISMATCH", "{}", res.body);
+    assert_eq!(count().await, before + 1, "`a` committed before the failure, `c` never ran");
+}
+
 on_both_backends!(
+    mutations_after_a_failed_one_do_not_run,
     error_details_name_argument_paths_and_global_ids,
     errors_null_the_nearest_nullable_ancestor,
     variable_mistakes_name_the_variable,

@@ -151,11 +151,11 @@ pub async fn spawn_unmigrated(backend: Backend, configure: impl FnOnce(&mut Conf
     configure(&mut config);
     let server_db = courier::db::connect(&config).await.expect("server pool");
     let db = courier::db::connect(&config).await.expect("fixture pool");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let listeners = http::Listeners::bind("127.0.0.1:0".parse().expect("addr"), &config).await.expect("bind");
+    let addr = listeners.api.local_addr().expect("addr");
     let state = AppState::new(server_db.clone(), config.clone()).expect("server state");
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, state, async move {
+    let server = tokio::spawn(http::serve(listeners, state, async move {
         let _ = signal.await;
     }));
     let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);

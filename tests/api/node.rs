@@ -149,6 +149,40 @@ async fn nodes_returns_each_visible_object_in_order_and_null_for_the_rest(backen
         .filter_map(|e| e["extensions"]["code"].as_str())
         .collect();
     assert_eq!(codes, ["NOT_FOUND", "BAD_USER_INPUT"]);
+    let paths: Vec<&Value> = res.body["errors"].as_array().expect("errors").iter().map(|e| &e["path"]).collect();
+    assert_eq!(paths, [&json!(["nodes", 1]), &json!(["nodes", 3])], "{}", res.body);
+}
+
+/// What a relation shows can be fetched again by its ID: the seller of the
+/// buyer's order (its public profile, without the email), an agent's user;
+/// an unrelated user stays hidden.
+async fn a_user_reached_through_a_relation_can_be_fetched_by_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let token = app.token_for("buyer@courier.test").await;
+    let order = demo_order(&app, false).await;
+    let seen = app
+        .graphql(
+            "query($id: ID!) { node(id: $id) { ... on Order { seller { id displayName } } } \
+             deliveryAgents(first: 1) { nodes { user { id } } } }",
+            json!({ "id": encode(EntityKind::Order, order.id).as_str() }),
+            Some(&token),
+        )
+        .await;
+    let seller = seen.data()["node"]["seller"].clone();
+    let agent_user = seen.data()["deliveryAgents"]["nodes"][0]["user"]["id"].clone();
+    const USER: &str = "query($id: ID!) { node(id: $id) { __typename id ... on User { displayName email } } }";
+    let res = app.graphql(USER, json!({ "id": seller["id"] }), Some(&token)).await;
+    assert_eq!(res.data()["node"]["displayName"], seller["displayName"], "{}", res.body);
+    assert_eq!(res.data()["node"]["email"], Value::Null, "another user's email stays hidden");
+    let res = app.graphql(USER, json!({ "id": agent_user }), Some(&token)).await;
+    assert_eq!(res.data()["node"]["__typename"], "User", "{}", res.body);
+
+    let other = app.token_for("buyer2@courier.test").await;
+    let other_id = app.graphql("{ viewer { id } }", Value::Null, Some(&other)).await.data()["viewer"]["id"].clone();
+    // buyer2@ only buys: no order of buyer@'s names them.
+    let res = app.graphql(USER, json!({ "id": other_id }), Some(&token)).await;
+    assert_eq!(res.code(), "NOT_FOUND", "{}", res.body);
 }
 
 on_both_backends!(
@@ -157,4 +191,5 @@ on_both_backends!(
     an_agent_sees_the_orders_behind_their_assignments_only,
     malformed_and_mistyped_ids_are_bad_user_input,
     nodes_returns_each_visible_object_in_order_and_null_for_the_rest,
+    a_user_reached_through_a_relation_can_be_fetched_by_id,
 );
