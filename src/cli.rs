@@ -127,6 +127,28 @@ pub enum Command {
         #[allow(missing_docs)]
         config: Config,
     },
+    /// Deliver webhooks without serving the API (beside `serve` instances
+    /// started with COURIER_WEBHOOK_WORKER=false); stops on ctrl-c or SIGTERM.
+    #[command(mut_args = shown(&[
+        "webhook_timeout_ms", "webhook_max_attempts", "webhook_backoff_ms", "webhook_poll_ms",
+        "webhook_allow_private", "webhook_breaker_failures", "webhook_breaker_volume",
+        "webhook_breaker_window_secs", "webhook_breaker_open_ms", "webhook_breaker_successes",
+    ]))]
+    Worker {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
+    },
+    /// Maintain webhook deliveries.
+    #[command(mut_args = shown(&[]))]
+    Webhooks {
+        /// What to do.
+        #[command(subcommand)]
+        action: WebhooksAction,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: Config,
+    },
     /// Mint a bearer token for a user.
     #[command(mut_args = shown(&["jwt_secret", "jwt_ttl_hours"]))]
     Token {
@@ -150,7 +172,9 @@ impl Command {
             | Self::Ledger { config, .. }
             | Self::Idempotency { config, .. }
             | Self::Admin { config, .. }
-            | Self::Token { config, .. } => Ok(config.clone()),
+            | Self::Token { config, .. }
+            | Self::Worker { config }
+            | Self::Webhooks { config, .. } => Ok(config.clone()),
             Self::ExportSchema { .. } => Config::from_env(),
         }
     }
@@ -196,6 +220,18 @@ pub enum AuditAction {
     Prune {
         /// Age: a number with `d`, `h` or `m`.
         #[arg(long, value_parser = parse_age)]
+        older_than: chrono::Duration,
+    },
+}
+
+/// Webhook delivery maintenance.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksAction {
+    /// Delete delivered rows delivered longer ago than an age such as `30d`
+    /// (pending and failed rows stay).
+    Prune {
+        /// Age: a number with `d`, `h` or `m`.
+        #[arg(long, value_parser = parse_age, default_value = "30d")]
         older_than: chrono::Duration,
     },
 }
@@ -299,6 +335,24 @@ pub async fn run(command: Command, config: Config) -> CliResult {
             let token = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours).mint(admin.id)?;
             println!("created administrator {} ({})", admin.email, admin.id);
             println!("bearer token (valid {} h, shown once): {token}", config.jwt_ttl_hours);
+            Ok(())
+        }
+        Command::Worker { .. } => {
+            let db = open(&config, Purpose::Serve).await?;
+            let webhooks = crate::domain::webhooks::Webhooks::new(config.webhook_policy());
+            let worker = crate::domain::webhooks::worker::Worker::new(db.clone(), webhooks.policy, webhooks.breakers)?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let running = tokio::spawn(worker.run(stop_rx));
+            http::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+            let _ = running.await;
+            db.close().await?;
+            Ok(())
+        }
+        Command::Webhooks { action: WebhooksAction::Prune { older_than }, .. } => {
+            let db = open(&config, Purpose::Maintenance).await?;
+            let deleted = crate::domain::webhooks::deliveries::prune(&db, older_than).await?;
+            println!("{}", pruned(deleted, ("delivered webhook", "delivered webhooks"), older_than));
             Ok(())
         }
         Command::Token { email, .. } => {

@@ -55,6 +55,7 @@ const H_SECURITY: &str = "Environment and access";
 const H_HTTP: &str = "HTTP and limits";
 const H_MONEY: &str = "Money";
 const H_OBSERVE: &str = "Logs, metrics and traces";
+const H_WEBHOOKS: &str = "Webhooks";
 
 /// All settings.
 #[derive(Debug, Clone, Args)]
@@ -332,6 +333,69 @@ pub struct Config {
     /// After that, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "COURIER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, help_heading = H_HTTP)]
     pub shutdown_timeout_secs: u64,
+
+    /// Run the webhook delivery worker inside `serve` (turn it off when
+    /// `courier worker` processes run apart).
+    #[arg(
+        long,
+        env = "COURIER_WEBHOOK_WORKER",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value = "true",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = H_WEBHOOKS
+    )]
+    pub webhook_worker: bool,
+
+    /// How long a receiver has to answer one delivery, in milliseconds.
+    #[arg(long, env = "COURIER_WEBHOOK_TIMEOUT_MS", default_value_t = 5_000, help_heading = H_WEBHOOKS)]
+    pub webhook_timeout_ms: u64,
+
+    /// Attempts before a delivery is given up (FAILED, the dead letter).
+    #[arg(long, env = "COURIER_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, help_heading = H_WEBHOOKS)]
+    pub webhook_max_attempts: u32,
+
+    /// The first retry's delay in milliseconds; each later one doubles it
+    /// (with 20% jitter), up to a day.
+    #[arg(long, env = "COURIER_WEBHOOK_BACKOFF_MS", default_value_t = 10_000, help_heading = H_WEBHOOKS)]
+    pub webhook_backoff_ms: u64,
+
+    /// How often an idle worker looks for due deliveries, in milliseconds.
+    #[arg(long, env = "COURIER_WEBHOOK_POLL_MS", default_value_t = 500, help_heading = H_WEBHOOKS)]
+    pub webhook_poll_ms: u64,
+
+    /// Allow webhook URLs on private, loopback and link-local addresses
+    /// (local development and tests only: it opens an SSRF path).
+    #[arg(
+        long,
+        env = "COURIER_WEBHOOK_ALLOW_PRIVATE",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value = "false",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = H_WEBHOOKS
+    )]
+    pub webhook_allow_private: bool,
+
+    /// Circuit breaker per host: failures in the window that open it...
+    #[arg(long, env = "COURIER_WEBHOOK_BREAKER_FAILURES", default_value_t = 5, help_heading = H_WEBHOOKS)]
+    pub webhook_breaker_failures: u32,
+
+    /// ...among at least this many attempts...
+    #[arg(long, env = "COURIER_WEBHOOK_BREAKER_VOLUME", default_value_t = 10, help_heading = H_WEBHOOKS)]
+    pub webhook_breaker_volume: u32,
+
+    /// ...in a rolling window of this many seconds.
+    #[arg(long, env = "COURIER_WEBHOOK_BREAKER_WINDOW_SECS", default_value_t = 60, help_heading = H_WEBHOOKS)]
+    pub webhook_breaker_window_secs: u64,
+
+    /// How long an open breaker postpones its host's deliveries, in milliseconds.
+    #[arg(long, env = "COURIER_WEBHOOK_BREAKER_OPEN_MS", default_value_t = 60_000, help_heading = H_WEBHOOKS)]
+    pub webhook_breaker_open_ms: u64,
+
+    /// Successful trial deliveries that close a half-open breaker.
+    #[arg(long, env = "COURIER_WEBHOOK_BREAKER_SUCCESSES", default_value_t = 2, help_heading = H_WEBHOOKS)]
+    pub webhook_breaker_successes: u32,
 }
 
 /// A setting's value is named by its environment variable (`--bind
@@ -399,6 +463,23 @@ impl Config {
         if self.request_timeout_ms == 0 {
             return Err("COURIER_REQUEST_TIMEOUT_MS must be at least 1".into());
         }
+        for (value, name) in [
+            (self.webhook_timeout_ms, "COURIER_WEBHOOK_TIMEOUT_MS"),
+            (u64::from(self.webhook_max_attempts), "COURIER_WEBHOOK_MAX_ATTEMPTS"),
+            (self.webhook_poll_ms, "COURIER_WEBHOOK_POLL_MS"),
+            (u64::from(self.webhook_breaker_failures), "COURIER_WEBHOOK_BREAKER_FAILURES"),
+            (u64::from(self.webhook_breaker_successes), "COURIER_WEBHOOK_BREAKER_SUCCESSES"),
+            (self.webhook_breaker_window_secs, "COURIER_WEBHOOK_BREAKER_WINDOW_SECS"),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.env == Environment::Production && self.webhook_allow_private {
+            return Err(
+                "COURIER_WEBHOOK_ALLOW_PRIVATE opens an SSRF path and is refused when COURIER_ENV=production".into()
+            );
+        }
         if self.idempotency_key_ttl_hours == 0 {
             return Err("COURIER_IDEMPOTENCY_KEY_TTL_HOURS must be at least 1".into());
         }
@@ -449,6 +530,26 @@ impl Config {
             processor_timeout: self.processor_timeout(),
             // Waiting for the gate is bounded by the request's own deadline.
             gate: MoneyGate::new(connections as usize, self.request_timeout()),
+        }
+    }
+
+    /// How webhooks are delivered.
+    pub fn webhook_policy(&self) -> crate::domain::webhooks::WebhookPolicy {
+        use crate::domain::webhooks::{WebhookPolicy, breaker};
+        WebhookPolicy {
+            timeout: Duration::from_millis(self.webhook_timeout_ms),
+            max_attempts: i32::try_from(self.webhook_max_attempts).unwrap_or(i32::MAX),
+            backoff: Duration::from_millis(self.webhook_backoff_ms),
+            allow_private: self.webhook_allow_private,
+            poll: Duration::from_millis(self.webhook_poll_ms),
+            batch: 20,
+            breaker: breaker::Settings {
+                failures: self.webhook_breaker_failures,
+                volume: self.webhook_breaker_volume,
+                window: Duration::from_secs(self.webhook_breaker_window_secs),
+                open_for: Duration::from_millis(self.webhook_breaker_open_ms),
+                successes: self.webhook_breaker_successes,
+            },
         }
     }
 

@@ -31,6 +31,8 @@ pub mod text;
 pub mod users;
 /// Wallets, the ledger, top-ups and the books' verification.
 pub mod wallets;
+/// Webhooks: the outbox, subscriptions, and the delivery worker.
+pub mod webhooks;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::UserRole;

@@ -32,5 +32,7 @@ pub mod shipping;
 pub mod users;
 /// Wallets and the ledger: `Wallet`, `LedgerEntry`, `ledgerHealth`, top-ups.
 pub mod wallets;
+/// Webhooks: subscriptions, deliveries and their management (admins).
+pub mod webhooks;
 
 pub use schema::{CourierSchema, build_schema, sdl};

@@ -32,6 +32,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::auth::TokenService;
 use crate::config::Config;
 use crate::domain::money::MoneyPolicy;
+use crate::domain::webhooks::Webhooks;
+use crate::domain::webhooks::worker::Worker;
 use crate::graphql::{CourierSchema, build_schema};
 use crate::telemetry::metrics::OperationNames;
 use crate::telemetry::monitor::{self, MonitorSettings};
@@ -64,6 +66,9 @@ pub struct AppState {
     pub probe: Arc<monitor::Probe>,
     /// Every field's declared type, for null propagation.
     pub field_types: Arc<nulls::FieldTypes>,
+    /// The webhook policy and this instance's circuit breakers (shared by
+    /// the API's `circuitState` and the worker).
+    pub webhooks: Webhooks,
 }
 
 /// The server's life: readiness goes 503 once shutdown begins.
@@ -110,7 +115,8 @@ impl AppState {
     /// State over an open pool; fails when the trusted documents cannot be loaded.
     pub fn new(db: DatabaseConnection, config: Config) -> Result<Self, String> {
         let money = config.money_policy();
-        let schema = build_schema(db.clone(), &config, money.clone());
+        let webhooks = Webhooks::new(config.webhook_policy());
+        let schema = build_schema(db.clone(), &config, money.clone(), webhooks.clone());
         let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
         let rate_limiter = config.rate_limit().map(|n| Arc::new(rate_limit::RateLimiter::new(n)));
         let documents = Arc::new(documents::Documents::load(config.trusted_documents.as_deref())?);
@@ -131,6 +137,7 @@ impl AppState {
             lifecycle: Arc::default(),
             probe: Arc::new(monitor::Probe::new(&config_for_probe)),
             field_types,
+            webhooks,
         })
     }
 }
@@ -276,6 +283,14 @@ pub async fn serve(
     };
     let monitor = tokio::spawn(monitor::run(state.db.clone(), state.probe.clone(), settings, stop_rx.clone()));
     let Listeners { api: listener, metrics: metrics_listener } = listeners;
+    let worker = match config.webhook_worker {
+        true => {
+            let worker = Worker::new(state.db.clone(), state.webhooks.policy.clone(), state.webhooks.breakers.clone())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Some(tokio::spawn(worker.run(stop_rx.clone())))
+        }
+        false => None,
+    };
     let metrics_server = match (metrics_listener, state.metrics.clone()) {
         (Some(metrics_listener), Some(handle)) => Some(tokio::spawn(metrics::serve_separately(
             metrics_listener,
@@ -293,6 +308,9 @@ pub async fn serve(
     let result = accept_until(listener, router(state), shutdown, &lifecycle, &config).await;
     let _ = stop_tx.send(true);
     let _ = monitor.await;
+    if let Some(task) = worker {
+        let _ = task.await;
+    }
     if let Some(task) = metrics_server {
         let _ = task.await;
     }

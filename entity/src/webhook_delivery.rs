@@ -13,7 +13,7 @@ pub struct Model {
     pub id: Uuid,
     /// Where it goes.
     pub subscription_id: Uuid,
-    /// Event name, e.g. `order.status_updated`.
+    /// Event name, e.g. `order.status_changed`.
     pub event_type: String,
     /// Body sent.
     pub payload: Json,
@@ -25,6 +25,14 @@ pub struct Model {
     pub next_retry_at: Option<DateTimeUtc>,
     /// The last attempt's error.
     pub last_error: Option<String>,
+    /// The event this row carries (the rows of one event share it).
+    pub event_id: Option<Uuid>,
+    /// A worker's lease: until then no other worker claims the row.
+    pub locked_until: Option<DateTimeUtc>,
+    /// The receiver's HTTP status on the last attempt.
+    pub last_status: Option<i32>,
+    /// When the receiver acknowledged it.
+    pub delivered_at: Option<DateTimeUtc>,
     /// When the row was created.
     pub created_at: DateTimeUtc,
     /// When the row last changed.

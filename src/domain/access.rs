@@ -214,6 +214,11 @@ pub fn delivery_agents(viewer: Option<&Viewer>) -> Scope {
     }
 }
 
+/// Webhook subscriptions and deliveries: admins only.
+pub fn webhooks(viewer: Option<&Viewer>) -> Scope {
+    audit_logs(viewer)
+}
+
 /// Audit logs: admins only.
 pub fn audit_logs(viewer: Option<&Viewer>) -> Scope {
     match viewer {

@@ -1,7 +1,12 @@
 //! Fetching any entity by kind and id, within what the viewer may see.
 //! Soft-deleted rows are not found here.
 
-use entity::{audit_log, delivery_agent, ledger_entry, order, payment, shipping_assignment, user, wallet};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use entity::{
+    audit_log, delivery_agent, ledger_entry, order, payment, shipping_assignment, user, wallet, webhook_delivery,
+    webhook_subscription,
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -27,11 +32,15 @@ pub enum EntityKind {
     ShippingAssignment,
     /// `audit_logs`
     AuditLog,
+    /// `webhook_subscriptions`
+    WebhookSubscription,
+    /// `webhook_deliveries`
+    WebhookDelivery,
 }
 
 impl EntityKind {
     /// Every kind.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::User,
         Self::Wallet,
         Self::Order,
@@ -40,6 +49,8 @@ impl EntityKind {
         Self::DeliveryAgent,
         Self::ShippingAssignment,
         Self::AuditLog,
+        Self::WebhookSubscription,
+        Self::WebhookDelivery,
     ];
 
     /// The type name clients see.
@@ -53,7 +64,15 @@ impl EntityKind {
             Self::DeliveryAgent => "DeliveryAgent",
             Self::ShippingAssignment => "ShippingAssignment",
             Self::AuditLog => "AuditLog",
+            Self::WebhookSubscription => "WebhookSubscription",
+            Self::WebhookDelivery => "WebhookDelivery",
         }
+    }
+
+    /// The global ID clients see for row `id` of this kind: base64url of
+    /// `Kind:uuid` (the API decodes it; webhook payloads carry it).
+    pub fn global_id(self, id: Uuid) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.name(), id))
     }
 
     /// The kind with this type name.
@@ -81,6 +100,10 @@ pub enum Found {
     ShippingAssignment(shipping_assignment::Model),
     /// An audit log entry.
     AuditLog(audit_log::Model),
+    /// A webhook subscription.
+    WebhookSubscription(webhook_subscription::Model),
+    /// A webhook delivery.
+    WebhookDelivery(webhook_delivery::Model),
 }
 
 /// Finds one entity the viewer may see: one SQL statement, with the access
@@ -140,6 +163,14 @@ pub async fn find_many(
             let select = audit_log::Entity::find().filter(audit_log::Column::Id.is_in(ids));
             access::audit_logs(viewer).all(db, select).await?.into_iter().map(Found::AuditLog).collect()
         }
+        EntityKind::WebhookSubscription => {
+            let select = webhook_subscription::Entity::find().filter(webhook_subscription::Column::Id.is_in(ids));
+            access::webhooks(viewer).all(db, select).await?.into_iter().map(Found::WebhookSubscription).collect()
+        }
+        EntityKind::WebhookDelivery => {
+            let select = webhook_delivery::Entity::find().filter(webhook_delivery::Column::Id.is_in(ids));
+            access::webhooks(viewer).all(db, select).await?.into_iter().map(Found::WebhookDelivery).collect()
+        }
     })
 }
 
@@ -155,6 +186,8 @@ impl Found {
             Self::DeliveryAgent(m) => (EntityKind::DeliveryAgent, m.id),
             Self::ShippingAssignment(m) => (EntityKind::ShippingAssignment, m.id),
             Self::AuditLog(m) => (EntityKind::AuditLog, m.id),
+            Self::WebhookSubscription(m) => (EntityKind::WebhookSubscription, m.id),
+            Self::WebhookDelivery(m) => (EntityKind::WebhookDelivery, m.id),
         }
     }
 }

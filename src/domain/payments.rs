@@ -30,6 +30,7 @@ use serde_json::json;
 
 use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::wallets::CaptureWallets;
+use crate::domain::webhooks::{self, EventType, events::Subject};
 use crate::error::AppError;
 
 pub use callback::{EventOutcome, processor_event};
@@ -106,7 +107,17 @@ async fn audit_payment(
             context,
         },
     )
-    .await
+    .await?;
+    // The audited payment changes that are webhook events, in the same transaction.
+    let event = match action {
+        "payment.captured" => Some(EventType::PaymentCaptured),
+        "payment.declined" => Some(EventType::PaymentDeclined),
+        _ => None,
+    };
+    if let Some(event) = event {
+        webhooks::emit(tx, event, Subject::Payment(after), context).await?;
+    }
+    Ok(())
 }
 
 /// The payment changed between the read and the guarded write: retryable.

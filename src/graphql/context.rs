@@ -8,6 +8,7 @@ use crate::db::Limited;
 use crate::domain::Viewer;
 use crate::domain::audit::AuditContext;
 use crate::domain::money::MoneyPolicy;
+use crate::domain::webhooks::Webhooks;
 use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
 
@@ -44,6 +45,8 @@ pub trait ContextExt {
     fn money(&self) -> &MoneyPolicy;
     /// The request's dataloaders.
     fn loaders(&self) -> &Loaders;
+    /// The webhook policy and this instance's circuit breakers.
+    fn webhooks(&self) -> &Webhooks;
     /// The viewer, if any.
     fn viewer(&self) -> Option<&Viewer> {
         self.request().viewer.as_ref()
@@ -84,6 +87,10 @@ impl ContextExt for Context<'_> {
 
     fn money(&self) -> &MoneyPolicy {
         self.data_unchecked::<MoneyPolicy>()
+    }
+
+    fn webhooks(&self) -> &Webhooks {
+        self.data_unchecked::<Webhooks>()
     }
 
     fn request(&self) -> &RequestContext {

@@ -22,13 +22,14 @@ use crate::graphql::payments::Payment;
 use crate::graphql::shipping::{DeliveryAgent, ShippingAssignment};
 use crate::graphql::users::User;
 use crate::graphql::wallets::{LedgerEntry, Wallet};
+use crate::graphql::webhooks::{WebhookDelivery, WebhookSubscription};
 
 /// Most IDs one `nodes` call takes.
 const MAX_NODES: usize = 100;
 
 /// Encodes a global ID.
 pub fn encode(kind: EntityKind, id: Uuid) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{}:{}", kind.name(), id)))
+    ID(kind.global_id(id))
 }
 
 /// Decodes any global ID passed as the argument at `field` (an argument
@@ -92,6 +93,10 @@ pub enum Node {
     ShippingAssignment(ShippingAssignment),
     /// An audit log entry.
     AuditLog(AuditLog),
+    /// A webhook subscription.
+    WebhookSubscription(WebhookSubscription),
+    /// A webhook delivery.
+    WebhookDelivery(WebhookDelivery),
 }
 
 impl From<Found> for Node {
@@ -105,6 +110,8 @@ impl From<Found> for Node {
             Found::DeliveryAgent(m) => Self::DeliveryAgent(DeliveryAgent(m)),
             Found::ShippingAssignment(m) => Self::ShippingAssignment(ShippingAssignment(m)),
             Found::AuditLog(m) => Self::AuditLog(AuditLog(m)),
+            Found::WebhookSubscription(m) => Self::WebhookSubscription(WebhookSubscription(m)),
+            Found::WebhookDelivery(m) => Self::WebhookDelivery(WebhookDelivery(m)),
         }
     }
 }

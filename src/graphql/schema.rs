@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
 use crate::domain::money::MoneyPolicy;
+use crate::domain::webhooks::Webhooks;
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::extensions::root_mutations::SerialRootMutations;
 use crate::graphql::extensions::slow_resolver::SlowResolvers;
@@ -16,14 +17,24 @@ use crate::graphql::payments::{PaymentsMutation, PaymentsQuery};
 use crate::graphql::shipping::{ShippingMutation, ShippingQuery};
 use crate::graphql::users::UsersQuery;
 use crate::graphql::wallets::{WalletsMutation, WalletsQuery};
+use crate::graphql::webhooks::{WebhooksMutation, WebhooksQuery};
 
 /// Entry points for reading.
 #[derive(MergedObject, Default)]
-pub struct Query(NodeQuery, UsersQuery, OrdersQuery, PaymentsQuery, ShippingQuery, WalletsQuery, AuditQuery);
+pub struct Query(
+    NodeQuery,
+    UsersQuery,
+    OrdersQuery,
+    PaymentsQuery,
+    ShippingQuery,
+    WalletsQuery,
+    AuditQuery,
+    WebhooksQuery,
+);
 
 /// Entry points for changing things.
 #[derive(MergedObject, Default)]
-pub struct Mutation(OrdersMutation, ShippingMutation, PaymentsMutation, WalletsMutation);
+pub struct Mutation(OrdersMutation, ShippingMutation, PaymentsMutation, WalletsMutation, WebhooksMutation);
 
 /// The Courier schema.
 pub type CourierSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -39,12 +50,13 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// `pagination::connection_complexity`); the other document limits are the
 /// HTTP edge's (`http::limits`). Introspection and suggestions follow the
 /// environment unless configured.
-pub fn build_schema(db: DatabaseConnection, config: &Config, money: MoneyPolicy) -> CourierSchema {
+pub fn build_schema(db: DatabaseConnection, config: &Config, money: MoneyPolicy, webhooks: Webhooks) -> CourierSchema {
     let mut builder = builder()
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
         .data(db)
         .data(money)
+        .data(webhooks)
         .data(CursorKey::derive(&config.jwt_secret))
         .extension(SlowResolvers::new(config.slow_resolver()))
         .extension(SerialRootMutations);

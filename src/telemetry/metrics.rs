@@ -120,6 +120,13 @@ pub const PG_LONGEST_TRANSACTION: &str = "courier_pg_longest_transaction_seconds
 /// Deadlocks PostgreSQL detected in Courier's database (since its stats reset).
 pub const PG_DEADLOCKS: &str = "courier_pg_deadlocks_total";
 
+/// Webhook delivery attempts by outcome.
+pub const WEBHOOK_DELIVERIES: &str = "courier_webhook_deliveries_total";
+/// Webhook delivery attempt duration.
+pub const WEBHOOK_DELIVERY_DURATION: &str = "courier_webhook_delivery_duration_seconds";
+/// Each target host's circuit breaker: 0 closed, 1 open, 2 half-open.
+pub const WEBHOOK_CIRCUIT_STATE: &str = "courier_webhook_circuit_state";
+
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(HTTP_IN_FLIGHT, "HTTP requests being served now");
@@ -157,6 +164,12 @@ fn describe() {
     describe_gauge!(PG_CONNECTIONS, "PostgreSQL connections to the database by state");
     describe_gauge!(PG_LONGEST_TRANSACTION, Unit::Seconds, "Age of the oldest open transaction");
     describe_counter!(PG_DEADLOCKS, "Deadlocks detected in the database since its statistics were reset");
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook deliveries by outcome: delivered, retried, dead_lettered, postponed (breaker open)"
+    );
+    describe_histogram!(WEBHOOK_DELIVERY_DURATION, Unit::Seconds, "Webhook delivery attempt duration");
+    describe_gauge!(WEBHOOK_CIRCUIT_STATE, "Circuit breaker per webhook host: 0 closed, 1 open, 2 half-open");
 }
 
 /// Operations that retry a lost race (the `event` of each `db::retry` call).
@@ -193,6 +206,9 @@ fn register_zeros() {
     }
     for limit in LIMIT_CODES {
         counter!(GRAPHQL_REFUSED, "limit" => *limit).absolute(0);
+    }
+    for outcome in WEBHOOK_OUTCOMES {
+        counter!(WEBHOOK_DELIVERIES, "outcome" => *outcome).absolute(0);
     }
     counter!(SQL_SLOW).absolute(0);
     counter!(POOL_ACQUIRE_TIMEOUTS).absolute(0);
@@ -315,6 +331,23 @@ pub fn outcome<T>(result: &Result<T, crate::error::AppError>, ok: &'static str) 
         Err(e) if e.is_server_fault() => "failed",
         Err(_) => "refused",
     }
+}
+
+/// What a webhook delivery attempt can come to.
+pub const WEBHOOK_OUTCOMES: &[&str] = &["delivered", "retried", "dead_lettered", "postponed"];
+
+/// A webhook delivery attempt ended (`outcome` is one of
+/// [`WEBHOOK_OUTCOMES`]; a postponed one made no attempt).
+pub fn webhook_delivery(outcome: &'static str, elapsed: Option<Duration>) {
+    counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+    if let Some(elapsed) = elapsed {
+        histogram!(WEBHOOK_DELIVERY_DURATION).record(elapsed.as_secs_f64());
+    }
+}
+
+/// A webhook host's breaker is now in `state` (0 closed, 1 open, 2 half-open).
+pub fn webhook_circuit(host: &str, state: f64) {
+    gauge!(WEBHOOK_CIRCUIT_STATE, "host" => host.to_owned()).set(state);
 }
 
 /// A refund finished: `refunded`, `refused` or `failed`.

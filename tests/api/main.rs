@@ -26,3 +26,4 @@ mod schema;
 mod scoping;
 mod shipping;
 mod viewer;
+mod webhooks;

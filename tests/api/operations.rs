@@ -99,11 +99,17 @@ pub(crate) async fn workload(backend: Backend) -> TestApp {
         c.pool_monitor_interval_secs = 1;
         c.ledger_check_interval_secs = 1;
         c.max_aliases = 3;
+        c.webhook_worker = true;
+        c.webhook_allow_private = true;
+        c.webhook_poll_ms = 25;
     })
     .await;
     app.seed(3).await;
     let buyer = app.token_for("buyer@courier.test").await;
     let admin = app.token_for("admin@courier.test").await;
+    // One webhook delivered (its metrics appear once a host is called).
+    let receiver = crate::webhooks::Receiver::start().await;
+    crate::webhooks::subscribe(&app, &admin, &receiver.url, &["order.created"], None).await;
     let read =
         app.graphql("query Workload { viewer { id } orders(first: 2) { totalCount } }", json!({}), Some(&buyer)).await;
     read.data();
@@ -125,6 +131,7 @@ pub(crate) async fn workload(backend: Backend) -> TestApp {
     let bad =
         app.graphql("query($n: Int!) { orders(first: $n) { totalCount } }", json!({ "n": "x" }), Some(&buyer)).await;
     assert_eq!(bad.code(), "BAD_USER_INPUT");
+    assert!(eventually(Duration::from_secs(10), async || !receiver.hits().is_empty()).await, "the webhook arrived");
     app
 }
 

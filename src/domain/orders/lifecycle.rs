@@ -20,6 +20,7 @@ use crate::domain::money::{Currency, MoneyLimits, MoneyPolicy};
 use crate::domain::orders::{self, Party, check_party, check_transition};
 use crate::domain::payments::{self, Settlement};
 use crate::domain::wallets::MoneyTx;
+use crate::domain::webhooks::{self, EventType, events::Subject};
 use crate::domain::{Viewer, new_id, shipping, text};
 use crate::error::{AppError, DbFailure, classify};
 
@@ -183,6 +184,7 @@ pub async fn create(
         },
     )
     .await?;
+    webhooks::emit(&tx, EventType::OrderCreated, Subject::Order(&order), audit_context).await?;
     tx.commit().await?;
     tracing::info!(
         event = "order_created",
@@ -401,6 +403,8 @@ async fn write_status(
         },
     )
     .await?;
+    let event = if cancelling { EventType::OrderCancelled } else { EventType::OrderStatusChanged };
+    webhooks::emit(&*tx, event, Subject::Order(&next), audit_context).await?;
     tx.commit().await?;
     Ok(Some((next, settlement)))
 }
@@ -497,6 +501,9 @@ pub async fn set_deleted(
         },
     )
     .await?;
+    if deleted {
+        webhooks::emit(&tx, EventType::OrderDeleted, Subject::Order(&next), audit_context).await?;
+    }
     tx.commit().await?;
     tracing::info!(event = if deleted { "order_deleted" } else { "order_restored" }, order.id = %order_id, actor = %viewer.id, "order soft delete changed");
     Ok(next)

@@ -19,6 +19,7 @@ use crate::domain::payments::processor::{
 };
 use crate::domain::payments::{audit_payment, raced, wallets_for};
 use crate::domain::wallets::{self, CaptureWallets, MoneyTx};
+use crate::domain::webhooks::{self, EventType, events::Subject};
 use crate::domain::{Viewer, now, orders, payments};
 use crate::error::{AppError, ErrorCode};
 use crate::telemetry::metrics;
@@ -103,7 +104,10 @@ async fn capture_keyed(
             ChargeOutcome::Pending { reference } => {
                 return Ok((mark_pending(db, policy, &current, &reference, audit_context, ticket).await?, 1));
             }
-            ChargeOutcome::Declined { reason } => return Err(declined(&current, &reason)),
+            ChargeOutcome::Declined { reason } => {
+                announce_decline(db, &current, audit_context).await;
+                return Err(declined(&current, &reason));
+            }
         }
     } else {
         None
@@ -151,6 +155,21 @@ async fn charge_booked(db: &DatabaseConnection, payment_id: Uuid, reference: &st
 }
 
 /// `PAYMENT_DECLINED`: the processor refused the card; nothing was written.
+/// A synchronous decline changes no row (the buyer may try another card),
+/// so its `payment.declined` event is written in a transaction of its own.
+/// A failure to write it is logged; the buyer still learns of the decline.
+async fn announce_decline(db: &DatabaseConnection, p: &payment::Model, audit_context: &AuditContext) {
+    let written = async {
+        let tx = sea_orm::TransactionTrait::begin(db).await?;
+        webhooks::emit(&tx, EventType::PaymentDeclined, Subject::Payment(p), audit_context).await?;
+        tx.commit().await?;
+        Ok::<_, AppError>(())
+    };
+    if let Err(e) = written.await {
+        tracing::error!(event = "webhook_event_lost", payment.id = %p.id, error = %e, "could not queue payment.declined");
+    }
+}
+
 fn declined(p: &payment::Model, reason: &str) -> AppError {
     tracing::warn!(event = "payment_declined", payment.id = %p.id, reason, "the card processor declined the card");
     AppError::rule("PAYMENT_DECLINED", "The card was declined", json!({ "paymentId": p.id, "reason": reason }))

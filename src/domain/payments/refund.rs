@@ -20,6 +20,7 @@ use crate::domain::payments::capture::{processor_of, processor_unavailable};
 use crate::domain::payments::processor::{self, ProcessorError, processor_status};
 use crate::domain::payments::{LIVE, audit_payment, payment_snapshot, raced};
 use crate::domain::wallets::{self, MoneyTx};
+use crate::domain::webhooks::{self, EventType, events::Subject};
 use crate::domain::{Viewer, now};
 use crate::error::AppError;
 use crate::telemetry::metrics;
@@ -214,6 +215,7 @@ async fn apply_refund(
         },
     )
     .await?;
+    webhooks::emit(&**tx, EventType::PaymentRefunded, Subject::Payment(&after), audit_context).await?;
     Ok(Refunded { payment: after, amount_minor: refund_minor })
 }
 

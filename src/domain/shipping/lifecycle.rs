@@ -21,6 +21,7 @@ use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::money::MoneyPolicy;
 use crate::domain::shipping::{agents, assignments};
 use crate::domain::wallets::MoneyTx;
+use crate::domain::webhooks::{self, EventType, events::Subject};
 use crate::domain::{Viewer, check_timestamp, new_id, orders, payments};
 use crate::error::{AppError, DbFailure, classify};
 
@@ -127,6 +128,7 @@ pub async fn offer(
         },
     )
     .await?;
+    webhooks::emit(&tx, EventType::AssignmentOffered, Subject::Assignment(&assignment), audit_context).await?;
     tx.commit().await?;
     tracing::info!(
         event = "shipping_assignment_created",
@@ -269,6 +271,7 @@ async fn accept_in(
         },
     )
     .await?;
+    webhooks::emit(tx, EventType::AssignmentAccepted, Subject::Assignment(&accepted), audit_context).await?;
     Ok(accepted)
 }
 
@@ -462,6 +465,15 @@ pub async fn advance(
         },
     )
     .await?;
+    let event = match to {
+        AssignmentStatus::PickedUp => Some(EventType::AssignmentPickedUp),
+        AssignmentStatus::Delivered => Some(EventType::AssignmentDelivered),
+        AssignmentStatus::Failed => Some(EventType::AssignmentFailed),
+        _ => None,
+    };
+    if let Some(event) = event {
+        webhooks::emit(&*tx, event, Subject::Assignment(&moved), audit_context).await?;
+    }
 
     if let Some(next) = order_status_after(to, order.status) {
         orders::check_transition(order.status, next)?;
@@ -482,6 +494,7 @@ pub async fn advance(
             },
         )
         .await?;
+        webhooks::emit(&*tx, EventType::OrderStatusChanged, Subject::Order(&updated), audit_context).await?;
     }
     let collected = match to {
         AssignmentStatus::Delivered => payments::collect_cash_on_delivery(&tx, &order, policy, audit_context).await?,
