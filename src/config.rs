@@ -334,6 +334,15 @@ pub struct Config {
     #[arg(long, env = "COURIER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, help_heading = H_HTTP)]
     pub shutdown_timeout_secs: u64,
 
+    /// Subscriptions one WebSocket connection may hold at once.
+    #[arg(long, env = "COURIER_WS_MAX_SUBSCRIPTIONS", default_value_t = 20, help_heading = H_HTTP)]
+    pub ws_max_subscriptions: usize,
+
+    /// A subscription connection that sends nothing (not even a ping) for
+    /// this many seconds is closed.
+    #[arg(long, env = "COURIER_WS_IDLE_TIMEOUT_SECS", default_value_t = 60, help_heading = H_HTTP)]
+    pub ws_idle_timeout_secs: u64,
+
     /// Run the webhook delivery worker inside `serve` (turn it off when
     /// `courier worker` processes run apart).
     #[arg(
@@ -467,6 +476,8 @@ impl Config {
             (self.webhook_timeout_ms, "COURIER_WEBHOOK_TIMEOUT_MS"),
             (u64::from(self.webhook_max_attempts), "COURIER_WEBHOOK_MAX_ATTEMPTS"),
             (self.webhook_poll_ms, "COURIER_WEBHOOK_POLL_MS"),
+            (self.ws_max_subscriptions as u64, "COURIER_WS_MAX_SUBSCRIPTIONS"),
+            (self.ws_idle_timeout_secs, "COURIER_WS_IDLE_TIMEOUT_SECS"),
             (u64::from(self.webhook_breaker_failures), "COURIER_WEBHOOK_BREAKER_FAILURES"),
             (u64::from(self.webhook_breaker_successes), "COURIER_WEBHOOK_BREAKER_SUCCESSES"),
             (self.webhook_breaker_window_secs, "COURIER_WEBHOOK_BREAKER_WINDOW_SECS"),

@@ -28,6 +28,8 @@ pub mod scalars;
 pub mod schema;
 /// Shipping: agents, assignments, the delivery steps.
 pub mod shipping;
+/// Subscriptions: `orderUpdated`, `assignmentOffered`.
+pub mod subscriptions;
 /// Users: `User`, `viewer`, `users`.
 pub mod users;
 /// Wallets and the ledger: `Wallet`, `LedgerEntry`, `ledgerHealth`, top-ups.

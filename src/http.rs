@@ -11,6 +11,7 @@ pub mod processor;
 pub mod protocol;
 pub mod rate_limit;
 pub mod request_id;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::TokenService;
 use crate::config::Config;
+use crate::domain::live::{self, Bus};
 use crate::domain::money::MoneyPolicy;
 use crate::domain::webhooks::Webhooks;
 use crate::domain::webhooks::worker::Worker;
@@ -69,6 +71,8 @@ pub struct AppState {
     /// The webhook policy and this instance's circuit breakers (shared by
     /// the API's `circuitState` and the worker).
     pub webhooks: Webhooks,
+    /// Live events for this instance's subscribers.
+    pub bus: Bus,
 }
 
 /// The server's life: readiness goes 503 once shutdown begins.
@@ -116,7 +120,8 @@ impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Result<Self, String> {
         let money = config.money_policy();
         let webhooks = Webhooks::new(config.webhook_policy());
-        let schema = build_schema(db.clone(), &config, money.clone(), webhooks.clone());
+        let bus = Bus::default();
+        let schema = build_schema(db.clone(), &config, money.clone(), webhooks.clone(), bus.clone());
         let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
         let rate_limiter = config.rate_limit().map(|n| Arc::new(rate_limit::RateLimiter::new(n)));
         let documents = Arc::new(documents::Documents::load(config.trusted_documents.as_deref())?);
@@ -138,6 +143,7 @@ impl AppState {
             probe: Arc::new(monitor::Probe::new(&config_for_probe)),
             field_types,
             webhooks,
+            bus,
         })
     }
 }
@@ -151,6 +157,7 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::get).post(graphql::post).options(graphql::options).fallback(graphql::other_method),
         )
+        .route("/graphql/ws", get(ws::upgrade))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::layer));
     let mut router: Router<AppState> = Router::new()
         .route(
@@ -283,6 +290,9 @@ pub async fn serve(
     };
     let monitor = tokio::spawn(monitor::run(state.db.clone(), state.probe.clone(), settings, stop_rx.clone()));
     let Listeners { api: listener, metrics: metrics_listener } = listeners;
+    // PostgreSQL fans live events out through LISTEN/NOTIFY, across instances.
+    let live_listener = (state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
+        .then(|| tokio::spawn(live::listen_postgres(config.database_url.clone(), state.bus.clone(), stop_rx.clone())));
     let worker = match config.webhook_worker {
         true => {
             let worker = Worker::new(state.db.clone(), state.webhooks.policy.clone(), state.webhooks.breakers.clone())
@@ -311,6 +321,9 @@ pub async fn serve(
     if let Some(task) = worker {
         let _ = task.await;
     }
+    if let Some(task) = live_listener {
+        let _ = task.await;
+    }
     if let Some(task) = metrics_server {
         let _ = task.await;
     }
@@ -331,22 +344,36 @@ async fn accept_until(
     config: &Config,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
 
     let mut http = hyper::server::conn::http1::Builder::new();
     // A connection that sends its headers slower than this (or never) is
     // closed, so it can neither hold a slot forever nor hold up a shutdown.
     http.timer(TokioTimer::new()).header_read_timeout(Duration::from_millis(config.header_timeout_ms));
-    let graceful = GracefulShutdown::new();
+    // Graceful shutdown by hand (hyper-util's helper does not take
+    // upgradable connections): `stop` tells every connection to finish its
+    // request and close; each holds an `alive` sender until it has closed,
+    // so the receiver ends once all have.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (alive, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     // Each connection: the router with the client's address (for
-    // `ConnectInfo`), watched by `graceful`.
+    // `ConnectInfo`); upgradable, since `/graphql/ws` turns it into a
+    // WebSocket (which then lives on its own task).
     let serve_one = |(stream, addr): (tokio::net::TcpStream, SocketAddr)| {
         let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(addr)));
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
-        let connection = graceful.watch(connection);
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app)).with_upgrades();
+        let stopping = stopping.clone();
+        let alive = alive.clone();
         tokio::spawn(async move {
-            let _ = connection.await;
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = stop_requested(stopping) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(alive);
         });
     };
     let mut shutdown = std::pin::pin!(shutdown);
@@ -383,7 +410,9 @@ async fn accept_until(
     let _ = tokio::time::timeout(drain, draining).await;
     drop(listener);
     let deadline = Duration::from_secs(config.shutdown_timeout_secs);
-    if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
+    let _ = stop.send(true);
+    drop(alive);
+    if tokio::time::timeout(deadline, all_closed.recv()).await.is_err() {
         tracing::warn!(
             event = "server_shutdown_timed_out",
             in_flight = lifecycle.in_flight(),
@@ -392,6 +421,11 @@ async fn accept_until(
         );
     }
     Ok(())
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stop_requested(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// Resolves on ctrl-c or SIGTERM.

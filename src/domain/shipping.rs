@@ -22,5 +22,8 @@ pub use assignments::{
     AssignmentFilter, AssignmentSort, assignment_sort_key, assignments_of_agents, assignments_of_orders,
     count_assignments, count_assignments_of_agents, is_active, list_assignments,
 };
-pub use lifecycle::{NewAssignment, accept, advance, offer, step_allowed, withdraw_all_for_order, withdraw_for_order};
+pub use lifecycle::{
+    NewAssignment, accept, acceptable_offer, advance, offer, require_agent, step_allowed, withdraw_all_for_order,
+    withdraw_for_order,
+};
 pub use metrics::{AgentMetrics, MetricsWindow, authorize_metrics, metrics_of_agents};

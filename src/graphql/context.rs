@@ -82,7 +82,12 @@ impl ContextExt for Context<'_> {
     }
 
     fn loaders(&self) -> &Loaders {
-        self.data_unchecked::<Loaders>()
+        // A request's own loaders; a WebSocket connection shares one set
+        // (cleared before each event) behind an `Arc`.
+        match self.data_opt::<Loaders>() {
+            Some(loaders) => loaders,
+            None => self.data_unchecked::<std::sync::Arc<Loaders>>(),
+        }
     }
 
     fn money(&self) -> &MoneyPolicy {

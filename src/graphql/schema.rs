@@ -1,10 +1,11 @@
 //! Building the schema, in one place, for the server, the tests and
 //! `courier export-schema`.
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
+use crate::domain::live::Bus;
 use crate::domain::money::MoneyPolicy;
 use crate::domain::webhooks::Webhooks;
 use crate::graphql::audit::AuditQuery;
@@ -15,6 +16,7 @@ use crate::graphql::orders::{OrdersMutation, OrdersQuery};
 use crate::graphql::pagination::CursorKey;
 use crate::graphql::payments::{PaymentsMutation, PaymentsQuery};
 use crate::graphql::shipping::{ShippingMutation, ShippingQuery};
+use crate::graphql::subscriptions::SubscriptionRoot;
 use crate::graphql::users::UsersQuery;
 use crate::graphql::wallets::{WalletsMutation, WalletsQuery};
 use crate::graphql::webhooks::{WebhooksMutation, WebhooksQuery};
@@ -37,10 +39,10 @@ pub struct Query(
 pub struct Mutation(OrdersMutation, ShippingMutation, PaymentsMutation, WalletsMutation, WebhooksMutation);
 
 /// The Courier schema.
-pub type CourierSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type CourierSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, SubscriptionRoot> {
+    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
 }
 
 /// The executable schema, with the pool and extensions installed.
@@ -50,13 +52,20 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// `pagination::connection_complexity`); the other document limits are the
 /// HTTP edge's (`http::limits`). Introspection and suggestions follow the
 /// environment unless configured.
-pub fn build_schema(db: DatabaseConnection, config: &Config, money: MoneyPolicy, webhooks: Webhooks) -> CourierSchema {
+pub fn build_schema(
+    db: DatabaseConnection,
+    config: &Config,
+    money: MoneyPolicy,
+    webhooks: Webhooks,
+    bus: Bus,
+) -> CourierSchema {
     let mut builder = builder()
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
         .data(db)
         .data(money)
         .data(webhooks)
+        .data(bus)
         .data(CursorKey::derive(&config.jwt_secret))
         .extension(SlowResolvers::new(config.slow_resolver()))
         .extension(SerialRootMutations);

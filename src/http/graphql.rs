@@ -246,7 +246,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// Resolves the bearer token, if any, into a viewer.
-async fn authenticate(state: &AppState, authorization: Option<&str>) -> Result<Option<Viewer>, AppError> {
+pub(crate) async fn authenticate(state: &AppState, authorization: Option<&str>) -> Result<Option<Viewer>, AppError> {
     let Some(value) = authorization else { return Ok(None) };
     let token = value
         .strip_prefix("Bearer ")

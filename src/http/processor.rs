@@ -49,7 +49,13 @@ pub async fn event(
     }
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     let audit = AuditContext { actor_id: None, request_id: Some(request_id.clone()), ip: None, user_agent: None };
-    match payments::processor_event(&state.db, &state.money, &audit, signature, &body).await {
+    let (result, notices) =
+        crate::domain::live::collect(payments::processor_event(&state.db, &state.money, &audit, signature, &body))
+            .await;
+    if result.is_ok() {
+        notices.into_iter().for_each(|n| state.bus.publish(n));
+    }
+    match result {
         Ok(outcome) => {
             let (applied, payment) = match &outcome {
                 EventOutcome::Captured(p) => ("CAPTURED", p),

@@ -56,8 +56,14 @@ pub struct TestApp {
 }
 
 enum Target {
-    Postgres { name: String },
-    Sqlite { path: std::path::PathBuf },
+    Postgres {
+        name: String,
+    },
+    Sqlite {
+        path: std::path::PathBuf,
+    },
+    /// Another instance on a database some other `TestApp` owns.
+    Borrowed,
 }
 
 /// PostgreSQL server URL (any database on it); each test creates its own database there.
@@ -176,6 +182,26 @@ pub async fn spawn_unmigrated(backend: Backend, configure: impl FnOnce(&mut Conf
     }
 }
 
+impl TestApp {
+    /// A handle on a server (another instance) already serving at `addr`
+    /// on a database another `TestApp` owns.
+    pub fn attach(addr: SocketAddr, db: DatabaseConnection, backend: Backend, config: Config) -> Self {
+        let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
+        TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            db: db.clone(),
+            backend,
+            config,
+            tokens,
+            server_db: db,
+            shutdown: None,
+            server: None,
+            target: Target::Borrowed,
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         match &self.target {
@@ -200,6 +226,7 @@ impl Drop for TestApp {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }
+            Target::Borrowed => {}
         }
     }
 }
@@ -331,7 +358,7 @@ impl TestApp {
     pub fn pg_database(&self) -> &str {
         match &self.target {
             Target::Postgres { name } => name,
-            Target::Sqlite { .. } => panic!("not a PostgreSQL test"),
+            Target::Sqlite { .. } | Target::Borrowed => panic!("not the PostgreSQL database's owner"),
         }
     }
 }

@@ -25,5 +25,6 @@ mod request_id;
 mod schema;
 mod scoping;
 mod shipping;
+mod subscriptions;
 mod viewer;
 mod webhooks;

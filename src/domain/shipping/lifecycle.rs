@@ -275,6 +275,32 @@ async fn accept_in(
     Ok(accepted)
 }
 
+/// Whether the viewer is a delivery agent (FORBIDDEN with `why` if not).
+pub async fn require_agent(db: &DatabaseConnection, viewer: &Viewer, why: &'static str) -> Result<(), AppError> {
+    agent_of(db, viewer, why).await.map(|_| ())
+}
+
+/// The assignment `id` if it is an open offer the viewer (an agent) could
+/// accept now: still OFFERED, offered to anyone or to them, and their agent
+/// active, available and serving the order's zip code. What an
+/// `assignmentOffered` subscriber is sent; anything else is `None`.
+pub async fn acceptable_offer(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: Uuid,
+) -> Result<Option<shipping_assignment::Model>, AppError> {
+    let Ok(agent) = agent_of(db, viewer, "Only delivery agents receive offers").await else { return Ok(None) };
+    let Some(offer) = shipping_assignment::Entity::find_by_id(id).one(db).await? else { return Ok(None) };
+    if offer.status != AssignmentStatus::Offered || offer.agent_id.is_some_and(|a| a != agent.id) {
+        return Ok(None);
+    }
+    let Some(order) = order::Entity::find_by_id(offer.order_id).one(db).await? else { return Ok(None) };
+    if order.deleted_at.is_some() {
+        return Ok(None);
+    }
+    Ok(agents::check_can_take(db, &agent, &order).await.ok().map(|()| offer))
+}
+
 /// The viewer's delivery-agent row, or FORBIDDEN with `why`.
 async fn agent_of(
     db: &DatabaseConnection,

@@ -183,7 +183,8 @@ pub fn payload(event_id: Uuid, event: EventType, subject: Subject<'_>, correlati
     })
 }
 
-/// Writes `event` about `subject` to the outbox: one PENDING row per active
+/// Announces `event` to live subscribers (after commit, see
+/// [`crate::domain::live`]) and writes it to the outbox: one PENDING row per active
 /// subscription that asked for it, inside `tx`, the transaction of the
 /// change itself (it commits or rolls back with it). Costs one SELECT when
 /// nobody subscribes, and one INSERT more otherwise. Returns the rows written.
@@ -193,6 +194,7 @@ pub async fn emit(
     subject: Subject<'_>,
     context: &AuditContext,
 ) -> Result<usize, AppError> {
+    crate::domain::live::notify(tx, event, subject).await?;
     let subscribers: Vec<Uuid> = webhook_subscription::Entity::find()
         .filter(webhook_subscription::Column::Active.eq(true))
         .all(tx)

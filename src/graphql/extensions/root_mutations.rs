@@ -2,6 +2,7 @@
 //! - each starts with empty dataloader caches, so what a mutation returns
 //!   (and what the next mutation of the same document reads) reflects every
 //!   write before it, not what an earlier field of the request had loaded;
+//! - what it announces to live subscribers is published once it returns;
 //! - once a non-null root field has failed, the fields after it do not run.
 //!   The failure nulls `data` (GraphQL's null propagation), so a later
 //!   mutation's result could never reach the client: it must not commit
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
 use async_graphql::{ServerResult, Value};
 
+use crate::domain::live::{self, Bus};
 use crate::graphql::loaders::Loaders;
 
 /// Factory for the per-request [`RootMutations`] extension.
@@ -52,7 +54,15 @@ impl Extension for RootMutations {
             loaders.clear();
         }
         let non_null = info.return_type.ends_with('!');
-        let result = next.run(ctx, info).await;
+        // What the mutation announced for SQLite's in-process fan-out goes
+        // to subscribers once it has returned, that is after its commit
+        // (PostgreSQL announces through NOTIFY at commit instead).
+        let (result, notices) = live::collect(next.run(ctx, info)).await;
+        if result.is_ok()
+            && let Some(bus) = ctx.data_opt::<Bus>()
+        {
+            notices.into_iter().for_each(|n| bus.publish(n));
+        }
         if result.is_err() && non_null {
             self.stopped.store(true, Ordering::SeqCst);
         }
