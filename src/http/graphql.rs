@@ -259,7 +259,7 @@ pub(crate) async fn authenticate(state: &AppState, authorization: Option<&str>) 
 }
 
 /// The operation `name` selects in `document` (the only one when unnamed).
-fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a OperationDefinition> {
+pub(crate) fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a OperationDefinition> {
     match (&document.operations, name) {
         (DocumentOperations::Single(op), None) => Some(&op.node),
         (DocumentOperations::Single(_), Some(_)) => None,

@@ -22,6 +22,7 @@ use crate::error::AppError;
 use crate::graphql::context::{RequestContext, RequestMeta};
 use crate::graphql::loaders::{Batches, Loaders};
 use crate::graphql::subscriptions::Slots;
+use crate::http::limits;
 
 /// The only subprotocol served.
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -44,7 +45,7 @@ pub async fn upgrade(
     let idle = Duration::from_secs(state.config.ws_idle_timeout_secs);
     upgrade.protocols([PROTOCOL]).on_upgrade(move |socket| async move {
         let init = state.clone();
-        GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+        GraphQLWebSocket::new(socket, Gate { state: state.clone() }, protocol)
             .on_connection_init(move |payload| async move {
                 connection_data(&init, &payload).await.map_err(|e| async_graphql::Error::new(e.to_string()))
             })
@@ -52,6 +53,76 @@ pub async fn upgrade(
             .serve()
             .await;
     })
+}
+
+/// The HTTP edge's rules for documents that arrive over the WebSocket:
+/// subscriptions only (queries and mutations go to `/graphql`, with its
+/// timeouts), the trusted documents when configured, and the same document
+/// limits (tokens, aliases, depth, text).
+#[derive(Clone)]
+struct Gate {
+    state: AppState,
+}
+
+impl Gate {
+    fn admit(&self, mut request: async_graphql::Request) -> Result<async_graphql::Request, (&'static str, String)> {
+        use async_graphql::parser::types::OperationType;
+        let state = &self.state;
+        if state.documents.trusted_only() {
+            let params = crate::http::protocol::Params {
+                query: Some(request.query.clone()).filter(|q| !q.is_empty()),
+                operation_name: request.operation_name.clone(),
+                variables: serde_json::Map::new(),
+                extensions: serde_json::Map::new(),
+                document_id: None,
+            };
+            request.query = state.documents.resolve(&params).map_err(|r| (r.code, r.message))?.to_string();
+        }
+        limits::scan(&request.query, state.config.max_tokens).map_err(|r| (r.code, r.message))?;
+        let document =
+            async_graphql::parser::parse_query(&request.query).map_err(|e| ("GRAPHQL_PARSE_FAILED", e.to_string()))?;
+        let op = super::graphql::operation(&document, request.operation_name.as_deref())
+            .ok_or(("BAD_REQUEST", "The document has no operation of that name".to_owned()))?;
+        if op.ty != OperationType::Subscription {
+            return Err((
+                "BAD_REQUEST",
+                "Only subscriptions are served over /graphql/ws; send queries and mutations to /graphql".into(),
+            ));
+        }
+        limits::check(&document, Some(op), &limits::Limits::from_config(&state.config))
+            .and_then(|()| limits::check_text(&document))
+            .map_err(|r| (r.code, r.message))?;
+        Ok(request)
+    }
+}
+
+/// A refusal as the one response of a subscription.
+fn refused(code: &'static str, message: String) -> async_graphql::Response {
+    use async_graphql::ErrorExtensions;
+    let error = async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code));
+    async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())])
+}
+
+impl async_graphql::Executor for Gate {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        // The WebSocket path runs everything as a stream; nothing calls this.
+        let _ = request;
+        refused("BAD_REQUEST", "Send queries and mutations to /graphql".into())
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        use futures_util::StreamExt;
+        match self.admit(request) {
+            Ok(request) => {
+                self.state.schema.execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            }
+            Err((code, message)) => futures_util::stream::once(async move { refused(code, message) }).boxed(),
+        }
+    }
 }
 
 /// Drives a connection's dataloader batches; stopped with the connection.

@@ -166,6 +166,14 @@ async fn an_expired_or_missing_token_is_refused_at_connection_init(backend: Back
     let (_, answer) = connect(app.addr, "").await;
     assert_eq!(answer["close"], 1002, "{answer}");
 
+    // Only subscriptions run over the WebSocket: queries and mutations go to
+    // /graphql, with its limits and timeouts.
+    let (mut socket, ack) = connect(app.addr, &app.token_for("buyer@courier.test").await).await;
+    assert_eq!(ack["type"], "connection_ack");
+    subscribe(&mut socket, "q", "{ viewer { id } }", Value::Null).await;
+    let refused = next(&mut socket, Duration::from_secs(5)).await.expect("a refusal");
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{refused}");
+
     // Subscriptions are not served over plain HTTP.
     let res = app.graphql("subscription { assignmentOffered { id } }", Value::Null, None).await;
     assert!(res.body["errors"].is_array(), "{}", res.body);
