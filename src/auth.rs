@@ -73,6 +73,12 @@ impl TokenService {
     /// Verifies a token (signature, algorithm, issuer, expiry, not-before,
     /// and an issue time not in the future) and returns its user id.
     pub fn verify(&self, token: &str) -> Result<Uuid, AppError> {
+        self.verify_session(token).map(|(user, _)| user)
+    }
+
+    /// Like [`TokenService::verify`], with the token's expiry (for a
+    /// session that outlives one request, such as a subscription).
+    pub fn verify_session(&self, token: &str) -> Result<(Uuid, chrono::DateTime<Utc>), AppError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "iat"]);
@@ -89,7 +95,8 @@ impl TokenService {
         if claims.iat > Utc::now().timestamp() + i64::try_from(LEEWAY_SECONDS).unwrap_or(0) {
             return Err(rejected(&"iat is in the future"));
         }
-        Ok(claims.sub)
+        let expires = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+        Ok((claims.sub, expires))
     }
 }
 

@@ -12,12 +12,11 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast::error::RecvError;
-use uuid::Uuid;
 
 use crate::domain::live::{Bus, Notice};
 use crate::domain::lookup::{self, EntityKind, Found};
 use crate::domain::{Viewer, shipping, users};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::{GqlError, GqlResult};
 use crate::graphql::loaders::Loaders;
@@ -60,13 +59,32 @@ impl Drop for Slot {
     }
 }
 
+/// When the connection's token expires (set at `connection_init`).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionExpiry(pub chrono::DateTime<chrono::Utc>);
+
+/// Attempts at reading the database for one event before the subscriber is
+/// told (with SERVICE_UNAVAILABLE) that this event could not be sent.
+const READ_ATTEMPTS: u32 = 4;
+
 /// What a subscription's stream carries between events.
 struct Watch {
     db: DatabaseConnection,
     viewer: Viewer,
+    expires: Option<chrono::DateTime<chrono::Utc>>,
     loaders: Option<Arc<Loaders>>,
     notices: tokio::sync::broadcast::Receiver<Notice>,
     _slot: Slot,
+}
+
+/// What the stream does with one notice.
+enum Step<T> {
+    /// Send it.
+    Send(T),
+    /// Not for this subscriber (or no longer visible): wait for the next.
+    Skip,
+    /// The subscriber's session is over: complete the stream.
+    End,
 }
 
 impl Watch {
@@ -78,35 +96,63 @@ impl Watch {
         Ok(Self {
             db: ctx.pool().clone(),
             viewer,
+            expires: ctx.data_opt::<SessionExpiry>().map(|e| e.0),
             loaders: ctx.data_opt::<Arc<Loaders>>().cloned(),
             notices: ctx.data_unchecked::<Bus>().subscribe(),
             _slot: slots.take()?,
         })
     }
 
-    /// The next notice that `wanted` accepts, once the viewer's account is
-    /// still what it was; `None` ends the stream.
-    async fn next(&mut self, wanted: impl Fn(&Notice) -> bool) -> Option<Notice> {
+    /// The next notice that `wanted` accepts; `None` when the bus closed.
+    async fn notice(&mut self, wanted: impl Fn(&Notice) -> bool) -> Option<Notice> {
         loop {
-            let notice = match self.notices.recv().await {
-                Ok(notice) => notice,
+            match self.notices.recv().await {
+                Ok(notice) if wanted(&notice) => return Some(notice),
+                Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(event = "subscription_lagged", missed, "a subscriber fell behind; events skipped");
-                    continue;
                 }
                 Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Decides what to send for one notice: the session must still be valid
+    /// (token not expired, account unchanged), then `load` reads the object
+    /// under the subscriber's rules. Database trouble is retried briefly; if
+    /// it lasts, the subscriber gets the error and the stream goes on.
+    async fn step<T, F, Fut>(&mut self, load: F) -> Step<Result<T, GqlError>>
+    where
+        F: Fn(DatabaseConnection, Viewer) -> Fut,
+        Fut: Future<Output = Result<Option<T>, AppError>>,
+    {
+        if self.expires.is_some_and(|at| chrono::Utc::now() >= at) {
+            return Step::End;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let read = async {
+                let now = users::authenticate(&self.db, self.viewer.id).await?;
+                if now != self.viewer {
+                    return Ok(None);
+                }
+                if let Some(loaders) = &self.loaders {
+                    loaders.clear();
+                }
+                load(self.db.clone(), self.viewer).await.map(Some)
             };
-            if !wanted(&notice) {
-                continue;
+            match read.await {
+                Ok(None) => return Step::End,
+                Ok(Some(Some(item))) => return Step::Send(Ok(item)),
+                Ok(Some(None)) => return Step::Skip,
+                Err(e) if e.code() == ErrorCode::Unauthenticated => return Step::End,
+                Err(e) if e.is_server_fault() && attempt < READ_ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                Err(e) if e.is_server_fault() => return Step::Send(Err(e.into())),
+                Err(_) => return Step::Skip,
             }
-            match users::authenticate(&self.db, self.viewer.id).await {
-                Ok(now) if now == self.viewer => {}
-                _ => return None,
-            }
-            if let Some(loaders) = &self.loaders {
-                loaders.clear();
-            }
-            return Some(notice);
         }
     }
 }
@@ -125,17 +171,27 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The order.")] order_id: ID,
-    ) -> Result<BoxStream<'static, Order>, GqlError> {
+    ) -> Result<BoxStream<'static, Result<Order, GqlError>>, GqlError> {
         let id = decode_as(&order_id, EntityKind::Order, "orderId")?;
         let watch = Watch::new(ctx)?;
         lookup::find(&watch.db, Some(&watch.viewer), EntityKind::Order, id).await?;
         Ok(futures_util::stream::unfold(watch, move |mut watch| async move {
             loop {
-                watch.next(|n| n.order_id == id).await?;
-                if let Ok(Found::Order(order)) =
-                    lookup::find(&watch.db, Some(&watch.viewer), EntityKind::Order, id).await
-                {
-                    return Some((Order(order), watch));
+                watch.notice(|n| n.order_id == id).await?;
+                let step = watch
+                    .step(|db, viewer| async move {
+                        match lookup::find(&db, Some(&viewer), EntityKind::Order, id).await {
+                            Ok(Found::Order(order)) => Ok(Some(Order(order))),
+                            Ok(_) => Ok(None),
+                            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+                            Err(e) => Err(e),
+                        }
+                    })
+                    .await;
+                match step {
+                    Step::Send(item) => return Some((item, watch)),
+                    Step::Skip => continue,
+                    Step::End => return None,
                 }
             }
         })
@@ -144,15 +200,25 @@ impl SubscriptionRoot {
 
     /// New offers the viewer (a delivery agent) may accept now: in a zip
     /// code they serve, while they are active and available.
-    async fn assignment_offered(&self, ctx: &Context<'_>) -> Result<BoxStream<'static, ShippingAssignment>, GqlError> {
+    async fn assignment_offered(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<BoxStream<'static, Result<ShippingAssignment, GqlError>>, GqlError> {
         let watch = Watch::new(ctx)?;
         shipping::require_agent(&watch.db, &watch.viewer, "Only delivery agents receive offers").await?;
         Ok(futures_util::stream::unfold(watch, |mut watch| async move {
             loop {
-                let notice = watch.next(Notice::is_offer).await?;
-                let id: Uuid = notice.assignment_id?;
-                if let Ok(Some(offer)) = shipping::acceptable_offer(&watch.db, &watch.viewer, id).await {
-                    return Some((ShippingAssignment(offer), watch));
+                let notice = watch.notice(Notice::is_offer).await?;
+                let Some(id) = notice.assignment_id else { continue };
+                let step = watch
+                    .step(|db, viewer| async move {
+                        Ok(shipping::acceptable_offer(&db, &viewer, id).await?.map(ShippingAssignment))
+                    })
+                    .await;
+                match step {
+                    Step::Send(item) => return Some((item, watch)),
+                    Step::Skip => continue,
+                    Step::End => return None,
                 }
             }
         })

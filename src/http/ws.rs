@@ -5,7 +5,9 @@
 //! invalid or expired token closes the connection (code 1002, with the
 //! reason). A connection holds at most `COURIER_WS_MAX_SUBSCRIPTIONS`
 //! subscriptions, and one that sends nothing (not even a `ping`) for
-//! `COURIER_WS_IDLE_TIMEOUT_SECS` is closed (code 3008).
+//! `COURIER_WS_IDLE_TIMEOUT_SECS` is closed (code 3008); one that has not
+//! sent `connection_init` within 10 s is dropped. Messages are held to
+//! `COURIER_MAX_BODY_BYTES`. Events stop when the token expires.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +23,11 @@ use crate::db::Limited;
 use crate::error::AppError;
 use crate::graphql::context::{RequestContext, RequestMeta};
 use crate::graphql::loaders::{Batches, Loaders};
-use crate::graphql::subscriptions::Slots;
+use crate::graphql::subscriptions::{SessionExpiry, Slots};
 use crate::http::limits;
+
+/// How long a new connection has to send `connection_init`.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The only subprotocol served.
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -43,15 +48,34 @@ pub async fn upgrade(
             .into_response();
     }
     let idle = Duration::from_secs(state.config.ws_idle_timeout_secs);
-    upgrade.protocols([PROTOCOL]).on_upgrade(move |socket| async move {
+    // Messages are held to the HTTP body limit.
+    let limit = state.config.max_body_bytes;
+    upgrade.protocols([PROTOCOL]).max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
         let init = state.clone();
-        GraphQLWebSocket::new(socket, Gate { state: state.clone() }, protocol)
+        let initialised = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = initialised.clone();
+        let connection = GraphQLWebSocket::new(socket, Gate { state: state.clone() }, protocol)
             .on_connection_init(move |payload| async move {
-                connection_data(&init, &payload).await.map_err(|e| async_graphql::Error::new(e.to_string()))
+                let data = connection_data(&init, &payload).await.map_err(|e| async_graphql::Error::new(e.to_string()));
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                data
             })
             .keepalive_timeout(idle)
-            .serve()
-            .await;
+            .serve();
+        // A connection that has not sent `connection_init` within the
+        // timeout is dropped, so anonymous sockets cannot pile up.
+        let init_deadline = async {
+            tokio::time::sleep(INIT_TIMEOUT).await;
+            if initialised.load(std::sync::atomic::Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = connection => {}
+            () = init_deadline => {
+                tracing::debug!(event = "subscription_connection_init_timeout", "no connection_init in time; connection dropped");
+            }
+        }
     })
 }
 
@@ -141,6 +165,10 @@ async fn connection_data(state: &AppState, payload: &serde_json::Value) -> Resul
         .iter()
         .find_map(|k| payload.get(*k).or_else(|| payload.get("headers").and_then(|h| h.get(*k))))
         .and_then(|v| v.as_str());
+    let expires = authorization
+        .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
+        .and_then(|token| state.tokens.verify_session(token.trim()).ok())
+        .map(|(_, expires)| SessionExpiry(expires));
     let viewer = super::graphql::authenticate(state, authorization).await?.ok_or_else(|| {
         AppError::Unauthenticated(
             "connection_init carries no token: send {\"Authorization\": \"Bearer <token>\"} as its payload".into(),
@@ -158,5 +186,9 @@ async fn connection_data(state: &AppState, payload: &serde_json::Value) -> Resul
     data.insert(reader);
     data.insert(Slots::new(state.config.ws_max_subscriptions));
     data.insert(driver);
+    if let Some(expires) = expires {
+        // Events stop when the token expires; the client reconnects with a new one.
+        data.insert(expires);
+    }
     Ok(data)
 }

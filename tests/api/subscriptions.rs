@@ -205,7 +205,34 @@ async fn a_connection_holds_a_bounded_number_of_subscriptions(backend: Backend) 
     assert!(fourth.is_none(), "the fourth is accepted: {fourth:?}");
 }
 
+/// A subscription ends when its connection's token expires: events after
+/// that are not sent, the stream completes.
+async fn events_stop_when_the_token_expires(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let buyer_token = app.token_for("buyer@courier.test").await;
+    let seller = app.token_for("seller@courier.test").await;
+    let order = order_at(&app, &buyer_token, "9.00").await;
+    let buyer = crate::payments::user_id(&app, "buyer@courier.test").await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({ "sub": buyer, "iss": "courier", "iat": now, "exp": now + 2 });
+    let short = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(app.config.jwt_secret.as_bytes()),
+    )
+    .expect("token");
+    let (mut socket, ack) = connect(app.addr, &short).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    subscribe(&mut socket, "1", ORDER_UPDATED, json!({ "id": order })).await;
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    confirm(&app, &seller, &order).await;
+    let after = next(&mut socket, Duration::from_secs(5)).await.expect("a message");
+    assert_eq!(after, json!({ "id": "1", "type": "complete" }), "no event after the token expired");
+}
+
 on_both_backends!(
+    events_stop_when_the_token_expires,
     an_update_through_another_instance_reaches_the_subscriber,
     a_subscriber_without_access_receives_nothing,
     an_expired_or_missing_token_is_refused_at_connection_init,

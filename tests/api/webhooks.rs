@@ -393,7 +393,35 @@ async fn lifecycle_changes_are_events(backend: Backend) {
     assert_eq!(uuid_of(&captured["payload"]["data"]["object"]["id"]), uuid_of(&payment["id"]));
 }
 
+/// A paused subscription keeps collecting its events and sends them once resumed.
+async fn a_paused_subscription_keeps_its_queue(backend: Backend) {
+    let app = app(backend, |_| {}).await;
+    app.seed(0).await;
+    let admin = app.token_for("admin@courier.test").await;
+    let buyer = app.token_for("buyer@courier.test").await;
+    let receiver = Receiver::start().await;
+    let created = subscribe(&app, &admin, &receiver.url, &["order.created"], None).await;
+    let id = created["subscription"]["id"].clone();
+    let pause = |active: bool| {
+        app.graphql(
+            "mutation($input: UpdateWebhookSubscriptionInput!) { updateWebhookSubscription(input: $input) { active } }",
+            json!({ "input": { "id": id, "active": active } }),
+            Some(&admin),
+        )
+    };
+    assert_eq!(pause(false).await.data()["updateWebhookSubscription"]["active"], false);
+    order_at(&app, &buyer, "3.00").await;
+    let rows = until(&app, &admin, "the queued row", |r| r.len() == 1).await;
+    assert_eq!(rows[0]["status"], "PENDING");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.hits().is_empty(), "nothing goes out while paused");
+    pause(true).await;
+    until(&app, &admin, "the delivery after resuming", |r| r.iter().all(|r| r["status"] == "DELIVERED")).await;
+    assert_eq!(receiver.hits().len(), 1);
+}
+
 on_both_backends!(
+    a_paused_subscription_keeps_its_queue,
     a_delivery_is_signed_verifiable_and_shaped_like_the_api,
     failures_are_retried_then_dead_lettered_and_an_admin_can_revive_them,
     a_rolled_back_change_leaves_no_delivery_row,

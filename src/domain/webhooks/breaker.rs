@@ -2,8 +2,8 @@
 //! CLOSED counts outcomes in a rolling window and opens after
 //! `failures` failures among at least `volume` attempts; OPEN refuses
 //! attempts (the worker postpones them, uncounted) for `open_for`; then
-//! HALF_OPEN lets attempts through: `successes` successes close it, one
-//! failure opens it again. Time is passed in, so every transition is a
+//! HALF_OPEN lets up to `successes` trial attempts out at a time:
+//! `successes` successes close it, one failure opens it again. Time is passed in, so every transition is a
 //! plain function call (and unit-tested below).
 
 use std::collections::VecDeque;
@@ -78,12 +78,22 @@ pub struct Breaker {
     open_until: Option<Instant>,
     /// HALF_OPEN: successes so far.
     trial_successes: u32,
+    /// HALF_OPEN: trials let through whose outcome is not in yet (at most
+    /// `successes` at once, so a backlog does not hit a recovering host).
+    trials_out: u32,
 }
 
 impl Breaker {
     /// A closed breaker.
     pub fn new(settings: Settings) -> Self {
-        Self { settings, state: State::Closed, outcomes: VecDeque::new(), open_until: None, trial_successes: 0 }
+        Self {
+            settings,
+            state: State::Closed,
+            outcomes: VecDeque::new(),
+            open_until: None,
+            trial_successes: 0,
+            trials_out: 0,
+        }
     }
 
     /// The state at `now` (an OPEN breaker whose time is up reads HALF_OPEN
@@ -96,19 +106,33 @@ impl Breaker {
     /// has ended turns HALF_OPEN here; the transition is returned.
     pub fn allow(&mut self, now: Instant) -> (bool, Option<State>) {
         match self.state {
-            State::Closed | State::HalfOpen => (true, None),
+            State::Closed => (true, None),
+            State::HalfOpen => (self.trial(), None),
             State::Open if self.open_until.is_some_and(|until| now >= until) => {
                 self.state = State::HalfOpen;
                 self.trial_successes = 0;
+                self.trials_out = 0;
                 self.open_until = None;
-                (true, Some(State::HalfOpen))
+                (self.trial(), Some(State::HalfOpen))
             }
             State::Open => (false, None),
         }
     }
 
+    /// Lets one more trial out, if fewer than `successes` are out.
+    fn trial(&mut self) -> bool {
+        let allowed = self.trials_out < self.settings.successes;
+        if allowed {
+            self.trials_out += 1;
+        }
+        allowed
+    }
+
     /// Records an attempt's outcome at `now`; returns the new state when it changed.
     pub fn record(&mut self, now: Instant, success: bool) -> Option<State> {
+        if self.state == State::HalfOpen {
+            self.trials_out = self.trials_out.saturating_sub(1);
+        }
         match self.state {
             State::Closed => {
                 self.outcomes.push_back((now, !success));
@@ -218,7 +242,10 @@ mod tests {
         let later = t0 + Duration::from_secs(61);
         assert_eq!(b.allow(later), (true, Some(State::HalfOpen)));
         assert_eq!(b.allow(later), (true, None));
+        // Two trials are out: a third waits for an outcome.
+        assert_eq!(b.allow(later), (false, None));
         assert_eq!(b.record(later, true), None);
+        assert_eq!(b.allow(later), (true, None));
         assert_eq!(b.record(later, true), Some(State::Closed));
         assert_eq!(b.state(), State::Closed);
         // Closed afresh: one failure does not reopen it.

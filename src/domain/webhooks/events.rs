@@ -4,7 +4,7 @@
 use chrono::{SecondsFormat, Utc};
 use entity::{WebhookDeliveryStatus, order, payment, shipping_assignment, webhook_delivery, webhook_subscription};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveEnum, ConnectionTrait, EntityTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -184,8 +184,8 @@ pub fn payload(event_id: Uuid, event: EventType, subject: Subject<'_>, correlati
 }
 
 /// Announces `event` to live subscribers (after commit, see
-/// [`crate::domain::live`]) and writes it to the outbox: one PENDING row per active
-/// subscription that asked for it, inside `tx`, the transaction of the
+/// [`crate::domain::live`]) and writes it to the outbox: one PENDING row per
+/// subscription (active or paused) that asked for it, inside `tx`, the transaction of the
 /// change itself (it commits or rolls back with it). Costs one SELECT when
 /// nobody subscribes, and one INSERT more otherwise. Returns the rows written.
 pub async fn emit(
@@ -195,8 +195,9 @@ pub async fn emit(
     context: &AuditContext,
 ) -> Result<usize, AppError> {
     crate::domain::live::notify(tx, event, subject).await?;
+    // Paused subscriptions too: a paused one keeps its queue (the worker
+    // claims only active subscriptions' rows) and catches up when resumed.
     let subscribers: Vec<Uuid> = webhook_subscription::Entity::find()
-        .filter(webhook_subscription::Column::Active.eq(true))
         .all(tx)
         .await?
         .into_iter()

@@ -42,16 +42,34 @@ fn internal_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking (often a proxy)
         || a >= 240 // reserved
 }
 
 fn internal_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
+    // Forms that carry an IPv4 address: IPv4-compatible (::a.b.c.d) and
+    // 6to4 (2002:aabb:ccdd::) are judged by that address.
+    if segments[..6].iter().all(|s| *s == 0) {
+        let [.., a, b, c, d] = ip.octets();
+        let v4 = Ipv4Addr::new(a, b, c, d);
+        if !v4.is_unspecified() && internal_v4(v4) {
+            return true;
+        }
+    }
+    if first == 0x2002 {
+        let v4 =
+            Ipv4Addr::new((segments[1] >> 8) as u8, segments[1] as u8, (segments[2] >> 8) as u8, segments[2] as u8);
+        return internal_v4(v4);
+    }
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside)
+        || (first == 0x0100 && segments[1..4].iter().all(|s| *s == 0)) // discard-only
         || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
         || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64 (reaches IPv4)
 }
@@ -183,10 +201,17 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "198.18.0.1",
+            "::7f00:1",
+            "2002:7f00:1::",
+            "fec0::1",
+            "100::1",
         ] {
             assert!(is_internal(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in
+            ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "2002:808:808::"]
+        {
             assert!(!is_internal(ip.parse().expect("ip")), "{ip}");
         }
     }
