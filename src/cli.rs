@@ -340,7 +340,7 @@ pub async fn run(command: Command, config: Config) -> CliResult {
         Command::Worker { .. } => {
             let db = open(&config, Purpose::Serve).await?;
             let webhooks = crate::domain::webhooks::Webhooks::new(config.webhook_policy());
-            let worker = crate::domain::webhooks::worker::Worker::new(db.clone(), webhooks.policy, webhooks.breakers)?;
+            let worker = crate::domain::webhooks::worker::Worker::new(db.clone(), &webhooks)?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let running = tokio::spawn(worker.run(stop_rx));
             http::shutdown_signal().await;

@@ -295,8 +295,8 @@ pub async fn serve(
         .then(|| tokio::spawn(live::listen_postgres(config.database_url.clone(), state.bus.clone(), stop_rx.clone())));
     let worker = match config.webhook_worker {
         true => {
-            let worker = Worker::new(state.db.clone(), state.webhooks.policy.clone(), state.webhooks.breakers.clone())
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let worker =
+                Worker::new(state.db.clone(), &state.webhooks).map_err(|e| std::io::Error::other(e.to_string()))?;
             Some(tokio::spawn(worker.run(stop_rx.clone())))
         }
         false => None,

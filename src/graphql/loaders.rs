@@ -14,7 +14,9 @@ use tracing::Instrument;
 
 use crate::db::Limited;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user, wallet};
+use entity::{
+    delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user, wallet, webhook_subscription,
+};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::task::AtomicWaker;
@@ -22,7 +24,7 @@ use uuid::Uuid;
 
 use crate::domain::pagination::{Direction, Page, PageRequest};
 use crate::domain::shipping::{AgentMetrics, MetricsWindow};
-use crate::domain::{Viewer, orders, payments, shipping, users, wallets};
+use crate::domain::{Viewer, orders, payments, shipping, users, wallets, webhooks};
 use crate::error::AppError;
 use crate::graphql::error::GqlError;
 
@@ -125,6 +127,11 @@ loader!(
     /// Visible agents by id.
     AgentById => delivery_agent::Model,
     |cx, keys| by_key(shipping::agents_by_ids(&cx.db, cx.viewer(), keys).await?, |m| Some(m.id))
+);
+loader!(
+    /// Webhook subscriptions by id (admins; others see none).
+    WebhookSubscriptionById => webhook_subscription::Model,
+    |cx, keys| by_key(webhooks::subscriptions::by_ids(&cx.db, cx.viewer(), keys).await?, |m| Some(m.id))
 );
 loader!(
     /// Items by order.
@@ -342,6 +349,8 @@ pub struct Loaders {
     pub agent_assignment_counts: Cached<AssignmentCountByAgent>,
     /// `DeliveryAgent.metrics`.
     pub agent_metrics: Cached<MetricsByAgent>,
+    /// `WebhookDelivery.subscription`.
+    pub webhook_subscription: Cached<WebhookSubscriptionById>,
 }
 
 impl Loaders {
@@ -364,6 +373,7 @@ impl Loaders {
         self.wallet_entry_counts.clear::<Uuid>();
         self.agent_assignment_counts.clear::<Uuid>();
         self.agent_metrics.clear::<MetricsKey>();
+        self.webhook_subscription.clear::<Uuid>();
     }
 
     /// Fresh loaders for one request, with a per-request cache. Their batches
@@ -396,6 +406,7 @@ impl Loaders {
             wallet_entry_counts: new!(EntryCountByWallet),
             agent_assignment_counts: new!(AssignmentCountByAgent),
             agent_metrics: new!(MetricsByAgent),
+            webhook_subscription: new!(WebhookSubscriptionById),
         }
     }
 }

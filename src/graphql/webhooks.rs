@@ -102,8 +102,7 @@ impl WebhookDelivery {
     }
     /// The subscription (null once deleted).
     async fn subscription(&self, ctx: &Context<'_>) -> GqlResult<Option<WebhookSubscription>> {
-        let found = subscriptions::by_ids(ctx.db(), ctx.viewer(), &[self.0.subscription_id]).await?;
-        Ok(found.into_iter().next().map(WebhookSubscription))
+        Ok(ctx.loaders().webhook_subscription.load_one(self.0.subscription_id).await?.map(WebhookSubscription))
     }
     /// The event type, e.g. `order.created`.
     async fn event_type(&self) -> &str {
@@ -281,7 +280,10 @@ impl WebhooksMutation {
         let allow = ctx.webhooks().policy.allow_private;
         let input =
             subscriptions::NewSubscription { url: input.url, event_types: input.event_types, secret: input.secret };
-        Ok(subscriptions::create(ctx.pool(), viewer, &ctx.audit_context(), allow, input).await?.into())
+        Ok(subscriptions::create(ctx.pool(), viewer, &ctx.audit_context(), allow, input)
+            .await
+            .map_err(in_input)?
+            .into())
     }
     /// Changes a subscription's URL, event types or activity.
     async fn update_webhook_subscription(

@@ -296,6 +296,17 @@ async fn internal_targets_are_refused_at_subscription_and_at_delivery(backend: B
         assert_eq!(res.code(), "BAD_USER_INPUT", "{url}: {}", res.body);
         assert_eq!(res.error()["extensions"]["field"], "input.url", "{url}");
     }
+    // An update is held to the same rule, and names the input's field.
+    let allowed = subscribe(&app, &admin, "http://8.8.8.8/hooks", &["assignment.failed"], None).await;
+    let update = app
+        .graphql(
+            "mutation($input: UpdateWebhookSubscriptionInput!) { updateWebhookSubscription(input: $input) { url } }",
+            json!({ "input": { "id": allowed["subscription"]["id"], "url": receiver.url } }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(update.code(), "BAD_USER_INPUT", "{}", update.body);
+    assert_eq!(update.error()["extensions"]["field"], "input.url", "{}", update.body);
     // A row that reached the outbox anyway (a subscription made while the
     // setting allowed it) is refused again when the worker would call it.
     let now = chrono::Utc::now();

@@ -48,15 +48,6 @@ pub enum State {
 }
 
 impl State {
-    /// `CLOSED`, `OPEN` or `HALF_OPEN`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Closed => "CLOSED",
-            Self::Open => "OPEN",
-            Self::HalfOpen => "HALF_OPEN",
-        }
-    }
-
     /// The metric's value: 0 closed, 1 open, 2 half-open.
     pub fn gauge(self) -> f64 {
         match self {
@@ -96,8 +87,8 @@ impl Breaker {
         }
     }
 
-    /// The state at `now` (an OPEN breaker whose time is up reads HALF_OPEN
-    /// only once [`Breaker::allow`] moved it).
+    /// The current state (an OPEN breaker whose time is up reads HALF_OPEN
+    /// only once [`Breaker::allow`] has moved it).
     pub fn state(&self) -> State {
         self.state
     }

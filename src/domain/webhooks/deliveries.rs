@@ -71,9 +71,7 @@ pub async fn count(
 /// (admins only): how a dead letter is sent again once the receiver is
 /// fixed. A delivered row is refused (the receiver has it already).
 pub async fn retry(db: &impl ConnectionTrait, viewer: &Viewer, id: Uuid) -> Result<webhook_delivery::Model, AppError> {
-    if !viewer.is_admin() {
-        return Err(AppError::Forbidden("Only admins manage webhooks".into()));
-    }
+    super::subscriptions::admin(viewer)?;
     let current = webhook_delivery::Entity::find_by_id(id)
         .one(db)
         .await?

@@ -50,7 +50,8 @@ pub struct WithSecret {
     pub secret: String,
 }
 
-fn admin(viewer: &Viewer) -> Result<(), AppError> {
+/// FORBIDDEN unless the viewer is an admin (every webhook change is).
+pub(super) fn admin(viewer: &Viewer) -> Result<(), AppError> {
     if viewer.is_admin() { Ok(()) } else { Err(AppError::Forbidden("Only admins manage webhooks".into())) }
 }
 
@@ -80,7 +81,7 @@ fn event_types(field: &str, names: &[String]) -> Result<Value, AppError> {
 fn secret(given: Option<String>) -> Result<String, AppError> {
     match given {
         Some(s) if (16..=255).contains(&s.len()) && s.chars().all(|c| c.is_ascii_graphic()) => Ok(s),
-        Some(_) => Err(AppError::validation("input.secret", "A secret has 16 to 255 printable ASCII characters")),
+        Some(_) => Err(AppError::validation("secret", "A secret has 16 to 255 printable ASCII characters")),
         None => {
             let bytes: Vec<u8> = (0..2).flat_map(|_| *Uuid::new_v4().as_bytes()).collect();
             // Two v4 UUIDs carry 244 random bits; hashing them spreads them
@@ -113,8 +114,8 @@ pub async fn create(
     input: NewSubscription,
 ) -> Result<WithSecret, AppError> {
     admin(viewer)?;
-    let url = targets::check_url("input.url", &input.url, allow_internal).await?;
-    let event_types = event_types("input.eventTypes", &input.event_types)?;
+    let url = targets::check_url("url", &input.url, allow_internal).await?;
+    let event_types = event_types("eventTypes", &input.event_types)?;
     let secret = secret(input.secret)?;
     if webhook_subscription::Entity::find().count(db).await? >= MAX_SUBSCRIPTIONS {
         return Err(AppError::rule(
@@ -162,10 +163,10 @@ pub async fn update(
     let current = find(db, id).await?;
     let mut next = current.clone();
     if let Some(url) = &change.url {
-        next.url = targets::check_url("input.url", url, allow_internal).await?.to_string();
+        next.url = targets::check_url("url", url, allow_internal).await?.to_string();
     }
     if let Some(types) = &change.event_types {
-        next.event_types = event_types("input.eventTypes", types)?;
+        next.event_types = event_types("eventTypes", types)?;
     }
     if let Some(active) = change.active {
         next.active = active;
@@ -283,13 +284,12 @@ mod tests {
     fn event_types_are_checked_and_deduplicated() {
         let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(
-            event_types("input.eventTypes", &names(&["order.created", "order.created", "payment.captured"]))
-                .expect("valid"),
+            event_types("eventTypes", &names(&["order.created", "order.created", "payment.captured"])).expect("valid"),
             json!(["order.created", "payment.captured"])
         );
-        let err = event_types("input.eventTypes", &names(&["order.created", "order.shipped"])).expect_err("unknown");
+        let err = event_types("eventTypes", &names(&["order.created", "order.shipped"])).expect_err("unknown");
         assert!(err.to_string().contains("`order.shipped` is not an event type"), "{err}");
-        assert!(event_types("input.eventTypes", &[]).is_err());
+        assert!(event_types("eventTypes", &[]).is_err());
     }
 
     #[test]

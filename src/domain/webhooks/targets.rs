@@ -218,7 +218,7 @@ mod tests {
 
     #[tokio::test]
     async fn urls_are_http_and_public_unless_allowed() {
-        let refused = |url: &'static str| async move { check_url("input.url", url, false).await.expect_err(url) };
+        let refused = |url: &'static str| async move { check_url("url", url, false).await.expect_err(url) };
         assert!(refused("ftp://example.com/x").await.to_string().contains("http:// or https://"));
         assert!(refused("not a url").await.to_string().contains("is not a URL"));
         assert!(refused("http://user:pw@example.com/").await.to_string().contains("no credentials"));
@@ -226,7 +226,7 @@ mod tests {
         assert!(refused("http://[::1]/hook").await.to_string().contains("internal address"));
         assert!(refused("http://localhost/hook").await.to_string().contains("internal address"));
         assert!(refused("http://169.254.169.254/latest/meta-data").await.to_string().contains("internal"));
-        assert!(check_url("input.url", "http://127.0.0.1:9/hook", true).await.is_ok());
+        assert!(check_url("url", "http://127.0.0.1:9/hook", true).await.is_ok());
         let literal = Url::parse("http://10.0.0.1/x").expect("url");
         assert!(check_literal(&literal, false).is_err());
         assert!(check_literal(&literal, true).is_ok());

@@ -30,9 +30,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::domain::signing;
-use crate::domain::webhooks::WebhookPolicy;
 use crate::domain::webhooks::breaker::{Breaker, State};
 use crate::domain::webhooks::targets;
+use crate::domain::webhooks::{WebhookPolicy, Webhooks};
 use crate::error::AppError;
 use crate::telemetry::metrics;
 
@@ -126,7 +126,8 @@ struct Job {
 impl Worker {
     /// A worker on `db` (its HTTP client keeps connections to receivers
     /// open between deliveries).
-    pub fn new(db: DatabaseConnection, policy: WebhookPolicy, breakers: Arc<Breakers>) -> Result<Self, AppError> {
+    pub fn new(db: DatabaseConnection, webhooks: &Webhooks) -> Result<Self, AppError> {
+        let (policy, breakers) = (webhooks.policy.clone(), webhooks.breakers.clone());
         let mut client = reqwest::Client::builder()
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
