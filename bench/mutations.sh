@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=${BENCH_DB:-courier_bench_mutations}
+ORDERS=${BENCH_ORDERS:-0}
 PORT=${BENCH_PORT:-8090}
 SERVER_BIN=${BENCH_SERVER:-./target/release/courier}
 export DATABASE_URL="$PG/$DB"
@@ -32,7 +33,8 @@ if [ "${BENCH_BUILD:-1}" = 1 ]; then
   cargo build --release --quiet --bin courier --example mutation_load
 fi
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-"$SERVER_BIN" seed --orders 0 > /dev/null
+"$SERVER_BIN" seed --orders "$ORDERS" > /dev/null
+psql -q "$DATABASE_URL" -c "VACUUM ANALYZE"
 
 LOG=$(mktemp)
 "$SERVER_BIN" serve > "$LOG" 2>&1 &
@@ -40,10 +42,11 @@ SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/health/db" > /dev/null && break; sleep 0.2; done
 
-echo "== server: $SERVER_BIN, mode: ${BENCH_MODE:-hot}"
+echo "== server: $SERVER_BIN, mode: ${BENCH_MODE:-hot}, $ORDERS seeded orders"
 echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ./target/release/examples/mutation_load
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "capture retries (payment_capture_retry): $(grep -c '"payment_capture_retry"' "$LOG" || true)"
 echo "slow statements (slow_query_detected): $(grep -c '"slow_query_detected"' "$LOG" || true)"
+echo "internal errors in the log: $(grep -c '"INTERNAL_SERVER_ERROR"' "$LOG" || true)"
 ./target/release/courier ledger verify

@@ -26,7 +26,7 @@ COURIER_DEBUG_SQL_COUNT=1 COURIER_BIND="127.0.0.1:$((PORT + 1))" ./target/releas
 COUNTER=$!
 trap 'kill $SERVER $COUNTER 2>/dev/null || true' EXIT
 wait_for "http://127.0.0.1:$((PORT + 1))/health"
-BODY=$(sed -n 's/^wrk.body = \[\[\(.*\)\]\]$/\1/p' bench/nested_page.lua)
+BODY=$(cat bench/workloads/w1_courier.json)
 curl -s "http://127.0.0.1:$((PORT + 1))/graphql" -H 'content-type: application/json' \
   -H "authorization: Bearer $BENCH_TOKEN" -d "$BODY" | grep -o '"sqlStatements":[0-9]*'
 kill $COUNTER

@@ -35,7 +35,7 @@ curl -fs "http://127.0.0.1:$OFF_PORT/metrics" > /dev/null && { echo "metrics sho
 
 run() {
   wrk -t2 -c"$CONNECTIONS" -d"$2" -s bench/nested_page.lua "http://127.0.0.1:$1/graphql" \
-    | awk '/Requests\/sec/ {print $2} /graphql errors/ {print "errors:", $0 > "/dev/stderr"}'
+    | awk '/Requests\/sec/ {print $2} /^RESULT/ && !/ errors=0 / {print "errors:", $0 > "/dev/stderr"}'
 }
 
 echo "== warm-up"

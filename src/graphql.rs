@@ -22,6 +22,10 @@ pub mod orders;
 pub mod pagination;
 /// Payments: `Payment`, initiate, capture, refund.
 pub mod payments;
+/// Resolution without a future per field, for the hot read paths.
+pub mod plain;
+/// Orders with their relations read in advance.
+pub mod preloaded;
 /// Own `Decimal` and `DateTime` scalars, with their wire format described.
 pub mod scalars;
 /// Building the schema and its SDL.

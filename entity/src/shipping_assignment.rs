@@ -37,6 +37,20 @@ pub struct Model {
 
 /// No ORM relations: relations are loaded by id through the API dataloaders.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The agent carrying it (read with a join for a page's assignments).
+    #[sea_orm(
+        belongs_to = "super::delivery_agent::Entity",
+        from = "Column::AgentId",
+        to = "super::delivery_agent::Column::Id"
+    )]
+    Agent,
+}
+
+impl Related<super::delivery_agent::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Agent.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -5,11 +5,14 @@
 //!   and offers withdrawn in the same transaction), soft delete and restore;
 //!   every status change is optimistic-locked.
 //! - `queries`: lists, lookups and items, within the access rules.
+//! - `related`: a page's relations, read together in one round trip.
 
 mod lifecycle;
 mod queries;
+mod related;
 mod rules;
 
 pub use lifecycle::{MAX_ITEMS, MAX_QUANTITY, NewItem, NewOrder, StatusChange, change_status, create, set_deleted};
 pub use queries::{OrderFilter, OrderSort, by_ids, by_number, count, for_change, items_of, list, sort_key};
+pub use related::{Include, Related, related};
 pub use rules::{Party, check_party, check_transition, ensure_live, is_allowed, is_terminal};

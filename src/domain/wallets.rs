@@ -16,8 +16,8 @@ pub use ledger::{
     insufficient_funds, post, refund_legs,
 };
 pub use queries::{
-    EntryFilter, EntrySort, by_ids, count_entries_of_wallet, count_entries_of_wallets, entries_of_payments,
-    entries_of_wallet, entries_of_wallets, entry_sort_key, of_owners,
+    EntryFilter, EntrySort, by_ids, count_entries_of_wallet, count_entries_of_wallets, entries_of_orders,
+    entries_of_payments, entries_of_wallet, entries_of_wallets, entry_sort_key, of_owners,
 };
 pub use top_up::top_up;
 pub use verify::{Invariant, LedgerHealth, Violation, health, verify};

@@ -16,6 +16,7 @@ use crate::graphql::error::{GqlResult, in_input};
 use crate::graphql::node::{decode_as, decode_opt, encode, find};
 use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, list, paging, sort_input, total};
 use crate::graphql::payments::Payment;
+use crate::graphql::preloaded::{self, Assemble, PlainOrder};
 use crate::graphql::shipping::ShippingAssignment;
 use crate::graphql::users::User;
 
@@ -86,7 +87,7 @@ impl Order {
     /// The lines of the order.
     async fn items(&self, ctx: &Context<'_>) -> GqlResult<Vec<OrderItem>> {
         let items = ctx.loaders().items.load_one(self.0.id).await?.unwrap_or_default();
-        Ok(items.into_iter().map(|item| OrderItem { item, currency: self.0.currency.clone() }).collect())
+        Ok(items.into_iter().map(|item| OrderItem::new(item, self.0.currency.clone())).collect())
     }
     /// Every payment attempt the viewer may see, oldest first.
     async fn payments(&self, ctx: &Context<'_>) -> GqlResult<Vec<Payment>> {
@@ -125,6 +126,13 @@ impl Order {
 pub struct OrderItem {
     item: entity::order_item::Model,
     currency: String,
+}
+
+impl OrderItem {
+    /// The line `item` of an order in `currency`.
+    pub fn new(item: entity::order_item::Model, currency: String) -> Self {
+        Self { item, currency }
+    }
 }
 
 /// One line of an order.
@@ -258,14 +266,18 @@ impl OrdersQuery {
         #[graphql(desc = "The cursor of the row to start after.")] after: Option<String>,
         #[graphql(desc = "Rows from the end, before `before` (at most 100).")] last: Option<i32>,
         #[graphql(desc = "The cursor of the row to end before.")] before: Option<String>,
-    ) -> GqlResult<Conn<Order>> {
+    ) -> GqlResult<Conn<PlainOrder>> {
         let viewer = ctx.require_viewer()?;
         let filter = filter.unwrap_or_default().into_domain(include_deleted)?;
         let Paging { sort, direction, scope, page } =
             paging(ctx, "orders", OrderSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let rows = orders::list(ctx.db(), Some(viewer), &filter, &orders::sort_key(sort, direction), &page).await?;
+        let include = preloaded::include_in_connection(&ctx.look_ahead());
+        let models: Vec<_> = rows.rows.iter().map(|(_, m)| m).collect();
+        let related = orders::related(ctx.db(), Some(viewer), &models, include).await?;
+        let mut assemble = Assemble::new(related, include);
         let total = total(ctx, filter, |db, v, f| async move { orders::count(&db, v.as_ref(), &f).await });
-        Ok(scope.connection(rows, total, Order))
+        Ok(scope.connection(rows, total, |m| assemble.order(m)))
     }
     /// One order, by global `id` or by `orderNumber` (exactly one of them).
     async fn order(
@@ -275,14 +287,17 @@ impl OrdersQuery {
         #[graphql(desc = "The human-readable order number, such as `ORD-20261122-7K3QZX`.")] order_number: Option<
             String,
         >,
-    ) -> GqlResult<Order> {
-        match (id, order_number) {
+    ) -> GqlResult<PlainOrder> {
+        let model = match (id, order_number) {
             (Some(id), None) => {
-                find(ctx, &id, EntityKind::Order, |f| if let Found::Order(m) = f { Some(Order(m)) } else { None }).await
+                find(ctx, &id, EntityKind::Order, |f| if let Found::Order(m) = f { Some(m) } else { None }).await?
             }
-            (None, Some(number)) => Ok(Order(orders::by_number(ctx.db(), ctx.viewer(), &number).await?)),
-            _ => Err(AppError::validation("id", "Pass exactly one of `id` and `orderNumber`").into()),
-        }
+            (None, Some(number)) => orders::by_number(ctx.db(), ctx.viewer(), &number).await?,
+            _ => return Err(AppError::validation("id", "Pass exactly one of `id` and `orderNumber`").into()),
+        };
+        let include = preloaded::include(&ctx.look_ahead());
+        let related = orders::related(ctx.db(), ctx.viewer(), &[&model], include).await?;
+        Ok(Assemble::new(related, include).order(model))
     }
     /// One order by its human-readable number.
     async fn order_by_number(

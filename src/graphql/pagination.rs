@@ -10,7 +10,7 @@ use std::pin::Pin;
 
 use std::borrow::Cow;
 
-use async_graphql::connection::{Edge, EmptyFields, PageInfo};
+use async_graphql::connection::{CursorType, Edge, EmptyFields, PageInfo};
 use async_graphql::{Context, Enum, Object, OutputType, TypeName};
 use std::sync::Arc;
 
@@ -27,6 +27,7 @@ use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::GqlResult;
 use crate::graphql::loaders::NestedCount;
+use crate::graphql::plain::{Plain, PlainList};
 
 /// The Relay paging arguments of one field.
 #[derive(Debug, Clone, Default)]
@@ -168,16 +169,44 @@ impl CursorScope {
     }
 
     /// The connection object for `page`, converting rows with `node`.
-    pub fn connection<M, N: OutputType>(&self, page: Page<M>, total: TotalCount, node: impl Fn(M) -> N) -> Conn<N> {
-        let edges: Vec<Edge<String, N, EmptyFields>> =
-            page.rows.into_iter().map(|(k, m)| Edge::new(self.encode(&k), node(m))).collect();
+    pub fn connection<M, N: OutputType>(
+        &self,
+        page: Page<M>,
+        total: TotalCount,
+        mut node: impl FnMut(M) -> N,
+    ) -> Conn<N> {
+        let scope = Arc::new(self.clone());
+        let edges: Vec<Edge<Cursor, N, EmptyFields>> = page
+            .rows
+            .into_iter()
+            .map(|(keyset, m)| Edge::new(Cursor { scope: scope.clone(), keyset }, node(m)))
+            .collect();
         let page_info = PageInfo {
             has_previous_page: page.has_previous,
             has_next_page: page.has_next,
-            start_cursor: edges.first().map(|e| e.cursor.clone()),
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
+            start_cursor: edges.first().map(|e| e.cursor.encode_cursor()),
+            end_cursor: edges.last().map(|e| e.cursor.encode_cursor()),
         };
         Conn { page_info, edges, total }
+    }
+}
+
+/// An edge's cursor, signed only when a client selects it.
+pub struct Cursor {
+    scope: Arc<CursorScope>,
+    keyset: Keyset,
+}
+
+impl CursorType for Cursor {
+    type Error = &'static str;
+
+    fn decode_cursor(_: &str) -> Result<Self, Self::Error> {
+        // Cursors are read by `CursorScope::page_request`, which knows the scope.
+        Err("cursors are decoded with their connection's scope")
+    }
+
+    fn encode_cursor(&self) -> String {
+        self.scope.encode(&self.keyset)
     }
 }
 
@@ -186,7 +215,7 @@ impl CursorScope {
 /// schema carries a description.
 pub struct Conn<N: OutputType> {
     page_info: PageInfo,
-    edges: Vec<Edge<String, N, EmptyFields>>,
+    edges: Vec<Edge<Cursor, N, EmptyFields>>,
     total: TotalCount,
 }
 
@@ -207,12 +236,12 @@ impl<N: OutputType> Conn<N> {
     }
 
     /// A list of edges.
-    async fn edges(&self) -> &[Edge<String, N, EmptyFields>] {
-        &self.edges
+    async fn edges(&self) -> PlainList<Plain<&Edge<Cursor, N, EmptyFields>>> {
+        self.edges.iter().map(Plain::new).collect()
     }
 
     /// A list of nodes.
-    async fn nodes(&self) -> Vec<&N> {
+    async fn nodes(&self) -> PlainList<&N> {
         self.edges.iter().map(|e| &e.node).collect()
     }
 

@@ -80,15 +80,16 @@ pub async fn post(State(state): State<AppState>, caller: Caller, headers: Header
     match body {
         Body::Single(params) => {
             let answer = call.run(params).await;
-            summary.answered(json_response(answer.status, media, &answer.body), viewer, &counter, &[answer])
+            summary.answered(json_response(answer.status, media, &answer.wire()), viewer, &counter, &[answer])
         }
         Body::Batch(batch) => {
             let mut answers = Vec::with_capacity(batch.len());
             for params in batch {
                 answers.push(call.run(params).await);
             }
-            let bodies = Value::Array(answers.iter().map(|a| a.body.clone()).collect());
-            summary.answered(json_response(StatusCode::OK, media, &bodies), viewer, &counter, &answers)
+            let bodies: Vec<Wire<'_>> = answers.iter().map(Answer::wire).collect();
+            let response = json_response(StatusCode::OK, media, &bodies);
+            summary.answered(response, viewer, &counter, &answers)
         }
     }
 }
@@ -117,7 +118,7 @@ pub async fn get(
     };
     let call = Call { state: &state, viewer, meta: &caller.meta, media, method: Method::Get, counter: &counter };
     let answer = call.run(params).await;
-    let mut response = json_response(answer.status, media, &answer.body);
+    let mut response = json_response(answer.status, media, &answer.wire());
     if answer.status == StatusCode::METHOD_NOT_ALLOWED {
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
@@ -331,17 +332,34 @@ struct Call<'a> {
 /// One operation's answer, with what the summary line and the metrics need.
 struct Answer {
     status: StatusCode,
+    /// The response body but `data` (errors, extensions).
     body: Value,
+    /// `data`, kept as the executor made it and written straight out, not
+    /// copied into a `serde_json::Value` first.
+    data: Option<GqlValue>,
     /// The operation name as sent (for the log; metrics cap it).
     operation: Option<String>,
     /// `query`, `mutation`, `subscription`, or `unknown` before parsing.
     kind: &'static str,
 }
 
+/// An answer on the wire: `data` first, then the rest of the body.
+#[derive(serde::Serialize)]
+struct Wire<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a GqlValue>,
+    #[serde(flatten)]
+    rest: &'a Value,
+}
+
 impl Answer {
+    fn wire(&self) -> Wire<'_> {
+        Wire { data: self.data.as_ref(), rest: &self.body }
+    }
+
     fn refused(refusal: (StatusCode, Value), code: &'static str) -> Self {
         metrics::refused(code);
-        Self { status: refusal.0, body: refusal.1, operation: None, kind: "unknown" }
+        Self { status: refusal.0, body: refusal.1, data: None, operation: None, kind: "unknown" }
     }
 }
 
@@ -378,7 +396,13 @@ impl Call<'_> {
             Ok(document) => document,
             Err(err) => {
                 let error = document_error(media, "GRAPHQL_PARSE_FAILED", &err.message, meta);
-                return Answer { status: error.0, body: error.1, operation: operation_name, kind: "unknown" };
+                return Answer {
+                    status: error.0,
+                    body: error.1,
+                    data: None,
+                    operation: operation_name,
+                    kind: "unknown",
+                };
             }
         };
         let op = operation(document, operation_name.as_deref());
@@ -391,7 +415,7 @@ impl Call<'_> {
                 "Mutations are only accepted over POST",
             );
             let body = rejection.body(&meta.request_id);
-            return Answer { status: rejection.status, body, operation: operation_name, kind };
+            return Answer { status: rejection.status, body, data: None, operation: operation_name, kind };
         }
         if let Some(op) = op
             && let Err((variable, message)) = check_variables(op, &provided)
@@ -399,7 +423,7 @@ impl Call<'_> {
             let rejection = Rejection::new(media.document_error_status(), ErrorCode::BadUserInput.as_str(), message);
             let mut body = rejection.body(&meta.request_id);
             body["errors"][0]["extensions"]["variable"] = Value::from(variable);
-            return Answer { status: rejection.status, body, operation: operation_name, kind };
+            return Answer { status: rejection.status, body, data: None, operation: operation_name, kind };
         }
         let checked = limits::check(document, op, &Limits::from_config(&state.config))
             .and_then(|()| limits::check_text(document));
@@ -434,7 +458,7 @@ impl Call<'_> {
             );
             metrics::refused("TIMEOUT");
             let body = rejection.body(&meta.request_id);
-            return Answer { status: rejection.status, body, operation: operation_name, kind };
+            return Answer { status: rejection.status, body, data: None, operation: operation_name, kind };
         };
 
         let ran = !(response.data == GqlValue::Null
@@ -445,13 +469,13 @@ impl Call<'_> {
         let label = if ran { state.operation_names.label(operation_name.as_deref()) } else { "rejected".to_owned() };
         metrics::graphql_operation(&label, kind, elapsed);
         let mut body = Map::new();
-        if ran {
+        let data = ran.then(|| {
             let mut data = response.data;
             let op = operation(&order, operation_name.as_deref());
             nulls::propagate(&mut data, &response.errors, &order, op, &state.field_types);
             order_like_the_document(&mut data, &order, op);
-            body.insert("data".into(), serde_json::to_value(data).unwrap_or(Value::Null));
-        }
+            data
+        });
         if !response.errors.is_empty() {
             let errors: Vec<Value> = response.errors.into_iter().map(|e| error_json(e, ran, meta)).collect();
             body.insert("errors".into(), Value::Array(errors));
@@ -475,7 +499,7 @@ impl Call<'_> {
             }
         }
         let status = if ran { StatusCode::OK } else { media.document_error_status() };
-        Answer { status, body: Value::Object(body), operation: operation_name, kind }
+        Answer { status, body: Value::Object(body), data, operation: operation_name, kind }
     }
 }
 
@@ -665,17 +689,47 @@ fn response_keys<'a>(
 }
 
 fn reorder(value: &mut GqlValue, sets: &[&SelectionSet], document: &ExecutableDocument) {
+    reorder_with(value, &Shape::new(sets, document), document);
+}
+
+/// The response keys of some selection sets, in document order, each with
+/// the shape below it, worked out once however many objects share it (every
+/// object of a list).
+struct Shape<'a> {
+    keys: Vec<(&'a str, Vec<&'a SelectionSet>, std::cell::OnceCell<Shape<'a>>)>,
+}
+
+impl<'a> Shape<'a> {
+    fn new(sets: &[&'a SelectionSet], document: &'a ExecutableDocument) -> Self {
+        let keys = response_keys(sets, document).into_iter().map(|(k, s)| (k, s, std::cell::OnceCell::new())).collect();
+        Self { keys }
+    }
+}
+
+fn reorder_with<'a>(value: &mut GqlValue, shape: &Shape<'a>, document: &'a ExecutableDocument) {
     match value {
-        GqlValue::List(items) => items.iter_mut().for_each(|item| reorder(item, sets, document)),
+        GqlValue::List(items) => items.iter_mut().for_each(|item| reorder_with(item, shape, document)),
         GqlValue::Object(map) => {
-            let mut old = std::mem::take(map);
-            for (key, subsets) in response_keys(sets, document) {
-                if let Some((name, mut inner)) = old.shift_remove_entry(key) {
-                    reorder(&mut inner, &subsets, document);
-                    map.insert(name, inner);
+            // Usually already in document order: then only the values below may need it.
+            let mut wanted = shape.keys.iter().filter(|(k, ..)| map.contains_key(*k));
+            let in_order = map.len() == wanted.clone().count()
+                && map.keys().all(|k| wanted.next().is_some_and(|(w, ..)| *w == k.as_str()));
+            if !in_order {
+                let mut old = std::mem::take(map);
+                for (key, ..) in &shape.keys {
+                    if let Some((name, inner)) = old.shift_remove_entry(*key) {
+                        map.insert(name, inner);
+                    }
+                }
+                map.extend(old);
+            }
+            for (key, subsets, below) in &shape.keys {
+                if let Some(inner) = map.get_mut(*key)
+                    && matches!(inner, GqlValue::Object(_) | GqlValue::List(_))
+                {
+                    reorder_with(inner, below.get_or_init(|| Shape::new(subsets, document)), document);
                 }
             }
-            map.extend(old);
         }
         _ => {}
     }

@@ -103,8 +103,12 @@ impl Rejection {
 }
 
 /// A JSON response with the API's headers (`Content-Type`, `Cache-Control: no-store`).
-pub fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+pub fn json_response(status: StatusCode, media: MediaType, body: &impl serde::Serialize) -> Response {
+    // Room for a typical page, so the buffer is not regrown (and copied) as it fills.
+    let mut bytes = Vec::with_capacity(16 * 1024);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes = b"{}".to_vec();
+    }
     (status, [(header::CONTENT_TYPE, media.content_type()), (header::CACHE_CONTROL, "no-store")], bytes).into_response()
 }
 

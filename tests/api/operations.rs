@@ -641,7 +641,9 @@ async fn traces_reach_an_otlp_collector() {
         .output()
         .expect("token");
     let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
-    let query = json!({ "query": "query Traced { orders(first: 3) { edges { node { buyer { displayName } items { name } } } } }" });
+    // The page's relations are read together (span `order_relations`); the
+    // payment's order goes through a loader (span `dataloader_batch`).
+    let query = json!({ "query": "query Traced { orders(first: 3) { edges { node { buyer { displayName } items { name } payments { order { orderNumber } } } } } }" });
     let res = reqwest::Client::new()
         .post(format!("{url}/graphql"))
         .bearer_auth(token)
@@ -663,6 +665,7 @@ async fn traces_reach_an_otlp_collector() {
         let text = String::from_utf8_lossy(&bytes);
         text.contains("POST /v1/traces")
             && text.contains("dataloader_batch")
+            && text.contains("order_relations")
             && text.contains("db.query.text")
             && text.contains("request")
     })
@@ -670,6 +673,11 @@ async fn traces_reach_an_otlp_collector() {
     let _ = std::fs::remove_dir_all(&dir);
     let bytes = received.lock().await;
     let text = String::from_utf8_lossy(&bytes);
-    let found: Vec<bool> = ["dataloader_batch", "db.query.text", "request"].iter().map(|s| text.contains(s)).collect();
-    assert!(exported, "request, dataloader_batch and sql spans were exported: {} bytes, found {found:?}", bytes.len());
+    let found: Vec<bool> =
+        ["dataloader_batch", "order_relations", "db.query.text", "request"].iter().map(|s| text.contains(s)).collect();
+    assert!(
+        exported,
+        "request, dataloader_batch, order_relations and sql spans were exported: {} bytes, found {found:?}",
+        bytes.len()
+    );
 }

@@ -1,7 +1,7 @@
 //! Shipping assignments: which ones the viewer may see, their lists, counts
 //! and per-order and per-agent batches.
 
-use entity::{AssignmentStatus, shipping_assignment};
+use entity::{AssignmentStatus, delivery_agent, shipping_assignment, user};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -86,6 +86,43 @@ pub async fn assignments_of_orders(
         Some(select) => Ok(select.all(db).await?),
         None => Ok(Vec::new()),
     }
+}
+
+/// A visible assignment with its agent (when the viewer may see it) and the
+/// agent's user.
+pub type AssignmentWithAgent = (shipping_assignment::Model, Option<delivery_agent::Model>, Option<user::Model>);
+
+/// Visible assignments of `orders`, oldest first, each joined with its agent
+/// and the agent's user (one-to-one levels), in one statement.
+pub async fn assignments_with_agents_of_orders(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    orders: &[Uuid],
+) -> Result<Vec<AssignmentWithAgent>, AppError> {
+    let filter = AssignmentFilter::default();
+    let Some(select) = assignments(viewer, &filter) else { return Ok(Vec::new()) };
+    let mut rows = select
+        .filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied()))
+        .order_by_asc(shipping_assignment::Column::CreatedAt)
+        .find_also_related(delivery_agent::Entity)
+        .and_also_related(user::Entity)
+        .all(db)
+        .await?;
+    // The agents' own rule, applied to the joined rows.
+    match access::delivery_agents(viewer) {
+        access::Scope::All => {}
+        access::Scope::Nothing => rows.iter_mut().for_each(|(_, agent, user)| (*agent, *user) = (None, None)),
+        access::Scope::Only(_) => {
+            let ids: Vec<Uuid> = rows.iter().filter_map(|(_, agent, _)| agent.as_ref().map(|a| a.id)).collect();
+            let visible: Vec<Uuid> = super::agents_by_ids(db, viewer, &ids).await?.into_iter().map(|a| a.id).collect();
+            for (_, agent, user) in &mut rows {
+                if agent.as_ref().is_some_and(|a| !visible.contains(&a.id)) {
+                    (*agent, *user) = (None, None);
+                }
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// One page of visible assignments per agent, all in one statement.

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use entity::{LedgerEntryType, ledger_entry, wallet};
+use entity::{LedgerEntryType, ledger_entry, payment, wallet};
+use sea_orm::sea_query::{Query, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 use uuid::Uuid;
 
@@ -134,8 +135,32 @@ pub async fn entries_of_payments(
     viewer: Option<&Viewer>,
     payments: &[Uuid],
 ) -> Result<Vec<ledger_entry::Model>, AppError> {
+    entries_where(db, viewer, ledger_entry::Column::PaymentId.is_in(payments.iter().copied())).await
+}
+
+/// Visible ledger entries of every payment of `orders`, oldest first, in one
+/// statement that does not wait for the payments to be read first. The
+/// caller shows only the entries of payments it may show.
+pub async fn entries_of_orders(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    orders: &[Uuid],
+) -> Result<Vec<ledger_entry::Model>, AppError> {
+    let payments = Query::select()
+        .column(payment::Column::Id)
+        .from(payment::Entity)
+        .and_where(payment::Column::OrderId.is_in(orders.iter().copied()))
+        .to_owned();
+    entries_where(db, viewer, ledger_entry::Column::PaymentId.in_subquery(payments)).await
+}
+
+async fn entries_where(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    condition: SimpleExpr,
+) -> Result<Vec<ledger_entry::Model>, AppError> {
     let select = ledger_entry::Entity::find()
-        .filter(ledger_entry::Column::PaymentId.is_in(payments.iter().copied()))
+        .filter(condition)
         .order_by_asc(ledger_entry::Column::CreatedAt)
         .order_by_asc(ledger_entry::Column::Id);
     access::ledger_entries(viewer).all(db, select).await

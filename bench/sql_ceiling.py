@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""The SQL ceiling: what PostgreSQL alone can do with a server's statements.
+
+Usage: sql_ceiling.py DATABASE_URL NAME URL BODY_FILE [TOKEN] [ID]
+
+Turns on statement logging for the database (new connections only, so the
+server at URL must connect after this runs: start it afterwards, see
+bench/sql_ceiling.sh), sends one request, reads the statements the server
+ran from PostgreSQL's log with their parameters, checks their number
+against pg_stat_statements, and writes them with the parameters inlined as
+a pgbench script (one transaction = one request's statements) to
+/tmp/ceiling-NAME.sql. The caller replays it with `pgbench -M prepared`.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+LOG = "/var/log/postgresql/postgresql-15-main.log"
+
+
+def psql(url, sql):
+    return subprocess.run(["psql", "-Atq", url, "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def main():
+    url, name, endpoint, body_file = sys.argv[1:5]
+    token = sys.argv[5] if len(sys.argv) > 5 else ""
+    id_ = sys.argv[6] if len(sys.argv) > 6 else ""
+    body = open(body_file).read().replace("%ID%", id_).encode()
+    start = len(open(LOG, "rb").read())
+    psql(url, "SELECT pg_stat_statements_reset()")
+    req = urllib.request.Request(endpoint, data=body, method="POST")
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=30) as res:
+        answer = json.load(res)
+    if answer.get("errors"):
+        sys.exit(f"{name}: the request failed: {answer['errors']}")
+    time.sleep(0.5)
+    counted = int(psql(url, "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                            "WHERE d.datname = current_database() AND query NOT ILIKE '%pg_stat_statements%'"))
+    text = open(LOG, "rb").read()[start:].decode(errors="replace")
+    # "execute <name>: SQL" then, for statements with parameters, "DETAIL:  parameters: $1 = '...', ..."
+    entries = re.split(r"\n(?=\d{4}-\d\d-\d\d )", text)
+    statements = []
+    for i, entry in enumerate(entries):
+        m = re.search(r"LOG:  duration: [\d.]+ ms  execute [^:]*: (.*)", entry, re.S)
+        if not m:
+            continue
+        sql = m.group(1).strip()
+        if "pg_stat_statements" in sql or "webhook_deliveries" in sql:
+            continue  # the reset, and a webhook worker's poll
+        params = {}
+        d = re.search(r"DETAIL:  parameters: (.*)", entry, re.S)
+        if d:
+            for k, v in re.findall(r"\$(\d+) = ('(?:[^']|'')*'|NULL)", d.group(1)):
+                params[int(k)] = v
+        for k in sorted(params, reverse=True):
+            sql = sql.replace(f"${k}", params[k])
+        statements.append(sql.rstrip(";") + ";")
+    with open(f"/tmp/ceiling-{name}.sql", "w") as f:
+        f.write("\n".join(statements) + "\n")
+    print(f"{name}: {len(statements)} statements captured from the log, {counted} counted by pg_stat_statements")
+    if len(statements) != counted:
+        sys.exit(f"{name}: the log and pg_stat_statements disagree")
+
+
+if __name__ == "__main__":
+    main()
