@@ -26,6 +26,16 @@ def psql(url, sql):
     return subprocess.run(["psql", "-Atq", url, "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
+def without_pgbench_variables(sql):
+    """pgbench reads `:name` as a variable, even inside a string literal
+    (PostGraphile's to_char formats: 'HH24:MI:SS'). Splits such literals
+    around the colon ('HH24' || ':' || 'MI'), which PostgreSQL folds into
+    the same constant when it plans the statement."""
+    def split(m):
+        return re.sub(r":(?=[A-Za-z_])", "' || ':' || '", m.group(0))
+    return re.sub(r"'(?:[^']|'')*'", split, sql)
+
+
 def main():
     url, name, endpoint, body_file = sys.argv[1:5]
     token = sys.argv[5] if len(sys.argv) > 5 else ""
@@ -56,13 +66,17 @@ def main():
         if "pg_stat_statements" in sql or "webhook_deliveries" in sql:
             continue  # the reset, and a webhook worker's poll
         params = {}
-        d = re.search(r"DETAIL:  parameters: (.*)", entry, re.S)
+        # The DETAIL line is an entry of its own (same prefix, same backend):
+        # the next one of that backend.
+        pid = re.match(r"\S+ \S+ \S+ \[(\d+)\]", entry)
+        detail = next((e for e in entries[i + 1:] if pid and f"[{pid.group(1)}]" in e.split("\n", 1)[0]), "")
+        d = re.search(r"DETAIL:  parameters: (.*)", entry, re.S) or re.match(r"[^\n]*DETAIL:  parameters: (.*)", detail, re.S)
         if d:
             for k, v in re.findall(r"\$(\d+) = ('(?:[^']|'')*'|NULL)", d.group(1)):
                 params[int(k)] = v
         for k in sorted(params, reverse=True):
             sql = sql.replace(f"${k}", params[k])
-        statements.append(sql.rstrip(";") + ";")
+        statements.append(without_pgbench_variables(sql).rstrip(";") + ";")
     with open(f"/tmp/ceiling-{name}.sql", "w") as f:
         f.write("\n".join(statements) + "\n")
     print(f"{name}: {len(statements)} statements captured from the log, {counted} counted by pg_stat_statements")
