@@ -118,15 +118,7 @@ pub fn include(node: &Lookahead<'_>) -> Include {
 
 /// The relations a connection of orders asks for, through `edges.node` and `nodes`.
 pub fn include_in_connection(connection: &Lookahead<'_>) -> Include {
-    let (a, b) = (include(&connection.field("edges").field("node")), include(&connection.field("nodes")));
-    Include {
-        parties: a.parties || b.parties,
-        items: a.items || b.items,
-        payments: a.payments || b.payments,
-        entries: a.entries || b.entries,
-        assignments: a.assignments || b.assignments,
-        agents: a.agents || b.agents,
-    }
+    include(&connection.field("edges").field("node")) | include(&connection.field("nodes"))
 }
 
 /// Turns what was read into plain orders, one per model, in order.

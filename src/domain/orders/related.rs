@@ -43,6 +43,22 @@ impl Include {
     }
 }
 
+/// What either asks for.
+impl std::ops::BitOr for Include {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        Self {
+            parties: self.parties || other.parties,
+            items: self.items || other.items,
+            payments: self.payments || other.payments,
+            entries: self.entries || other.entries,
+            assignments: self.assignments || other.assignments,
+            agents: self.agents || other.agents,
+        }
+    }
+}
+
 /// The relations read for a page of orders. A relation that was not asked
 /// for is empty; what the viewer may not see is absent.
 #[derive(Debug, Default)]
