@@ -31,6 +31,8 @@ pub mod signing;
 pub mod text;
 /// Users: authentication and reads.
 pub mod users;
+/// Who is asking: viewers kept while PostgreSQL announces user changes.
+pub mod viewers;
 /// Wallets, the ledger, top-ups and the books' verification.
 pub mod wallets;
 /// Webhooks: the outbox, subscriptions, and the delivery worker.

@@ -34,6 +34,7 @@ use crate::auth::TokenService;
 use crate::config::Config;
 use crate::domain::live::{self, Bus};
 use crate::domain::money::MoneyPolicy;
+use crate::domain::viewers::{self, Viewers};
 use crate::domain::webhooks::Webhooks;
 use crate::domain::webhooks::worker::Worker;
 use crate::graphql::{CourierSchema, build_schema};
@@ -73,6 +74,8 @@ pub struct AppState {
     pub webhooks: Webhooks,
     /// Live events for this instance's subscribers.
     pub bus: Bus,
+    /// The viewers this instance keeps while it hears about user changes.
+    pub viewers: Arc<Viewers>,
 }
 
 /// The server's life: readiness goes 503 once shutdown begins.
@@ -144,6 +147,7 @@ impl AppState {
             field_types,
             webhooks,
             bus,
+            viewers: Arc::default(),
         })
     }
 }
@@ -291,8 +295,13 @@ pub async fn serve(
     let monitor = tokio::spawn(monitor::run(state.db.clone(), state.probe.clone(), settings, stop_rx.clone()));
     let Listeners { api: listener, metrics: metrics_listener } = listeners;
     // PostgreSQL fans live events out through LISTEN/NOTIFY, across instances.
-    let live_listener = (state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
+    // PostgreSQL also announces user changes, so viewers can be kept.
+    let postgres = state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    let live_listener = postgres
         .then(|| tokio::spawn(live::listen_postgres(config.database_url.clone(), state.bus.clone(), stop_rx.clone())));
+    let viewer_listener = postgres.then(|| {
+        tokio::spawn(viewers::listen_postgres(config.database_url.clone(), state.viewers.clone(), stop_rx.clone()))
+    });
     let worker = match config.webhook_worker {
         true => {
             let worker =
@@ -322,6 +331,9 @@ pub async fn serve(
         let _ = task.await;
     }
     if let Some(task) = live_listener {
+        let _ = task.await;
+    }
+    if let Some(task) = viewer_listener {
         let _ = task.await;
     }
     if let Some(task) = metrics_server {

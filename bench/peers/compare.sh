@@ -54,6 +54,13 @@ if [ "${BENCH_BUILD:-1}" != 0 ] || ! psql -Atq "$DATABASE_URL" -c 'select 1' >/d
   "$COURIER" seed --orders 10000 >/dev/null
   psql -q "$DATABASE_URL" -c "VACUUM ANALYZE"
 fi
+# Courier B serves a copy of the database taken before Courier migrates it,
+# so two builds with different migrations can be compared side by side.
+DB_B=${DB}_b
+if [ -n "$COURIER_B" ]; then
+  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB_B WITH (FORCE)" -c "CREATE DATABASE $DB_B TEMPLATE $DB"
+fi
+"$COURIER" migrate up >/dev/null
 bash bench/peers/stat_statements.sh
 psql -q "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 
@@ -86,7 +93,7 @@ PIDS+=($!); PG2_PID=$!
 declare -A URL=([courier]=http://127.0.0.1:8088/graphql [pg1]=http://127.0.0.1:5678/graphql [pg2]=http://127.0.0.1:5679/graphql)
 declare -A PID=([courier]=$COURIER_PID [pg1]=$PG1_PID [pg2]=$PG2_PID)
 if [ -n "$COURIER_B" ]; then
-  COURIER_BIND=127.0.0.1:8089 COURIER_LOG=warn "$COURIER_B" serve >"$WORK/courier_b.log" 2>&1 &
+  DATABASE_URL=$PG/$DB_B COURIER_BIND=127.0.0.1:8089 COURIER_LOG=warn "$COURIER_B" serve >"$WORK/courier_b.log" 2>&1 &
   PIDS+=($!)
   URL[courier_b]=http://127.0.0.1:8089/graphql
   PID[courier_b]=$!
@@ -143,7 +150,8 @@ for w in $WORKLOADS; do
     for _ in $(seq 1 20); do
       sed "s/%ID%/$id/g" "$BENCH_BODY_FILE" | curl -fs -o /dev/null "${URL[$s]}" -H 'content-type: application/json' -H "authorization: Bearer $tok" --data-binary @-
     done
-    n=$(psql -Atq "$DATABASE_URL" -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$DB' AND query NOT ILIKE '%pg_stat_statements%'")
+    db=$DB; [ "$s" = courier_b ] && db=$DB_B
+    n=$(psql -Atq "$DATABASE_URL" -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$db' AND query NOT ILIKE '%pg_stat_statements%'")
     STMTS[$s.$w]=$(awk -v n="$n" 'BEGIN { printf "%.1f", n / 20 }')
     echo "$s $w: ${STMTS[$s.$w]} statements per request"
   done

@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 use crate::AgentStatus;
 
 /// A delivery agent row; the zip codes it serves are in `delivery_agent_zip_codes`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "delivery_agents")]
 pub struct Model {
     /// Primary key.
@@ -18,6 +18,7 @@ pub struct Model {
     #[sea_orm(unique)]
     pub agent_code: String,
     /// ACTIVE or SUSPENDED.
+    #[serde(deserialize_with = "crate::stored::value")]
     pub status: AgentStatus,
     /// Whether the agent takes work right now.
     pub is_available: bool,

@@ -4,7 +4,7 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// What a user may do; read from the database on every request, never from the token.
+/// What a user may do; read from the database (`courier::domain::viewers`), never from the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum UserRole {

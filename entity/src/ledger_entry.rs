@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 use crate::LedgerEntryType;
 
 /// One signed leg of a money movement.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "ledger_entries")]
 pub struct Model {
     /// Primary key.
@@ -20,6 +20,7 @@ pub struct Model {
     /// ISO 4217 code, copied from the wallet (a wallet's currency never changes).
     pub currency: String,
     /// Why the leg exists.
+    #[serde(deserialize_with = "crate::stored::value")]
     pub entry_type: LedgerEntryType,
     /// Derived from the operation and leg (`payment_<id>_buyer_debit`); unique, so a leg cannot be written twice.
     #[sea_orm(unique)]

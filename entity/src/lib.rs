@@ -15,6 +15,7 @@ pub mod order;
 pub mod order_item;
 pub mod payment;
 pub mod shipping_assignment;
+pub mod stored;
 pub mod user;
 pub mod wallet;
 pub mod webhook_delivery;

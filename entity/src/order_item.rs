@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One line of an order.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "order_items")]
 pub struct Model {
     /// Primary key.

@@ -18,8 +18,10 @@ pub struct Model {
     /// ISO 4217 code.
     pub currency: String,
     /// How it is paid.
+    #[serde(deserialize_with = "crate::stored::value")]
     pub method: PaymentMethod,
     /// Lifecycle state.
+    #[serde(deserialize_with = "crate::stored::value")]
     pub status: PaymentStatus,
     /// Sum of refunds so far, in minor units.
     pub refunded_minor: i64,

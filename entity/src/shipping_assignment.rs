@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 use crate::AssignmentStatus;
 
 /// A shipping assignment row.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "shipping_assignments")]
 pub struct Model {
     /// Primary key.
@@ -16,6 +16,7 @@ pub struct Model {
     /// The agent; `None` while the offer is open to every agent serving the zip code.
     pub agent_id: Option<Uuid>,
     /// Lifecycle state.
+    #[serde(deserialize_with = "crate::stored::value")]
     pub status: AssignmentStatus,
     /// Promised delivery time.
     pub estimated_delivery_time: Option<DateTimeUtc>,

@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 use crate::UserRole;
 
 /// A user row.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     /// Primary key (UUIDv7, so inserts stay index-local).
@@ -17,6 +17,7 @@ pub struct Model {
     /// Name shown to other users.
     pub display_name: String,
     /// Role; authorization reads it from here, not from the token.
+    #[serde(deserialize_with = "crate::stored::value")]
     pub role: UserRole,
     /// When the row was created.
     pub created_at: DateTimeUtc,

@@ -22,6 +22,7 @@ mod m20261121_000014_add_sort_indexes;
 mod m20261122_000015_one_live_payment_per_order;
 mod m20261122_000016_payment_processor;
 mod m20261122_000017_webhook_worker;
+mod m20261123_000018_users_changed_notify;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000015_one_live_payment_per_order::Migration),
             Box::new(m20261122_000016_payment_processor::Migration),
             Box::new(m20261122_000017_webhook_worker::Migration),
+            Box::new(m20261123_000018_users_changed_notify::Migration),
         ]
     }
 }

@@ -57,8 +57,10 @@ pub async fn create_admin(db: &DatabaseConnection, email: &str, display_name: &s
     Ok(admin)
 }
 
-/// Resolves the user a token names into a [`Viewer`]. A deleted or unknown
-/// user is `UNAUTHENTICATED`: its tokens stop working at once.
+/// Reads the user a token names as a [`Viewer`]. A deleted or unknown user
+/// is `UNAUTHENTICATED`: its tokens stop working (requests go through
+/// `viewers::Viewers`, which forgets a user as soon as PostgreSQL announces
+/// the change).
 pub async fn authenticate(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Viewer, AppError> {
     let user = user::Entity::find_by_id(user_id)
         .filter(user::Column::DeletedAt.is_null())

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use crate::db::{Limited, StatementCounter};
-use crate::domain::{Viewer, users};
+use crate::domain::Viewer;
 use crate::error::{AppError, ErrorCode};
 use crate::graphql::context::{RequestContext, RequestMeta};
 use crate::graphql::loaders::{Batches, Loaders};
@@ -256,7 +256,7 @@ pub(crate) async fn authenticate(state: &AppState, authorization: Option<&str>) 
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AppError::Unauthenticated("Authorization must be `Bearer <token>`".into()))?;
     let user_id = state.tokens.verify(token)?;
-    users::authenticate(&state.db, user_id).await.map(Some)
+    state.viewers.authenticate(&state.db, user_id).await.map(Some)
 }
 
 /// The operation `name` selects in `document` (the only one when unnamed).

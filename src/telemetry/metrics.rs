@@ -99,6 +99,11 @@ pub const CAPTURE_DURATION: &str = "courier_payment_capture_duration_seconds";
 pub const REFUNDS: &str = "courier_payment_refunds_total";
 /// Top-ups by outcome.
 pub const TOP_UPS: &str = "courier_wallet_top_ups_total";
+/// Viewer lookups by outcome: `hit` (kept), `miss` (read and kept), `read`
+/// (read, not kept: not listening for user changes, or SQLite).
+pub const VIEWER_LOOKUPS: &str = "courier_viewer_lookups_total";
+/// 1 while this instance keeps viewers (listening for user changes), else 0.
+pub const VIEWER_CACHE_ARMED: &str = "courier_viewer_cache_armed";
 /// Retries of operations that lost a race, by operation.
 pub const RETRIES: &str = "courier_retries_total";
 /// Operations that lost every retry, by operation.
@@ -154,6 +159,8 @@ fn describe() {
     describe_histogram!(CAPTURE_DURATION, Unit::Seconds, "Payment capture duration by outcome");
     describe_counter!(REFUNDS, "Payment refunds by outcome");
     describe_counter!(TOP_UPS, "Wallet top-ups by outcome");
+    describe_counter!(VIEWER_LOOKUPS, "Viewer lookups by outcome: hit, miss (read and kept), read (not kept)");
+    describe_gauge!(VIEWER_CACHE_ARMED, "1 while viewers are kept (listening for user changes), else 0");
     describe_counter!(RETRIES, "Retries of operations that lost a race, by operation");
     describe_counter!(RETRIES_EXHAUSTED, "Operations that lost every retry, by operation");
     describe_counter!(ROW_LOCK_CONFLICTS, "FOR UPDATE NOWAIT conflicts by resource");
@@ -210,6 +217,10 @@ fn register_zeros() {
     for outcome in WEBHOOK_OUTCOMES {
         counter!(WEBHOOK_DELIVERIES, "outcome" => *outcome).absolute(0);
     }
+    for outcome in ["hit", "miss", "read"] {
+        counter!(VIEWER_LOOKUPS, "outcome" => outcome).absolute(0);
+    }
+    gauge!(VIEWER_CACHE_ARMED).set(0.0);
     counter!(SQL_SLOW).absolute(0);
     counter!(POOL_ACQUIRE_TIMEOUTS).absolute(0);
     gauge!(HTTP_IN_FLIGHT).set(0.0);
@@ -358,6 +369,16 @@ pub fn refund(outcome: &'static str) {
 /// A top-up finished: `topped_up`, `refused` or `failed`.
 pub fn top_up(outcome: &'static str) {
     counter!(TOP_UPS, "outcome" => outcome).increment(1);
+}
+
+/// A viewer was looked up: `hit`, `miss` or `read`.
+pub fn viewer_lookup(outcome: &'static str) {
+    counter!(VIEWER_LOOKUPS, "outcome" => outcome).increment(1);
+}
+
+/// Whether viewers are kept now.
+pub fn viewer_cache_armed(armed: bool) {
+    gauge!(VIEWER_CACHE_ARMED).set(if armed { 1.0 } else { 0.0 });
 }
 
 /// An operation lost a race and is retried.

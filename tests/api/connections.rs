@@ -252,6 +252,7 @@ async fn total_count_runs_its_count_only_when_selected(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.debug_sql_count = true).await;
     app.seed(12).await;
     let token = app.token_for("buyer@courier.test").await;
+    app.warm(&token).await;
     let without = app.graphql("{ orders(first: 2) { nodes { id } } }", Value::Null, Some(&token)).await;
     let with = app.graphql("{ orders(first: 2) { totalCount nodes { id } } }", Value::Null, Some(&token)).await;
     let statements =

@@ -52,6 +52,8 @@ pub struct TestApp {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// The server task.
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The viewers the server keeps (`None` for an attached instance).
+    pub viewers: Option<std::sync::Arc<courier::domain::viewers::Viewers>>,
     target: Target,
 }
 
@@ -163,10 +165,21 @@ pub async fn spawn_unmigrated(backend: Backend, configure: impl FnOnce(&mut Conf
     let listeners = http::Listeners::bind("127.0.0.1:0".parse().expect("addr"), &config).await.expect("bind");
     let addr = listeners.api.local_addr().expect("addr");
     let state = AppState::new(server_db.clone(), config.clone()).expect("server state");
+    let viewers = state.viewers.clone();
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(listeners, state, async move {
         let _ = signal.await;
     }));
+    if backend == Backend::Postgres {
+        // The server keeps viewers once it listens for user changes; wait for
+        // that, so whether a request reads its viewer does not depend on timing.
+        for _ in 0..500 {
+            if viewers.is_armed() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
     let tokens = TokenService::new(&config.jwt_secret, config.jwt_ttl_hours);
     TestApp {
         addr,
@@ -178,6 +191,7 @@ pub async fn spawn_unmigrated(backend: Backend, configure: impl FnOnce(&mut Conf
         server_db,
         shutdown: Some(shutdown),
         server: Some(server),
+        viewers: Some(viewers),
         target,
     }
 }
@@ -197,6 +211,7 @@ impl TestApp {
             server_db: db,
             shutdown: None,
             server: None,
+            viewers: None,
             target: Target::Borrowed,
         }
     }
@@ -308,6 +323,45 @@ impl TestApp {
     }
 
     /// Seeds the demo data with `orders` orders.
+    /// A second server on the same database (another instance), keeping
+    /// viewers once it listens (waited for, up to 5 s).
+    pub async fn second_instance(&self) -> TestApp {
+        let config = self.config.clone();
+        let db = courier::db::connect(&config).await.expect("pool");
+        let listeners = http::Listeners::bind("127.0.0.1:0".parse().expect("addr"), &config).await.expect("bind");
+        let addr = listeners.api.local_addr().expect("addr");
+        let state = AppState::new(db.clone(), config.clone()).expect("state");
+        let viewers = state.viewers.clone();
+        tokio::spawn(http::serve(listeners, state, std::future::pending()));
+        let mut other = TestApp::attach(addr, db, self.backend, config);
+        other.viewers = Some(viewers);
+        if self.backend == Backend::Postgres {
+            let started = std::time::Instant::now();
+            while !other.keeps_viewers() && started.elapsed() < std::time::Duration::from_secs(5) {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        other
+    }
+
+    /// Whether the server keeps viewers (PostgreSQL, listening).
+    pub fn keeps_viewers(&self) -> bool {
+        self.viewers.as_ref().is_some_and(|v| v.is_armed())
+    }
+
+    /// Makes `token`'s viewer known to the server, so counted requests after
+    /// it cost [`TestApp::auth_statements`] for the viewer.
+    pub async fn warm(&self, token: &str) {
+        let res = self.graphql("{ viewer { id } }", Value::Null, Some(token)).await;
+        assert!(res.body["errors"].is_null(), "{}", res.body);
+    }
+
+    /// Statements a request after [`TestApp::warm`] spends on its viewer:
+    /// none when the server keeps viewers, else one.
+    pub fn auth_statements(&self) -> u64 {
+        if self.keeps_viewers() { 0 } else { 1 }
+    }
+
     pub async fn seed(&self, orders: u64) {
         seed::seed(&self.db, orders, self.config.platform_fee_rate).await.expect("seed");
     }

@@ -9,12 +9,21 @@ use crate::on_both_backends;
 
 const NESTED: &str = "query($n: Int!) {
   orders(first: $n) { edges { node {
+    id
     buyer { displayName }
     items { name }
     payment { status amount ledgerEntries { amount } }
     assignments { status agent { agentCode user { displayName } } }
   } } }
 }";
+
+const ONE: &str = "query($id: ID!) { order(id: $id) {
+    id
+    buyer { displayName }
+    items { name }
+    payment { status amount ledgerEntries { amount } }
+    assignments { status agent { agentCode user { displayName } } }
+} }";
 
 fn statements(res: &GqlResponse) -> u64 {
     res.body["extensions"]["sqlStatements"].as_u64().unwrap_or_else(|| panic!("no sqlStatements: {}", res.body))
@@ -24,6 +33,7 @@ async fn a_nested_page_costs_the_same_statements_for_5_and_100_orders(backend: B
     let app = spawn_app_with(backend, |c| c.debug_sql_count = true).await;
     app.seed(120).await;
     let token = app.token_for("admin@courier.test").await;
+    app.warm(&token).await;
     let small = app.graphql(NESTED, json!({ "n": 5 }), Some(&token)).await;
     let large = app.graphql(NESTED, json!({ "n": 100 }), Some(&token)).await;
     let edges = large.data()["orders"]["edges"].as_array().expect("edges");
@@ -32,15 +42,25 @@ async fn a_nested_page_costs_the_same_statements_for_5_and_100_orders(backend: B
     assert!(edges.iter().any(|e| e["node"]["payment"]["ledgerEntries"].as_array().is_some_and(|l| l.len() == 3)));
     assert!(edges.iter().any(|e| e["node"]["assignments"][0]["agent"]["user"]["displayName"].is_string()));
     assert_eq!(small.data()["orders"]["edges"].as_array().expect("edges").len(), 5);
-    // auth + orders + buyers + items + payments + entries + assignments joined with agents and their users
-    assert_eq!(statements(&small), 7, "{}", small.body["extensions"]);
+    // (viewer) + orders + buyers + items + payments + entries + assignments
+    // joined with agents and their users
+    assert_eq!(statements(&small), app.auth_statements() + 6, "{}", small.body["extensions"]);
     assert_eq!(statements(&large), statements(&small));
+
+    // One order: on PostgreSQL its relations are one statement.
+    let id =
+        &edges.iter().find(|e| !e["node"]["assignments"][0]["agent"].is_null()).expect("an assigned order")["node"];
+    let res = app.graphql(ONE, json!({ "id": id["id"] }), Some(&token)).await;
+    assert_eq!(&res.data()["order"], id, "order(id:) answers like the page");
+    let relations = if backend == Backend::Postgres { 1 } else { 5 };
+    assert_eq!(statements(&res), app.auth_statements() + 1 + relations, "{}", res.body["extensions"]);
 }
 
 async fn nested_connections_page_every_parent_in_one_statement(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.debug_sql_count = true).await;
     app.seed(60).await;
     let token = app.token_for("admin@courier.test").await;
+    app.warm(&token).await;
     let res = app
         .graphql(
             "{ deliveryAgents(first: 10) { nodes { id agentCode assignments(first: 3) { totalCount pageInfo { hasNextPage } nodes { agent { id } } } } } }",
@@ -69,9 +89,9 @@ async fn nested_connections_page_every_parent_in_one_statement(backend: Backend)
             .expect("count");
         assert_eq!(page["totalCount"], expected);
     }
-    // auth + agents + one windowed statement for every agent's page + one
+    // (viewer) + agents + one windowed statement for every agent's page + one
     // grouped COUNT for every agent's totalCount + the agents of those assignments
-    assert_eq!(statements(&res), 5, "{}", res.body["extensions"]);
+    assert_eq!(statements(&res), app.auth_statements() + 4, "{}", res.body["extensions"]);
 
     let res = app
         .graphql(
@@ -87,8 +107,8 @@ async fn nested_connections_page_every_parent_in_one_statement(backend: Backend)
             .iter()
             .all(|u| u["wallet"]["ledgerEntries"]["nodes"].as_array().is_some_and(|n| !n.is_empty() && n.len() <= 2))
     );
-    // auth + users + wallets + one windowed statement for every wallet's entries
-    assert_eq!(statements(&res), 4, "{}", res.body["extensions"]);
+    // (viewer) + users + wallets + one windowed statement for every wallet's entries
+    assert_eq!(statements(&res), app.auth_statements() + 3, "{}", res.body["extensions"]);
 }
 
 async fn agent_metrics_cost_the_same_statements_for_2_and_20_agents(backend: Backend) {
@@ -116,13 +136,14 @@ async fn agent_metrics_cost_the_same_statements_for_2_and_20_agents(backend: Bac
             "{{ deliveryAgents(first: {n}, orderBy: {{ field: CREATED_AT, direction: ASC }}) {{ nodes {{ id metrics {{ deliveredCount onTimeCount averageDeliveryMinutes }} }} }} }}"
         )
     };
+    app.warm(&admin).await;
     let small = app.graphql(&page(2), Value::Null, Some(&admin)).await;
     let large = app.graphql(&page(20), Value::Null, Some(&admin)).await;
     let nodes = large.data()["deliveryAgents"]["nodes"].as_array().expect("agents").clone();
     assert_eq!(nodes.len(), 20);
     assert_eq!(small.data()["deliveryAgents"]["nodes"].as_array().expect("agents").len(), 2);
-    // auth + agents + one grouped statement for every agent's metrics
-    assert_eq!(statements(&small), 3, "{}", small.body["extensions"]);
+    // (viewer) + agents + one grouped statement for every agent's metrics
+    assert_eq!(statements(&small), app.auth_statements() + 2, "{}", small.body["extensions"]);
     assert_eq!(statements(&large), statements(&small));
     // Each agent's figures are its own: the same as asking for that agent alone.
     let one =

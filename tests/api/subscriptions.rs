@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use courier::http::{self, AppState};
-
 use crate::helpers::{Backend, TestApp, spawn_app};
 use crate::on_both_backends;
 use crate::payments::order_at;
@@ -64,17 +62,6 @@ async fn confirm(app: &TestApp, seller: &str, order: &Value) {
     assert_eq!(res.data()["updateOrderStatus"]["status"], "CONFIRMED", "{}", res.body);
 }
 
-/// A second server on the same database (another instance).
-async fn second_instance(app: &TestApp) -> TestApp {
-    let config = app.config.clone();
-    let db = courier::db::connect(&config).await.expect("pool");
-    let listeners = http::Listeners::bind("127.0.0.1:0".parse().expect("addr"), &config).await.expect("bind");
-    let addr = listeners.api.local_addr().expect("addr");
-    let state = AppState::new(db.clone(), config.clone()).expect("state");
-    tokio::spawn(http::serve(listeners, state, std::future::pending()));
-    TestApp::attach(addr, db, app.backend, config)
-}
-
 async fn an_update_through_another_instance_reaches_the_subscriber(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed(0).await;
@@ -83,7 +70,7 @@ async fn an_update_through_another_instance_reaches_the_subscriber(backend: Back
     let order = order_at(&app, &buyer, "9.00").await;
     // On SQLite there is one instance: the change goes through the same one.
     let other = match backend {
-        Backend::Postgres => Some(second_instance(&app).await),
+        Backend::Postgres => Some(app.second_instance().await),
         Backend::Sqlite => None,
     };
     let writer = other.as_ref().unwrap_or(&app);

@@ -84,17 +84,22 @@ pub async fn by_ids(
         .await
 }
 
+/// The payments the viewer may see, oldest first; `None` when none.
+pub fn visible(viewer: Option<&Viewer>) -> Option<Select<payment::Entity>> {
+    access::payments(viewer)
+        .apply(sea_orm::QueryOrder::order_by_asc(payment::Entity::find(), payment::Column::CreatedAt))
+}
+
 /// Visible payments of `orders`, oldest first, in one statement.
 pub async fn of_orders(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<payment::Model>, AppError> {
-    let select = sea_orm::QueryOrder::order_by_asc(
-        payment::Entity::find().filter(payment::Column::OrderId.is_in(orders.iter().copied())),
-        payment::Column::CreatedAt,
-    );
-    access::payments(viewer).all(db, select).await
+    match visible(viewer) {
+        Some(select) => Ok(select.filter(payment::Column::OrderId.is_in(orders.iter().copied())).all(db).await?),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The order's current payment: the newest one that has not failed.

@@ -71,17 +71,19 @@ pub async fn count_assignments(
     pagination::count(db, assignments(viewer, filter)).await
 }
 
+/// The assignments the viewer may see, oldest first; `None` when none.
+pub fn visible_assignments(viewer: Option<&Viewer>) -> Option<Select<shipping_assignment::Entity>> {
+    assignments(viewer, &AssignmentFilter::default()).map(|s| s.order_by_asc(shipping_assignment::Column::CreatedAt))
+}
+
 /// Visible assignments of `orders`, oldest first, in one statement.
 pub async fn assignments_of_orders(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<shipping_assignment::Model>, AppError> {
-    let filter = AssignmentFilter::default();
-    let select = assignments(viewer, &filter).map(|s| {
-        s.filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied()))
-            .order_by_asc(shipping_assignment::Column::CreatedAt)
-    });
+    let select = visible_assignments(viewer)
+        .map(|s| s.filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied())));
     match select {
         Some(select) => Ok(select.all(db).await?),
         None => Ok(Vec::new()),
@@ -99,11 +101,9 @@ pub async fn assignments_with_agents_of_orders(
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<AssignmentWithAgent>, AppError> {
-    let filter = AssignmentFilter::default();
-    let Some(select) = assignments(viewer, &filter) else { return Ok(Vec::new()) };
+    let Some(select) = visible_assignments(viewer) else { return Ok(Vec::new()) };
     let mut rows = select
         .filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied()))
-        .order_by_asc(shipping_assignment::Column::CreatedAt)
         .find_also_related(delivery_agent::Entity)
         .and_also_related(user::Entity)
         .all(db)

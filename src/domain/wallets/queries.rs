@@ -159,9 +159,16 @@ async fn entries_where(
     viewer: Option<&Viewer>,
     condition: SimpleExpr,
 ) -> Result<Vec<ledger_entry::Model>, AppError> {
+    match visible_entries(viewer) {
+        Some(select) => Ok(select.filter(condition).all(db).await?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The ledger entries the viewer may see, oldest first; `None` when none.
+pub fn visible_entries(viewer: Option<&Viewer>) -> Option<Select<ledger_entry::Entity>> {
     let select = ledger_entry::Entity::find()
-        .filter(condition)
         .order_by_asc(ledger_entry::Column::CreatedAt)
         .order_by_asc(ledger_entry::Column::Id);
-    access::ledger_entries(viewer).all(db, select).await
+    access::ledger_entries(viewer).apply(select)
 }
