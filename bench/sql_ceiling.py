@@ -53,7 +53,8 @@ def main():
         sys.exit(f"{name}: the request failed: {answer['errors']}")
     time.sleep(0.5)
     counted = int(psql(url, "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                            "WHERE d.datname = current_database() AND query NOT ILIKE '%pg_stat_statements%'"))
+                            "WHERE d.datname = current_database() AND query NOT ILIKE '%pg_stat_statements%' "
+                            "AND query NOT ILIKE '%pg_notify%'"))
     text = open(LOG, "rb").read()[start:].decode(errors="replace")
     # "execute <name>: SQL" then, for statements with parameters, "DETAIL:  parameters: $1 = '...', ..."
     entries = re.split(r"\n(?=\d{4}-\d\d-\d\d )", text)
@@ -63,8 +64,8 @@ def main():
         if not m:
             continue
         sql = m.group(1).strip()
-        if "pg_stat_statements" in sql or "webhook_deliveries" in sql:
-            continue  # the reset, and a webhook worker's poll
+        if "pg_stat_statements" in sql or "webhook_deliveries" in sql or "pg_notify" in sql:
+            continue  # the reset, a webhook worker's poll, the viewers' heartbeat
         params = {}
         # The DETAIL line is an entry of its own (same prefix, same backend):
         # the next one of that backend.

@@ -300,7 +300,8 @@ pub async fn serve(
     let live_listener = postgres
         .then(|| tokio::spawn(live::listen_postgres(config.database_url.clone(), state.bus.clone(), stop_rx.clone())));
     let viewer_listener = postgres.then(|| {
-        tokio::spawn(viewers::listen_postgres(config.database_url.clone(), state.viewers.clone(), stop_rx.clone()))
+        let (url, db) = (config.database_url.clone(), state.db.clone());
+        tokio::spawn(viewers::listen_postgres(url, db, state.viewers.clone(), stop_rx.clone()))
     });
     let worker = match config.webhook_worker {
         true => {

@@ -151,7 +151,7 @@ for w in $WORKLOADS; do
       sed "s/%ID%/$id/g" "$BENCH_BODY_FILE" | curl -fs -o /dev/null "${URL[$s]}" -H 'content-type: application/json' -H "authorization: Bearer $tok" --data-binary @-
     done
     db=$DB; [ "$s" = courier_b ] && db=$DB_B
-    n=$(psql -Atq "$DATABASE_URL" -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$db' AND query NOT ILIKE '%pg_stat_statements%'")
+    n=$(psql -Atq "$DATABASE_URL" -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$db' AND query NOT ILIKE '%pg_stat_statements%' AND query NOT ILIKE '%pg_notify%'")
     STMTS[$s.$w]=$(awk -v n="$n" 'BEGIN { printf "%.1f", n / 20 }')
     echo "$s $w: ${STMTS[$s.$w]} statements per request"
   done

@@ -7,14 +7,21 @@
 //! Why it cannot serve a stale viewer:
 //!
 //! - It is used only while this instance listens ("armed"). Losing the
-//!   listening connection disarms it and forgets everything; listening
-//!   again forgets everything once more (changes made while deaf), then arms.
+//!   listening connection, or hearing nothing on it for 3 s (every instance
+//!   sends a heartbeat notice each second, so a connection that hangs
+//!   without closing is noticed too), disarms it and forgets everything;
+//!   listening again forgets everything once more (changes made while deaf),
+//!   then arms.
 //! - Every notice forgets that user and advances a generation. A read that
 //!   began before a notice never stays cached: it is stored only if the
 //!   generation is unchanged, and checked again after storing (so a notice
 //!   landing between the check and the store removes it either way).
 //! - Entries also expire after [`TTL`], and failures (unknown or deleted
 //!   users) are never kept.
+//! - What it cannot see: a change made with triggers off
+//!   (`session_replication_role = replica`, `ALTER TABLE users DISABLE
+//!   TRIGGER`, `pg_restore --disable-triggers`) announces nothing; it takes
+//!   effect within [`TTL`], or at once after restarting the instances.
 //!
 //! SQLite (one process, no notifications from other processes such as the
 //! CLI): never armed, so every request reads the viewer.
@@ -24,8 +31,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use moka::sync::Cache;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::domain::{Viewer, users};
@@ -69,7 +77,7 @@ impl Viewers {
             return Ok(viewer);
         }
         let generation = self.generation.load(SeqCst);
-        let viewer = users::authenticate(db, user_id).await?;
+        let viewer = users::authenticate(db, user_id).await.inspect_err(|_| metrics::viewer_lookup("read"))?;
         if self.armed.load(SeqCst) && self.generation.load(SeqCst) == generation {
             metrics::viewer_lookup("miss");
             self.kept.insert(user_id, viewer);
@@ -108,16 +116,39 @@ impl Viewers {
         metrics::viewer_cache_armed(false);
     }
 
-    /// Applies one notice's payload: a user id, or anything else (`*`) for everyone.
+    /// Applies one notice's payload: a user id, [`HEARTBEAT`] (nothing to
+    /// forget), or anything else (`*`) for everyone.
     fn notice(&self, payload: &str) {
-        self.forget(payload.parse().ok());
+        if payload != HEARTBEAT {
+            self.forget(payload.parse().ok());
+        }
     }
 }
 
+/// The payload of the heartbeat every instance sends on [`CHANNEL`].
+pub const HEARTBEAT: &str = "heartbeat";
+
+/// How often each instance sends a heartbeat.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a listening connection may stay silent (no heartbeat, no
+/// notice) before it is taken for dead: a connection that hangs without
+/// closing (a frozen backend, a network partition, a NAT that drops idle
+/// flows) would otherwise keep the instance armed and deaf.
+const SILENCE_LIMIT: Duration = Duration::from_secs(3);
+
 /// Keeps `viewers` armed while listening on the PostgreSQL at `url`, until
-/// `stop`; reconnects after a lost connection (disarmed meanwhile).
-pub async fn listen_postgres(url: String, viewers: Arc<Viewers>, mut stop: watch::Receiver<bool>) {
+/// `stop`; reconnects after a lost or silent connection (disarmed
+/// meanwhile). Also sends this instance's heartbeat through `db` every
+/// second, which every listening instance hears.
+pub async fn listen_postgres(
+    url: String,
+    db: DatabaseConnection,
+    viewers: Arc<Viewers>,
+    mut stop: watch::Receiver<bool>,
+) {
     use sea_orm::sqlx::postgres::PgListener;
+    let heartbeat = tokio::spawn(send_heartbeats(db, stop.clone()));
     while !*stop.borrow() {
         let listening = async {
             let mut listener = PgListener::connect(&url).await?;
@@ -130,30 +161,58 @@ pub async fn listen_postgres(url: String, viewers: Arc<Viewers>, mut stop: watch
                 tracing::warn!(event = "viewer_listener_failed", error = %e, "cannot LISTEN for user changes; reading viewers from the database meanwhile");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = stop.changed() => return,
+                    _ = stop.changed() => break,
                 }
             }
         };
         viewers.arm();
         tracing::debug!(event = "viewer_listener_started", channel = CHANNEL, "keeping viewers");
+        let mut heard = Instant::now();
         loop {
             tokio::select! {
                 // `try_recv` returns `None` when the connection was lost
                 // (instead of reconnecting on its own, as `recv` does), so
                 // the gap is never silent.
                 received = listener.try_recv() => match received {
-                    Ok(Some(n)) => viewers.notice(n.payload()),
+                    Ok(Some(n)) => {
+                        heard = Instant::now();
+                        viewers.notice(n.payload());
+                    }
                     Ok(None) | Err(_) => {
                         viewers.disarm();
                         tracing::warn!(event = "viewer_listener_failed", "user-change connection lost; reading viewers from the database until it is back");
                         break;
                     }
                 },
-                _ = stop.changed() => {
+                _ = tokio::time::sleep_until(heard + SILENCE_LIMIT) => {
                     viewers.disarm();
-                    return;
+                    tracing::warn!(event = "viewer_listener_failed", "user-change connection silent (no heartbeat); reading viewers from the database until it is back");
+                    break;
                 }
+                _ = stop.changed() => break,
             }
+        }
+    }
+    viewers.disarm();
+    heartbeat.abort();
+}
+
+/// Sends [`HEARTBEAT`] on [`CHANNEL`] every [`HEARTBEAT_EVERY`] until `stop`
+/// (a failure is only logged: the listeners' silence limit does the rest).
+async fn send_heartbeats(db: DatabaseConnection, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let statement = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), HEARTBEAT.into()],
+        );
+        if let Err(e) = db.execute_raw(statement).await {
+            tracing::debug!(event = "viewer_heartbeat_failed", error = %e, "could not send the viewer heartbeat");
         }
     }
 }
@@ -165,6 +224,18 @@ mod tests {
 
     fn viewer() -> Viewer {
         Viewer { id: Uuid::now_v7(), role: UserRole::Buyer }
+    }
+
+    #[test]
+    fn a_heartbeat_forgets_nothing() {
+        let viewers = Viewers::default();
+        viewers.arm();
+        let a = viewer();
+        viewers.kept.insert(a.id, a);
+        viewers.notice(HEARTBEAT);
+        assert_eq!(viewers.kept.get(&a.id), Some(a));
+        viewers.notice("not a user id");
+        assert_eq!(viewers.kept.get(&a.id), None, "an unreadable notice forgets everyone");
     }
 
     #[test]

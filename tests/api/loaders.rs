@@ -267,6 +267,34 @@ async fn a_preloaded_page_answers_like_the_loaders(backend: Backend) {
     }
 }
 
+/// PostgreSQL reads one order's relations as JSON in one statement; a
+/// value an operator wrote outside what the API accepts (a year beyond 9999)
+/// is read again per relation instead of failing the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_with_a_timestamp_json_cannot_carry_still_answers_postgres() {
+    let app = spawn_app_with(Backend::Postgres, |_| {}).await;
+    app.seed(10).await;
+    let token = app.token_for("admin@courier.test").await;
+    let order = app
+        .query_strings("SELECT order_id::text FROM shipping_assignments WHERE agent_id IS NOT NULL LIMIT 1")
+        .await
+        .pop()
+        .expect("an assigned order");
+    app.exec(&format!(
+        "UPDATE shipping_assignments SET estimated_delivery_time = '10000-01-01 00:00+00' WHERE order_id = '{order}'"
+    ))
+    .await;
+    let id = courier::graphql::node::encode(courier::domain::lookup::EntityKind::Order, order.parse().expect("uuid")).0;
+    let q = "query($id: ID!) { order(id: $id) { assignments { estimatedDeliveryTime agent { agentCode } } } node(id: $id) { ... on Order { assignments { estimatedDeliveryTime agent { agentCode } } } } }";
+    let res = app.graphql(q, json!({ "id": id }), Some(&token)).await;
+    assert!(res.body["errors"].is_null(), "{}", res.body);
+    assert_eq!(res.data()["order"], res.data()["node"]);
+    assert!(
+        res.data()["order"]["assignments"][0]["estimatedDeliveryTime"].as_str().is_some_and(|t| t.contains("10000"))
+    );
+    assert!(!crate::helpers::logs_containing("order_relations_fallback").is_empty(), "the fallback is logged");
+}
+
 on_both_backends!(
     a_preloaded_page_answers_like_the_loaders,
     a_metrics_window_that_cannot_be_stored_fails_alone,

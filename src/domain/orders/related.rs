@@ -138,7 +138,10 @@ pub async fn related(
         return Ok(Related::default());
     }
     match db.get_database_backend() {
-        DatabaseBackend::Postgres if orders.len() == 1 => in_one_statement(db, viewer, orders, include).await,
+        DatabaseBackend::Postgres if orders.len() == 1 => match in_one_statement(db, viewer, orders, include).await? {
+            Some(related) => Ok(related),
+            None => statement_per_relation(db, viewer, orders, include).await,
+        },
         _ => statement_per_relation(db, viewer, orders, include).await,
     }
 }
@@ -185,24 +188,24 @@ fn json_array(rows: SelectStatement) -> Expr {
 }
 
 /// The rows of one JSON array written by [`json_array`].
-fn rows_of<M: DeserializeOwned>(json: Option<String>) -> Result<Vec<M>, AppError> {
+fn rows_of<M: DeserializeOwned>(json: &Option<String>) -> Result<Vec<M>, serde_json::Error> {
     match json {
         None => Ok(Vec::new()),
-        Some(json) => serde_json::from_str(&json)
-            .map_err(|e| AppError::Internal(format!("relations of a page not readable: {e}"))),
+        Some(json) => serde_json::from_str(json),
     }
 }
 
 /// `SELECT (<relation as a JSON array>) AS items, ...`: every relation of
 /// the page in one statement and one row (PostgreSQL). Each subquery is the
 /// same read, keyed by the page's ids, that [`statement_per_relation`] runs
-/// on its own; a relation the viewer may see none of is left out.
+/// on its own; a relation the viewer may see none of is left out. `None`
+/// when the answer is not readable as JSON (see the end).
 async fn in_one_statement(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
     orders: &[&order::Model],
     include: Include,
-) -> Result<Related, AppError> {
+) -> Result<Option<Related>, AppError> {
     use shipping_assignment::Column as A;
     let ids = || orders.iter().map(|o| o.id);
     let mut statement = Query::select();
@@ -267,19 +270,32 @@ async fn in_one_statement(
             _ => Ok(None),
         }
     };
-    let users: Vec<user::Model> = rows_of(column("parties")?)?;
-    let items: Vec<order_item::Model> = rows_of(column("items")?)?;
-    let payments: Vec<payment::Model> = rows_of(column("payments")?)?;
-    let entries: Vec<ledger_entry::Model> = rows_of(column("entries")?)?;
-    let assignments: Vec<shipping_assignment::Model> = rows_of(column("assignments")?)?;
-    let agents: HashMap<Uuid, delivery_agent::Model> =
-        rows_of::<delivery_agent::Model>(column("agents")?)?.into_iter().map(|a| (a.id, a)).collect();
-    let agent_users: HashMap<Uuid, user::Model> =
-        rows_of::<user::Model>(column("agent_users")?)?.into_iter().map(|u| (u.id, u)).collect();
-    let assignments = assignments.into_iter().map(|a| {
-        let agent = a.agent_id.and_then(|id| agents.get(&id)).cloned();
-        let user = agent.as_ref().and_then(|g| agent_users.get(&g.user_id)).cloned();
-        (a, agent, user)
-    });
-    Ok(Related::of(users, items, payments, entries, assignments.collect()))
+    let json: Vec<Option<String>> = RELATIONS.iter().map(|name| column(name)).collect::<Result<_, AppError>>()?;
+    let [parties, items, payments, entries, assignments, agents, agent_users] = &json[..] else {
+        unreachable!("one column per relation")
+    };
+    let decoded = || -> Result<Related, serde_json::Error> {
+        let agents: HashMap<Uuid, delivery_agent::Model> =
+            rows_of::<delivery_agent::Model>(agents)?.into_iter().map(|a| (a.id, a)).collect();
+        let agent_users: HashMap<Uuid, user::Model> =
+            rows_of::<user::Model>(agent_users)?.into_iter().map(|u| (u.id, u)).collect();
+        let assignments = rows_of::<shipping_assignment::Model>(assignments)?.into_iter().map(|a| {
+            let agent = a.agent_id.and_then(|id| agents.get(&id)).cloned();
+            let user = agent.as_ref().and_then(|g| agent_users.get(&g.user_id)).cloned();
+            (a, agent, user)
+        });
+        let (assignments, users) = (assignments.collect(), rows_of(parties)?);
+        Ok(Related::of(users, rows_of(items)?, rows_of(payments)?, rows_of(entries)?, assignments))
+    };
+    // A value JSON carries differently from the row decoder (a timestamp
+    // beyond the year 9999 or before year 1, which only an operator can
+    // write) is read again the other way rather than failing the request.
+    Ok(decoded()
+        .inspect_err(|e| {
+            tracing::warn!(event = "order_relations_fallback", error = %e, "an order's relations were not readable as JSON; read per relation instead");
+        })
+        .ok())
 }
+
+/// The columns of [`in_one_statement`], in the order it reads them.
+const RELATIONS: [&str; 7] = ["parties", "items", "payments", "entries", "assignments", "agents", "agent_users"];
