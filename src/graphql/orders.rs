@@ -7,7 +7,7 @@ use crate::graphql::scalars::Decimal;
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 
 use crate::domain::lookup::{EntityKind, Found};
-use crate::domain::money::minor_to_decimal;
+use crate::domain::money::{minor_to_decimal, wide_minor_to_decimal};
 use crate::domain::orders::{self, NewItem, NewOrder, StatusChange};
 use crate::domain::{payments, shipping};
 use crate::error::AppError;
@@ -152,7 +152,10 @@ impl OrderItem {
     }
     /// `quantity * unitPrice`.
     async fn line_total(&self) -> Decimal {
-        minor_to_decimal(self.item.unit_price_minor * i64::from(self.item.quantity), &self.currency).into()
+        // In 128 bits: exact for any stored price and quantity, even ones
+        // written outside the API's limits.
+        let total = i128::from(self.item.unit_price_minor) * i128::from(self.item.quantity);
+        wide_minor_to_decimal(total, &self.currency).into()
     }
     /// ISO 4217 code (the order's).
     async fn currency(&self) -> &str {

@@ -281,7 +281,27 @@ async fn admins_soft_delete_and_restore_orders_and_deleted_orders_cannot_change(
     assert_eq!(deleted_row.actor_id, Some(admin_user.id));
 }
 
+/// A line total is exact even for a price and quantity written outside the
+/// API's limits (their product does not fit in 64 bits).
+async fn a_line_total_beyond_64_bits_is_exact(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(1).await;
+    let token = app.token_for("admin@courier.test").await;
+    // The seed's one order: every item of it.
+    app.exec("UPDATE order_items SET unit_price_minor = 9223372036854775807, quantity = 2").await;
+    let page = app.graphql("{ orders(first: 1) { nodes { id } } }", Value::Null, Some(&token)).await;
+    let id = page.data()["orders"]["nodes"][0]["id"].clone();
+    let res = app
+        .graphql("query($id: ID!) { order(id: $id) { items { lineTotal } } }", json!({ "id": id }), Some(&token))
+        .await;
+    assert!(res.body["errors"].is_null(), "{}", res.body);
+    let items = res.data()["order"]["items"].as_array().expect("items").clone();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|i| i["lineTotal"] == "184467440737095516.14"), "{items:?}");
+}
+
 on_both_backends!(
+    a_line_total_beyond_64_bits_is_exact,
     admins_soft_delete_and_restore_orders_and_deleted_orders_cannot_change,
     a_buyer_places_an_order_with_a_server_computed_total,
     invalid_orders_are_refused_with_a_field_and_write_nothing,
