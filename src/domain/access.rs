@@ -51,10 +51,18 @@ impl Scope {
         db: &impl ConnectionTrait,
         select: Select<E>,
     ) -> Result<Vec<E::Model>, AppError> {
-        match self.apply(select) {
-            Some(select) => Ok(select.all(db).await?),
-            None => Ok(Vec::new()),
-        }
+        rows(db, self.apply(select)).await
+    }
+}
+
+/// Every row of `select`; none when it is `None` (nothing visible).
+pub async fn rows<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Option<Select<E>>,
+) -> Result<Vec<E::Model>, AppError> {
+    match select {
+        Some(select) => Ok(select.all(db).await?),
+        None => Ok(Vec::new()),
     }
 }
 

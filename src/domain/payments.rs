@@ -37,7 +37,7 @@ pub use callback::{EventOutcome, processor_event};
 pub use capture::{CaptureRequest, capture, cash_due, collect_cash_on_delivery, log_captured};
 pub use initiate::{NewPayment, initiate};
 pub use processor::{PaymentProcessor, Simulated};
-pub use queries::{PaymentFilter, PaymentSort, by_ids, count, current, list, of_orders, sort_key, visible};
+pub use queries::{PaymentFilter, PaymentSort, by_ids, count, current, list, of_orders, of_orders_select, sort_key};
 pub use refund::{
     RefundRequest, Refunded, Settlement, has_live, live_locked, log_refunded, refund, settle_cancelled_order, void,
 };

@@ -93,7 +93,12 @@ pub async fn me(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<user::Mode
 /// the other party of old orders), in one statement. Callers reach them only
 /// through objects the viewer may see.
 pub async fn profiles(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<user::Model>, AppError> {
-    Ok(user::Entity::find().filter(user::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+    Ok(profiles_select(ids).all(db).await?)
+}
+
+/// The statement of [`profiles`].
+pub fn profiles_select(ids: &[Uuid]) -> Select<user::Entity> {
+    user::Entity::find().filter(user::Column::Id.is_in(ids.iter().copied()))
 }
 
 /// Which users to list (admins only).

@@ -40,7 +40,7 @@ use crate::domain::{Viewer, users};
 use crate::error::AppError;
 use crate::telemetry::metrics;
 
-/// The PostgreSQL channel (payload: the user's id, or `*` for all).
+/// The PostgreSQL channel (payload: the user's id, `*` for all, or the heartbeat).
 pub const CHANNEL: &str = "courier_users";
 
 /// How long a viewer is kept at most, notices or not.
@@ -96,7 +96,7 @@ impl Viewers {
     }
 
     /// Forgets `user` (`None`: everyone).
-    pub fn forget(&self, user: Option<Uuid>) {
+    fn forget(&self, user: Option<Uuid>) {
         self.generation.fetch_add(1, SeqCst);
         match user {
             Some(id) => self.kept.invalidate(&id),
@@ -126,7 +126,7 @@ impl Viewers {
 }
 
 /// The payload of the heartbeat every instance sends on [`CHANNEL`].
-pub const HEARTBEAT: &str = "heartbeat";
+const HEARTBEAT: &str = "heartbeat";
 
 /// How often each instance sends a heartbeat.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
@@ -168,7 +168,7 @@ pub async fn listen_postgres(
         viewers.arm();
         tracing::debug!(event = "viewer_listener_started", channel = CHANNEL, "keeping viewers");
         let mut heard = Instant::now();
-        loop {
+        let lost = loop {
             tokio::select! {
                 // `try_recv` returns `None` when the connection was lost
                 // (instead of reconnecting on its own, as `recv` does), so
@@ -178,22 +178,20 @@ pub async fn listen_postgres(
                         heard = Instant::now();
                         viewers.notice(n.payload());
                     }
-                    Ok(None) | Err(_) => {
-                        viewers.disarm();
-                        tracing::warn!(event = "viewer_listener_failed", "user-change connection lost; reading viewers from the database until it is back");
-                        break;
-                    }
+                    Ok(None) | Err(_) => break Some("lost"),
                 },
-                _ = tokio::time::sleep_until(heard + SILENCE_LIMIT) => {
-                    viewers.disarm();
-                    tracing::warn!(event = "viewer_listener_failed", "user-change connection silent (no heartbeat); reading viewers from the database until it is back");
-                    break;
-                }
-                _ = stop.changed() => break,
+                _ = tokio::time::sleep_until(heard + SILENCE_LIMIT) => break Some("silent (no heartbeat)"),
+                _ = stop.changed() => break None,
             }
+        };
+        viewers.disarm();
+        if let Some(lost) = lost {
+            tracing::warn!(
+                event = "viewer_listener_failed",
+                "user-change connection {lost}; reading viewers from the database until it is back"
+            );
         }
     }
-    viewers.disarm();
     heartbeat.abort();
 }
 

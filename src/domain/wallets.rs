@@ -17,7 +17,7 @@ pub use ledger::{
 };
 pub use queries::{
     EntryFilter, EntrySort, by_ids, count_entries_of_wallet, count_entries_of_wallets, entries_of_orders,
-    entries_of_payments, entries_of_wallet, entries_of_wallets, entry_sort_key, of_owners, visible_entries,
+    entries_of_orders_select, entries_of_payments, entries_of_wallet, entries_of_wallets, entry_sort_key, of_owners,
 };
 pub use top_up::top_up;
 pub use verify::{Invariant, LedgerHealth, Violation, health, verify};

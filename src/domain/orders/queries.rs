@@ -133,9 +133,12 @@ pub async fn for_change(db: &impl ConnectionTrait, viewer: &Viewer, id: Uuid) ->
 
 /// The items of `orders` (whose visibility the caller has established), in one statement.
 pub async fn items_of(db: &impl ConnectionTrait, orders: &[Uuid]) -> Result<Vec<order_item::Model>, AppError> {
-    Ok(order_item::Entity::find()
+    Ok(items_of_select(orders).all(db).await?)
+}
+
+/// The statement of [`items_of`].
+pub fn items_of_select(orders: &[Uuid]) -> Select<order_item::Entity> {
+    order_item::Entity::find()
         .filter(order_item::Column::OrderId.is_in(orders.iter().copied()))
         .order_by_asc(order_item::Column::Id)
-        .all(db)
-        .await?)
 }

@@ -22,11 +22,11 @@
 //! `shipping::visible_assignments`, `access::delivery_agents`), so the
 //! access rules are written once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user};
 use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement, SubQueryStatement};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QueryTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryTrait};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -125,8 +125,8 @@ async fn when<T: Default>(wanted: bool, read: impl Future<Output = Result<T, App
 }
 
 /// Reads `include` for `orders` (which the viewer may see): one statement
-/// on PostgreSQL, one per relation at once on SQLite (span
-/// `order_relations`, exported with the trace).
+/// for a single order on PostgreSQL, otherwise one per relation, all at
+/// once (span `order_relations`, exported with the trace).
 #[tracing::instrument(name = "order_relations", level = "debug", skip_all, fields(orders = orders.len()))]
 pub async fn related(
     db: &impl ConnectionTrait,
@@ -146,6 +146,14 @@ pub async fn related(
     }
 }
 
+/// The buyers and sellers of `orders`, each once.
+fn parties_of(orders: &[&order::Model]) -> Vec<Uuid> {
+    let mut parties: Vec<Uuid> = orders.iter().flat_map(|o| [o.buyer_id, o.seller_id]).collect();
+    parties.sort_unstable();
+    parties.dedup();
+    parties
+}
+
 async fn statement_per_relation(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
@@ -153,12 +161,7 @@ async fn statement_per_relation(
     include: Include,
 ) -> Result<Related, AppError> {
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let mut parties: Vec<Uuid> = Vec::new();
-    if include.parties {
-        parties = orders.iter().flat_map(|o| [o.buyer_id, o.seller_id]).collect();
-        parties.sort_unstable();
-        parties.dedup();
-    }
+    let parties = if include.parties { parties_of(orders) } else { Vec::new() };
     let assignments = async {
         if include.agents {
             shipping::assignments_with_agents_of_orders(db, viewer, &ids).await
@@ -187,19 +190,17 @@ fn json_array(rows: SelectStatement) -> Expr {
     Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(array)))
 }
 
-/// The rows of one JSON array written by [`json_array`].
-fn rows_of<M: DeserializeOwned>(json: &Option<String>) -> Result<Vec<M>, serde_json::Error> {
-    match json {
-        None => Ok(Vec::new()),
-        Some(json) => serde_json::from_str(json),
-    }
+/// The rows of one JSON array written by [`json_array`] (none when the
+/// relation was not read).
+fn rows_of<M: DeserializeOwned>(json: Option<&String>) -> Result<Vec<M>, serde_json::Error> {
+    json.map_or_else(|| Ok(Vec::new()), |json| serde_json::from_str(json))
 }
 
 /// `SELECT (<relation as a JSON array>) AS items, ...`: every relation of
 /// the page in one statement and one row (PostgreSQL). Each subquery is the
-/// same read, keyed by the page's ids, that [`statement_per_relation`] runs
-/// on its own; a relation the viewer may see none of is left out. `None`
-/// when the answer is not readable as JSON (see the end).
+/// very statement [`statement_per_relation`] runs on its own (`*_select`);
+/// a relation the viewer may see none of is left out. `None` when the
+/// answer is not readable as JSON (see the end).
 async fn in_one_statement(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
@@ -207,7 +208,7 @@ async fn in_one_statement(
     include: Include,
 ) -> Result<Option<Related>, AppError> {
     use shipping_assignment::Column as A;
-    let ids = || orders.iter().map(|o| o.id);
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let mut statement = Query::select();
     let mut selected: Vec<&str> = Vec::new();
     let mut relation = |name: &'static str, rows: Option<SelectStatement>| {
@@ -217,38 +218,28 @@ async fn in_one_statement(
         }
     };
     if include.parties {
-        let parties = orders.iter().flat_map(|o| [o.buyer_id, o.seller_id]).collect::<HashSet<_>>();
-        relation("parties", Some(user::Entity::find().filter(user::Column::Id.is_in(parties)).into_query()));
+        relation("parties", Some(users::profiles_select(&parties_of(orders)).into_query()));
     }
     if include.items {
-        let items = order_item::Entity::find().filter(order_item::Column::OrderId.is_in(ids()));
-        relation("items", Some(items.order_by_asc(order_item::Column::Id).into_query()));
+        relation("items", Some(super::items_of_select(&ids).into_query()));
     }
     if include.payments {
-        let payments = payments::visible(viewer).map(|s| s.filter(payment::Column::OrderId.is_in(ids())));
-        relation("payments", payments.map(QueryTrait::into_query));
+        relation("payments", payments::of_orders_select(viewer, &ids).map(QueryTrait::into_query));
     }
     if include.entries {
-        let payments_of_page = Query::select()
-            .column(payment::Column::Id)
-            .from(payment::Entity)
-            .and_where(payment::Column::OrderId.is_in(ids()))
-            .to_owned();
-        let entries = wallets::visible_entries(viewer)
-            .map(|s| s.filter(ledger_entry::Column::PaymentId.in_subquery(payments_of_page)));
-        relation("entries", entries.map(QueryTrait::into_query));
+        relation("entries", wallets::entries_of_orders_select(viewer, &ids).map(QueryTrait::into_query));
     }
     if include.assignments || include.agents {
-        let assignments = shipping::visible_assignments(viewer).map(|s| s.filter(A::OrderId.is_in(ids())));
-        relation("assignments", assignments.map(QueryTrait::into_query));
+        relation("assignments", shipping::assignments_of_orders_select(viewer, &ids).map(QueryTrait::into_query));
     }
     if include.agents {
-        // The agents of the page's assignments and their users; only those
-        // of visible assignments are attached below.
+        // The agents of the page's assignments and their users (the
+        // statement-per-relation path joins them instead); only those of
+        // visible assignments are attached below.
         let agent_ids = Query::select()
             .column(A::AgentId)
             .from(shipping_assignment::Entity)
-            .and_where(A::OrderId.is_in(ids()))
+            .and_where(A::OrderId.is_in(ids.iter().copied()))
             .to_owned();
         let agents = access::delivery_agents(viewer)
             .apply(delivery_agent::Entity::find().filter(delivery_agent::Column::Id.in_subquery(agent_ids.clone())));
@@ -263,29 +254,31 @@ async fn in_one_statement(
             Some(user::Entity::find().filter(user::Column::Id.in_subquery(their_users)).into_query()),
         );
     }
-    let row = db.query_one_raw(db.get_database_backend().build(&statement)).await?;
-    let column = |name: &str| -> Result<Option<String>, AppError> {
-        match &row {
-            Some(row) if selected.contains(&name) => Ok(row.try_get("", name)?),
-            _ => Ok(None),
+    let mut json: HashMap<&str, String> = HashMap::new();
+    if let Some(row) = db.query_one_raw(db.get_database_backend().build(&statement)).await? {
+        for name in selected {
+            if let Some(text) = row.try_get::<Option<String>>("", name)? {
+                json.insert(name, text);
+            }
         }
-    };
-    let json: Vec<Option<String>> = RELATIONS.iter().map(|name| column(name)).collect::<Result<_, AppError>>()?;
-    let [parties, items, payments, entries, assignments, agents, agent_users] = &json[..] else {
-        unreachable!("one column per relation")
-    };
+    }
     let decoded = || -> Result<Related, serde_json::Error> {
         let agents: HashMap<Uuid, delivery_agent::Model> =
-            rows_of::<delivery_agent::Model>(agents)?.into_iter().map(|a| (a.id, a)).collect();
+            rows_of::<delivery_agent::Model>(json.get("agents"))?.into_iter().map(|a| (a.id, a)).collect();
         let agent_users: HashMap<Uuid, user::Model> =
-            rows_of::<user::Model>(agent_users)?.into_iter().map(|u| (u.id, u)).collect();
-        let assignments = rows_of::<shipping_assignment::Model>(assignments)?.into_iter().map(|a| {
+            rows_of::<user::Model>(json.get("agent_users"))?.into_iter().map(|u| (u.id, u)).collect();
+        let assignments = rows_of::<shipping_assignment::Model>(json.get("assignments"))?.into_iter().map(|a| {
             let agent = a.agent_id.and_then(|id| agents.get(&id)).cloned();
             let user = agent.as_ref().and_then(|g| agent_users.get(&g.user_id)).cloned();
             (a, agent, user)
         });
-        let (assignments, users) = (assignments.collect(), rows_of(parties)?);
-        Ok(Related::of(users, rows_of(items)?, rows_of(payments)?, rows_of(entries)?, assignments))
+        Ok(Related::of(
+            rows_of(json.get("parties"))?,
+            rows_of(json.get("items"))?,
+            rows_of(json.get("payments"))?,
+            rows_of(json.get("entries"))?,
+            assignments.collect(),
+        ))
     };
     // A value JSON carries differently from the row decoder (a timestamp
     // beyond the year 9999 or before year 1, which only an operator can
@@ -296,6 +289,3 @@ async fn in_one_statement(
         })
         .ok())
 }
-
-/// The columns of [`in_one_statement`], in the order it reads them.
-const RELATIONS: [&str; 7] = ["parties", "items", "payments", "entries", "assignments", "agents", "agent_users"];

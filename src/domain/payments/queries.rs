@@ -84,22 +84,19 @@ pub async fn by_ids(
         .await
 }
 
-/// The payments the viewer may see, oldest first; `None` when none.
-pub fn visible(viewer: Option<&Viewer>) -> Option<Select<payment::Entity>> {
-    access::payments(viewer)
-        .apply(sea_orm::QueryOrder::order_by_asc(payment::Entity::find(), payment::Column::CreatedAt))
-}
-
 /// Visible payments of `orders`, oldest first, in one statement.
 pub async fn of_orders(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<payment::Model>, AppError> {
-    match visible(viewer) {
-        Some(select) => Ok(select.filter(payment::Column::OrderId.is_in(orders.iter().copied())).all(db).await?),
-        None => Ok(Vec::new()),
-    }
+    access::rows(db, of_orders_select(viewer, orders)).await
+}
+
+/// The statement of [`of_orders`]; `None` when the viewer may see none.
+pub fn of_orders_select(viewer: Option<&Viewer>, orders: &[Uuid]) -> Option<Select<payment::Entity>> {
+    let select = payment::Entity::find().filter(payment::Column::OrderId.is_in(orders.iter().copied()));
+    access::payments(viewer).apply(sea_orm::QueryOrder::order_by_asc(select, payment::Column::CreatedAt))
 }
 
 /// The order's current payment: the newest one that has not failed.

@@ -71,23 +71,24 @@ pub async fn count_assignments(
     pagination::count(db, assignments(viewer, filter)).await
 }
 
-/// The assignments the viewer may see, oldest first; `None` when none.
-pub fn visible_assignments(viewer: Option<&Viewer>) -> Option<Select<shipping_assignment::Entity>> {
-    assignments(viewer, &AssignmentFilter::default()).map(|s| s.order_by_asc(shipping_assignment::Column::CreatedAt))
-}
-
 /// Visible assignments of `orders`, oldest first, in one statement.
 pub async fn assignments_of_orders(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<shipping_assignment::Model>, AppError> {
-    let select = visible_assignments(viewer)
-        .map(|s| s.filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied())));
-    match select {
-        Some(select) => Ok(select.all(db).await?),
-        None => Ok(Vec::new()),
-    }
+    access::rows(db, assignments_of_orders_select(viewer, orders)).await
+}
+
+/// The statement of [`assignments_of_orders`]; `None` when the viewer may see none.
+pub fn assignments_of_orders_select(
+    viewer: Option<&Viewer>,
+    orders: &[Uuid],
+) -> Option<Select<shipping_assignment::Entity>> {
+    assignments(viewer, &AssignmentFilter::default()).map(|s| {
+        s.filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied()))
+            .order_by_asc(shipping_assignment::Column::CreatedAt)
+    })
 }
 
 /// A visible assignment with its agent (when the viewer may see it) and the
@@ -101,13 +102,8 @@ pub async fn assignments_with_agents_of_orders(
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<AssignmentWithAgent>, AppError> {
-    let Some(select) = visible_assignments(viewer) else { return Ok(Vec::new()) };
-    let mut rows = select
-        .filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied()))
-        .find_also_related(delivery_agent::Entity)
-        .and_also_related(user::Entity)
-        .all(db)
-        .await?;
+    let Some(select) = assignments_of_orders_select(viewer, orders) else { return Ok(Vec::new()) };
+    let mut rows = select.find_also_related(delivery_agent::Entity).and_also_related(user::Entity).all(db).await?;
     // The agents' own rule, applied to the joined rows.
     match access::delivery_agents(viewer) {
         access::Scope::All => {}

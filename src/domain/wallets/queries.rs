@@ -146,12 +146,17 @@ pub async fn entries_of_orders(
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<ledger_entry::Model>, AppError> {
+    access::rows(db, entries_of_orders_select(viewer, orders)).await
+}
+
+/// The statement of [`entries_of_orders`]; `None` when the viewer may see none.
+pub fn entries_of_orders_select(viewer: Option<&Viewer>, orders: &[Uuid]) -> Option<Select<ledger_entry::Entity>> {
     let payments = Query::select()
         .column(payment::Column::Id)
         .from(payment::Entity)
         .and_where(payment::Column::OrderId.is_in(orders.iter().copied()))
         .to_owned();
-    entries_where(db, viewer, ledger_entry::Column::PaymentId.in_subquery(payments)).await
+    visible_entries(viewer).map(|s| s.filter(ledger_entry::Column::PaymentId.in_subquery(payments)))
 }
 
 async fn entries_where(
@@ -159,14 +164,11 @@ async fn entries_where(
     viewer: Option<&Viewer>,
     condition: SimpleExpr,
 ) -> Result<Vec<ledger_entry::Model>, AppError> {
-    match visible_entries(viewer) {
-        Some(select) => Ok(select.filter(condition).all(db).await?),
-        None => Ok(Vec::new()),
-    }
+    access::rows(db, visible_entries(viewer).map(|s| s.filter(condition))).await
 }
 
 /// The ledger entries the viewer may see, oldest first; `None` when none.
-pub fn visible_entries(viewer: Option<&Viewer>) -> Option<Select<ledger_entry::Entity>> {
+fn visible_entries(viewer: Option<&Viewer>) -> Option<Select<ledger_entry::Entity>> {
     let select = ledger_entry::Entity::find()
         .order_by_asc(ledger_entry::Column::CreatedAt)
         .order_by_asc(ledger_entry::Column::Id);
