@@ -40,6 +40,50 @@ tokio::task_local! {
     static ACQUIRING: Cell<bool>;
 }
 
+/// A pooled PostgreSQL connection idle this long is pinged before it is lent.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// For this long after a connection was found lost, every connection is
+/// pinged before it is lent, so the pool sheds its other dead connections
+/// (a database restart kills them all) instead of lending them.
+const LOSING_FOR: Duration = Duration::from_secs(5);
+
+/// When a connection was last found lost (milliseconds of [`clock_ms`]; 0: never).
+static LOST_AT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Milliseconds since the first call, from 1.
+fn clock_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// Whether `err` says a connection died (the database restarted, a backend
+/// was terminated, the socket broke), as opposed to a pool that is merely
+/// busy. Records it, so that lent connections are pinged for a while.
+pub fn connection_lost(err: &DbErr) -> bool {
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    let busy = match err {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => true,
+        DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => {
+            matches!(e.as_ref(), sea_orm::sqlx::Error::PoolTimedOut)
+        }
+        _ => false,
+    };
+    let lost = !busy && crate::error::classify(err) == crate::error::DbFailure::ConnectionLost;
+    if lost {
+        LOST_AT_MS.store(clock_ms(), Ordering::Relaxed);
+    }
+    lost
+}
+
+/// Whether a connection was found lost within [`LOSING_FOR`].
+fn losing_connections() -> bool {
+    let at = LOST_AT_MS.load(Ordering::Relaxed);
+    at != 0 && clock_ms().saturating_sub(at) < LOSING_FOR.as_millis() as u64
+}
+
 /// Calls waiting for a pooled connection now (process-wide).
 static WAITING: AtomicI64 = AtomicI64::new(0);
 
@@ -160,6 +204,19 @@ pub async fn connect_for(config: &Config, purpose: Purpose) -> Result<DatabaseCo
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .create_if_missing(true)
         });
+    // sqlx pings a PostgreSQL connection before lending it by default: a
+    // round trip more for every statement (and it pings again on release).
+    // A connection is pinged only when it sat idle (when a proxy or a
+    // restart may have closed it) or while connections are being lost;
+    // a read that still meets a dead connection is retried (`Limited`).
+    options.test_before_acquire(false).map_sqlx_postgres_before_acquire(|conn, meta| {
+        Box::pin(async move {
+            if meta.idle_for >= PING_IF_IDLE_FOR || losing_connections() {
+                sea_orm::sqlx::Connection::ping(conn).await?;
+            }
+            Ok(true)
+        })
+    });
     if purpose == Purpose::Serve && config.metrics {
         // sqlx reports every acquire with its wait (`telemetry` turns the
         // events into the acquire histogram and ends the `waiting` count).
@@ -236,12 +293,20 @@ impl ConnectionTrait for Limited {
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
         let _permit = self.permit().await?;
-        acquiring(self.db.query_one_raw(stmt)).await
+        match acquiring(self.db.query_one_raw(stmt.clone())).await {
+            Err(e) if connection_lost(&e) => acquiring(self.db.query_one_raw(stmt)).await,
+            done => done,
+        }
     }
 
+    // A read that met a dead connection runs once more: reads are safe to
+    // repeat, and the retry's connection is pinged first (`connection_lost`).
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
         let _permit = self.permit().await?;
-        acquiring(self.db.query_all_raw(stmt)).await
+        match acquiring(self.db.query_all_raw(stmt.clone())).await {
+            Err(e) if connection_lost(&e) => acquiring(self.db.query_all_raw(stmt)).await,
+            done => done,
+        }
     }
 
     fn support_returning(&self) -> bool {
@@ -284,12 +349,16 @@ pub async fn begin_write(db: &DatabaseConnection, isolation: Isolation) -> Resul
     // levels to set (and SeaORM warns if asked).
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     let isolation_level = (postgres && isolation == Isolation::Serializable).then_some(IsolationLevel::Serializable);
-    acquiring(db.begin_with_options(TransactionOptions {
+    let options = TransactionOptions {
         isolation_level,
         access_mode: None,
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-    }))
-    .await
+    };
+    // Nothing has run yet, so a BEGIN that met a dead connection is repeated.
+    match acquiring(db.begin_with_options(options)).await {
+        Err(e) if connection_lost(&e) => acquiring(db.begin_with_options(options)).await,
+        begun => begun,
+    }
 }
 
 /// Begins a read-only transaction in which every statement sees the same
@@ -391,7 +460,9 @@ where
 /// Runs `SELECT 1`.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    db.query_one_raw(Statement::from_string(backend, "SELECT 1")).await.map(|_| ())
+    db.query_one_raw(Statement::from_string(backend, "SELECT 1")).await.map(|_| ()).inspect_err(|e| {
+        connection_lost(e);
+    })
 }
 
 /// A snapshot of the connection pool.

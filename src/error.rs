@@ -290,6 +290,7 @@ impl From<DbErr> for AppError {
                 "a request gave up waiting for a pooled connection"
             );
         }
+        crate::db::connection_lost(&err);
         match classify(&err) {
             DbFailure::UniqueViolation => Self::Conflict {
                 message: "A record with the same unique value already exists".into(),

@@ -256,7 +256,8 @@ pub(crate) async fn authenticate(state: &AppState, authorization: Option<&str>) 
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AppError::Unauthenticated("Authorization must be `Bearer <token>`".into()))?;
     let user_id = state.tokens.verify(token)?;
-    state.viewers.authenticate(&state.db, user_id).await.map(Some)
+    // Through the request reader, so a dead pooled connection is retried.
+    state.viewers.authenticate(&Limited::new(state.db.clone(), 1), user_id).await.map(Some)
 }
 
 /// The operation `name` selects in `document` (the only one when unnamed).

@@ -42,6 +42,36 @@ on_both_backends!(
     pool_health_reports_counters_within_bounds,
 );
 
+/// PostgreSQL only: every pooled connection killed at once (what a database
+/// restart does) while they are in use. A connection in use is not pinged
+/// before each statement, so reads meet dead connections: each such read
+/// runs once more, on a connection pinged first, and no caller sees the
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_survive_every_pooled_connection_being_killed_postgres() {
+    let app = spawn_app(Backend::Postgres).await;
+    app.seed(5).await;
+    let admin = app.token_for("admin@courier.test").await;
+    let query = "{ orders(first: 5) { totalCount edges { node { orderNumber items { name } payment { status } } } } }";
+    let reads =
+        || futures_util::future::join_all((0..8).map(|_| app.graphql(query, serde_json::json!({}), Some(&admin))));
+    let before = reads().await;
+    let expected = before[0].data().clone();
+    assert_eq!(expected["orders"]["totalCount"], 5, "{expected}");
+
+    let killed = app
+        .query_strings(
+            "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        )
+        .await;
+    assert!(killed.len() >= 3, "the pool's connections were killed: {killed:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    for (i, answer) in reads().await.iter().enumerate() {
+        assert_eq!(answer.data(), &expected, "read {i} after the kill: {}", answer.body);
+    }
+}
+
 /// PostgreSQL only: SQLite is a file opened in-process and cannot be taken
 /// away from a running pool the way a server can.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
