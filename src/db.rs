@@ -73,7 +73,15 @@ pub fn connection_lost(err: &DbErr) -> bool {
     };
     let lost = !busy && crate::error::classify(err) == crate::error::DbFailure::ConnectionLost;
     if lost {
+        let already = losing_connections();
         LOST_AT_MS.store(clock_ms(), Ordering::Relaxed);
+        if !already {
+            tracing::warn!(
+                event = "db_connection_lost",
+                error = %err,
+                "a pooled connection was found dead; connections are pinged before use for 5 s"
+            );
+        }
     }
     lost
 }
@@ -354,7 +362,12 @@ pub async fn begin_write(db: &DatabaseConnection, isolation: Isolation) -> Resul
         access_mode: None,
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
     };
-    // Nothing has run yet, so a BEGIN that met a dead connection is repeated.
+    begin(db, options).await
+}
+
+/// Begins a transaction; nothing has run yet, so a `BEGIN` that met a dead
+/// connection is repeated (on a pinged one, see [`connection_lost`]).
+async fn begin(db: &DatabaseConnection, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
     match acquiring(db.begin_with_options(options)).await {
         Err(e) if connection_lost(&e) => acquiring(db.begin_with_options(options)).await,
         begun => begun,
@@ -367,12 +380,12 @@ pub async fn begin_write(db: &DatabaseConnection, isolation: Isolation) -> Resul
 /// whose first read fixes the snapshot (WAL mode).
 pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
-    acquiring(db.begin_with_options(TransactionOptions {
+    let options = TransactionOptions {
         isolation_level: postgres.then_some(IsolationLevel::RepeatableRead),
         access_mode: postgres.then_some(AccessMode::ReadOnly),
         sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
-    }))
-    .await
+    };
+    begin(db, options).await
 }
 
 /// Minutes from `from` to `to` (two timestamp expressions) as a double

@@ -263,14 +263,22 @@ async fn store<T: Serialize>(
     Ok(stored.rows_affected == 1)
 }
 
+/// Gives an unfinished claim back. Deleting it twice is harmless, so a
+/// delete that met a dead connection runs once more: a key left claimed
+/// would refuse its own retries until it is abandoned.
 async fn release(db: &DatabaseConnection, claim: &Ticket) -> Result<(), AppError> {
     use idempotency_key::Column as C;
-    idempotency_key::Entity::delete_many()
-        .filter(C::Id.eq(claim.id))
-        .filter(C::CreatedAt.eq(claim.claimed_at))
-        .filter(C::Response.is_null())
-        .exec(db)
-        .await?;
+    let delete = || {
+        idempotency_key::Entity::delete_many()
+            .filter(C::Id.eq(claim.id))
+            .filter(C::CreatedAt.eq(claim.claimed_at))
+            .filter(C::Response.is_null())
+            .exec(db)
+    };
+    match delete().await {
+        Err(e) if crate::db::connection_lost(&e) => delete().await?,
+        done => done?,
+    };
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Health routes.
 
-use crate::helpers::{Backend, pg_admin, spawn_app};
+use crate::helpers::{Backend, logs_containing, pg_admin, spawn_app};
 use crate::on_both_backends;
 
 async fn liveness_answers_without_authentication(backend: Backend) {
@@ -70,6 +70,7 @@ async fn reads_survive_every_pooled_connection_being_killed_postgres() {
     for (i, answer) in reads().await.iter().enumerate() {
         assert_eq!(answer.data(), &expected, "read {i} after the kill: {}", answer.body);
     }
+    assert!(!logs_containing("db_connection_lost").is_empty(), "the lost connections are logged");
 }
 
 /// PostgreSQL only: SQLite is a file opened in-process and cannot be taken
