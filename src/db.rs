@@ -61,17 +61,7 @@ fn clock_ms() -> u64 {
 /// was terminated, the socket broke), as opposed to a pool that is merely
 /// busy. Records it, so that lent connections are pinged for a while.
 pub fn connection_lost(err: &DbErr) -> bool {
-    use sea_orm::{ConnAcquireErr, RuntimeErr};
-    let busy = match err {
-        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => true,
-        DbErr::Query(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Conn(RuntimeErr::SqlxError(e)) => {
-            matches!(e.as_ref(), sea_orm::sqlx::Error::PoolTimedOut)
-        }
-        _ => false,
-    };
-    let lost = !busy && crate::error::classify(err) == crate::error::DbFailure::ConnectionLost;
+    let lost = crate::error::classify(err) == crate::error::DbFailure::ConnectionLost;
     if lost {
         let already = losing_connections();
         LOST_AT_MS.store(clock_ms(), Ordering::Relaxed);
@@ -84,6 +74,19 @@ pub fn connection_lost(err: &DbErr) -> bool {
         }
     }
     lost
+}
+
+/// Runs `op`, and once more when it met a dead connection (the second
+/// attempt's connection is pinged first, see [`connection_lost`]). Only for
+/// what is safe to repeat: a read, a `BEGIN`, a delete.
+pub async fn once_more_if_lost<T, Fut>(op: impl Fn() -> Fut) -> Result<T, DbErr>
+where
+    Fut: Future<Output = Result<T, DbErr>>,
+{
+    match op().await {
+        Err(e) if connection_lost(&e) => op().await,
+        done => done,
+    }
 }
 
 /// Whether a connection was found lost within [`LOSING_FOR`].
@@ -301,20 +304,13 @@ impl ConnectionTrait for Limited {
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
         let _permit = self.permit().await?;
-        match acquiring(self.db.query_one_raw(stmt.clone())).await {
-            Err(e) if connection_lost(&e) => acquiring(self.db.query_one_raw(stmt)).await,
-            done => done,
-        }
+        once_more_if_lost(|| acquiring(self.db.query_one_raw(stmt.clone()))).await
     }
 
-    // A read that met a dead connection runs once more: reads are safe to
-    // repeat, and the retry's connection is pinged first (`connection_lost`).
+    // Reads are safe to repeat, so one that met a dead connection runs again.
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
         let _permit = self.permit().await?;
-        match acquiring(self.db.query_all_raw(stmt.clone())).await {
-            Err(e) if connection_lost(&e) => acquiring(self.db.query_all_raw(stmt)).await,
-            done => done,
-        }
+        once_more_if_lost(|| acquiring(self.db.query_all_raw(stmt.clone()))).await
     }
 
     fn support_returning(&self) -> bool {
@@ -366,12 +362,9 @@ pub async fn begin_write(db: &DatabaseConnection, isolation: Isolation) -> Resul
 }
 
 /// Begins a transaction; nothing has run yet, so a `BEGIN` that met a dead
-/// connection is repeated (on a pinged one, see [`connection_lost`]).
+/// connection is repeated.
 async fn begin(db: &DatabaseConnection, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
-    match acquiring(db.begin_with_options(options)).await {
-        Err(e) if connection_lost(&e) => acquiring(db.begin_with_options(options)).await,
-        begun => begun,
-    }
+    once_more_if_lost(|| acquiring(db.begin_with_options(options))).await
 }
 
 /// Begins a read-only transaction in which every statement sees the same

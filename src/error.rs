@@ -240,6 +240,8 @@ pub enum DbFailure {
     SerializationFailure,
     /// The connection or pool is gone.
     ConnectionLost,
+    /// Every pooled connection stayed busy past the acquire timeout.
+    PoolExhausted,
     /// The statement ran past `statement_timeout`.
     Timeout,
     /// The client sent text the database cannot store (a NUL byte).
@@ -251,6 +253,10 @@ pub enum DbFailure {
 /// Classifies a database error by SQLSTATE (PostgreSQL) or result code (SQLite).
 pub fn classify(err: &DbErr) -> DbFailure {
     let runtime = match err {
+        DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => return DbFailure::PoolExhausted,
+        DbErr::Conn(RuntimeErr::SqlxError(e)) if matches!(e.as_ref(), sea_orm::sqlx::Error::PoolTimedOut) => {
+            return DbFailure::PoolExhausted;
+        }
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return DbFailure::ConnectionLost,
         DbErr::Query(e) | DbErr::Exec(e) => e,
         _ => return DbFailure::Other,
@@ -260,7 +266,8 @@ pub fn classify(err: &DbErr) -> DbFailure {
     };
     use sea_orm::sqlx::Error as S;
     match sqlx_err.as_ref() {
-        S::Io(_) | S::PoolTimedOut | S::PoolClosed | S::WorkerCrashed | S::Tls(_) => DbFailure::ConnectionLost,
+        S::PoolTimedOut => DbFailure::PoolExhausted,
+        S::Io(_) | S::PoolClosed | S::WorkerCrashed | S::Tls(_) => DbFailure::ConnectionLost,
         S::Database(db) => match db.code().as_deref() {
             // PostgreSQL SQLSTATEs.
             Some("23505") => DbFailure::UniqueViolation,
@@ -307,7 +314,9 @@ impl From<DbErr> for AppError {
                 message: "The record is being changed by another request, retry".into(),
                 context: serde_json::json!({ "retryable": true, "reason": "SERIALIZATION_FAILURE" }),
             },
-            DbFailure::ConnectionLost => Self::Unavailable("The database is unavailable, retry later".into()),
+            DbFailure::ConnectionLost | DbFailure::PoolExhausted => {
+                Self::Unavailable("The database is unavailable, retry later".into())
+            }
             DbFailure::Timeout => Self::Timeout("The database took too long to answer; retry later".into()),
             DbFailure::InvalidText => {
                 Self::Validation { field: None, message: "The input contains characters that cannot be stored".into() }

@@ -268,17 +268,14 @@ async fn store<T: Serialize>(
 /// would refuse its own retries until it is abandoned.
 async fn release(db: &DatabaseConnection, claim: &Ticket) -> Result<(), AppError> {
     use idempotency_key::Column as C;
-    let delete = || {
+    crate::db::once_more_if_lost(|| {
         idempotency_key::Entity::delete_many()
             .filter(C::Id.eq(claim.id))
             .filter(C::CreatedAt.eq(claim.claimed_at))
             .filter(C::Response.is_null())
             .exec(db)
-    };
-    match delete().await {
-        Err(e) if crate::db::connection_lost(&e) => delete().await?,
-        done => done?,
-    };
+    })
+    .await?;
     Ok(())
 }
 
