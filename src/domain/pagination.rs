@@ -183,13 +183,17 @@ pub async fn fetch<E: EntityTrait>(
         return Ok(Page::empty());
     }
     let dir = key.query_direction(req).order();
-    let rows = key
-        .restrict(select, req)
-        .order_by(key.column, dir.clone())
-        .order_by(key.id, dir)
-        .limit(req.limit + 1)
-        .all(db)
-        .await?;
+    let select = key.restrict(select, req).order_by(key.column, dir.clone()).order_by(key.id, dir);
+    // The page size is written into the statement, not bound: PostgreSQL
+    // plans `LIMIT $n` generically as a tenth of the table, so a prepared
+    // page statement never settled on its generic plan and was planned
+    // again on every execution (half its PostgreSQL time; bench/RESULTS.md,
+    // issue 14). A first page now has no parameter at all. The size is a
+    // number at most MAX_PAGE_SIZE + 1, so there is at most one statement
+    // per page size.
+    let mut statement = db.get_database_backend().build(QueryTrait::as_query(&select));
+    statement.sql.push_str(&format!(" LIMIT {}", req.limit + 1));
+    let rows = select.from_raw_sql(statement).all(db).await?;
     Ok(Page::from_rows(rows, key, req))
 }
 
