@@ -35,11 +35,15 @@ where
 {
     let filter = EnvFilter::try_new(filter).map_err(|e| format!("invalid COURIER_LOG `{filter}`: {e}"))?;
     let acquire = AcquireTimes.with_filter(Targets::new().with_target(ACQUIRE_TARGET, Level::TRACE));
-    let traces = match otlp_endpoint {
-        Some(endpoint) => Some(otel::layer(endpoint)?.with_filter(Targets::new().with_target("courier", Level::DEBUG))),
-        None => None,
+    let traces = otlp_endpoint.map(otel::layer).transpose()?;
+    // Courier's spans when they are exported, nothing otherwise: an absent
+    // layer without a filter of its own would enable every span and event
+    // of every crate at every level, whatever COURIER_LOG says.
+    let exported = match traces {
+        Some(_) => Targets::new().with_target("courier", Level::DEBUG),
+        None => Targets::new(),
     };
-    let registry = tracing_subscriber::registry().with(acquire).with(traces);
+    let registry = tracing_subscriber::registry().with(acquire).with(traces.with_filter(exported));
     match format {
         LogFormat::Json => registry
             .with(

@@ -78,7 +78,10 @@ pub async fn layer(State(lifecycle): State<Arc<Lifecycle>>, mut req: Request, ne
     req.extensions_mut().insert(CorrelationId(correlation.clone()));
 
     let method = method_label(req.method());
-    let span = tracing::info_span!(
+    // At ERROR level, so that it exists whenever anything is logged: every
+    // line logged while serving the request (a slow statement's warning with
+    // COURIER_LOG=warn, say) carries its IDs.
+    let span = tracing::error_span!(
         "request",
         request_id = %id,
         correlation_id = %correlation,

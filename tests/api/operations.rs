@@ -571,6 +571,95 @@ async fn pool_and_readiness_are_503_while_the_database_is_gone() {
     assert_eq!(app.get_json("/health/pool").await.0, 200);
 }
 
+/// The `courier` binary serving a SQLite database in `dir` (demo data,
+/// `COURIER_LOG=warn`, no trace export unless `env` sets it).
+struct Served {
+    server: std::process::Child,
+    url: String,
+    /// The demo buyer's token.
+    token: String,
+}
+
+async fn serve_binary(dir: &std::path::Path, env: &[(&str, String)], stderr: std::process::Stdio) -> Served {
+    let database = format!("sqlite://{}/courier.db?mode=rwc", dir.display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let server = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .arg("serve")
+        .env("DATABASE_URL", &database)
+        .env("COURIER_BIND", format!("127.0.0.1:{port}"))
+        .env("COURIER_LOG", "warn")
+        .env_remove("COURIER_OTLP_ENDPOINT")
+        .env_remove("COURIER_ENV")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("courier serves");
+    let url = format!("http://127.0.0.1:{port}");
+    let up = eventually(Duration::from_secs(30), async || {
+        reqwest::get(format!("{url}/health/ready")).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(up, "the server came up");
+    let token = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["token", "--email", "buyer@courier.test"])
+        .env("DATABASE_URL", &database)
+        .env("COURIER_LOG", "warn")
+        .env_remove("COURIER_ENV")
+        .output()
+        .expect("token");
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    Served { server, url, token }
+}
+
+impl Served {
+    /// Posts `query` as the demo buyer with `headers`: a 200 without errors.
+    async fn answers(&self, query: &Value, headers: &[(&str, &str)]) {
+        let mut request = reqwest::Client::new().post(format!("{}/graphql", self.url)).bearer_auth(&self.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let res = request.json(query).send().await.expect("sent");
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.expect("json");
+        assert!(body["errors"].is_null(), "{body}");
+    }
+}
+
+/// With `COURIER_LOG=warn` (and no trace export) a warning logged while
+/// serving a request still carries the request's IDs: the request span is
+/// kept whenever anything is logged, while spans and events nothing would
+/// write are not created at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warnings_carry_the_request_id_at_warn_level() {
+    let dir = std::env::temp_dir().join(format!("courier_warn_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = std::fs::File::create(dir.join("stderr.log")).expect("log file");
+    let env = [("COURIER_LOG_FORMAT", "json".to_owned()), ("COURIER_SLOW_SQL_MS", "0".to_owned())];
+    let mut served = serve_binary(&dir, &env, log.into()).await;
+    let request_id = format!("warn-level-{}", uuid::Uuid::new_v4().simple());
+    let query = json!({ "query": "{ orders(first: 3) { edges { node { orderNumber items { name } } } } }" });
+    served.answers(&query, &[("x-request-id", &request_id)]).await;
+    let _ = served.server.kill();
+    let _ = served.server.wait();
+    let text = std::fs::read_to_string(dir.join("stderr.log")).expect("log");
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    // The page's statements, logged as slow (threshold 0) while serving it.
+    let page: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["fields"]["event"] == "slow_query_detected"
+                && l["fields"]["sql"].as_str().is_some_and(|s| s.starts_with("SELECT") && s.contains("\"order_items\""))
+        })
+        .collect();
+    assert!(!page.is_empty(), "no slow_query_detected for the items of the page: {text}");
+    for line in page {
+        assert_eq!(line["span"]["request_id"], request_id.as_str(), "{line}");
+    }
+    assert!(lines.iter().all(|l| l["level"] != "INFO" && l["level"] != "DEBUG"), "only warnings and errors: {text}");
+}
+
 /// With `COURIER_OTLP_ENDPOINT` set, the server exports its spans over
 /// OTLP/HTTP: a request span, dataloader batch spans and SQL statement spans
 /// reach the collector (flushed at the latest when the server stops on SIGTERM).
@@ -615,49 +704,17 @@ async fn traces_reach_an_otlp_collector() {
     });
 
     let dir = std::env::temp_dir().join(format!("courier_otel_{}", uuid::Uuid::new_v4().simple()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-    let server = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
-        .arg("serve")
-        .env("DATABASE_URL", format!("sqlite://{}/courier.db?mode=rwc", dir.display()))
-        .env("COURIER_BIND", format!("127.0.0.1:{port}"))
-        .env("COURIER_OTLP_ENDPOINT", format!("http://{collector_addr}/v1/traces"))
-        .env("COURIER_LOG", "warn")
-        .env_remove("COURIER_ENV")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("courier serves");
-    let url = format!("http://127.0.0.1:{port}");
-    let up = eventually(Duration::from_secs(30), async || {
-        reqwest::get(format!("{url}/health/ready")).await.is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    assert!(up, "the server came up");
-    let token = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
-        .args(["token", "--email", "buyer@courier.test"])
-        .env("DATABASE_URL", format!("sqlite://{}/courier.db?mode=rwc", dir.display()))
-        .env("COURIER_LOG", "warn")
-        .env_remove("COURIER_ENV")
-        .output()
-        .expect("token");
-    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    let env = [("COURIER_OTLP_ENDPOINT", format!("http://{collector_addr}/v1/traces"))];
+    let served = serve_binary(&dir, &env, std::process::Stdio::null()).await;
     // The page's relations are read together (span `order_relations`); the
     // payment's order goes through a loader (span `dataloader_batch`).
     let query = json!({ "query": "query Traced { orders(first: 3) { edges { node { buyer { displayName } items { name } payments { order { orderNumber } } } } } }" });
-    let res = reqwest::Client::new()
-        .post(format!("{url}/graphql"))
-        .bearer_auth(token)
-        .json(&query)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.expect("json");
-    assert!(body["errors"].is_null(), "{body}");
+    served.answers(&query, &[]).await;
     // SIGTERM: the server shuts down gracefully and flushes its spans.
-    let killed = std::process::Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().expect("kill");
+    let killed =
+        std::process::Command::new("kill").arg("-TERM").arg(served.server.id().to_string()).status().expect("kill");
     assert!(killed.success());
-    let mut server = server;
+    let mut server = served.server;
     let exited = eventually(Duration::from_secs(15), async || matches!(server.try_wait(), Ok(Some(_)))).await;
     assert!(exited, "the server exits on SIGTERM");
     let exported = eventually(Duration::from_secs(5), async || {
