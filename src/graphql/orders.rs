@@ -6,14 +6,14 @@ use crate::graphql::scalars::DateTime;
 use crate::graphql::scalars::Decimal;
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 
-use crate::domain::lookup::{EntityKind, Found};
+use crate::domain::lookup::EntityKind;
 use crate::domain::money::{minor_to_decimal, wide_minor_to_decimal};
 use crate::domain::orders::{self, NewItem, NewOrder, StatusChange};
 use crate::domain::{payments, shipping};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::{GqlResult, in_input};
-use crate::graphql::node::{decode_as, decode_opt, encode, find};
+use crate::graphql::node::{decode_as, decode_opt, encode};
 use crate::graphql::pagination::{Conn, PageArgs, Paging, connection_cost, list, paging, sort_input, total};
 use crate::graphql::payments::Payment;
 use crate::graphql::preloaded::{self, Assemble, PlainOrder};
@@ -291,15 +291,21 @@ impl OrdersQuery {
             String,
         >,
     ) -> GqlResult<PlainOrder> {
-        let model = match (id, order_number) {
+        let include = preloaded::include(&ctx.look_ahead());
+        let (model, related) = match (id, order_number) {
             (Some(id), None) => {
-                find(ctx, &id, EntityKind::Order, |f| if let Found::Order(m) = f { Some(m) } else { None }).await?
+                let id = decode_as(&id, EntityKind::Order, "id")?;
+                orders::by_id_with_related(ctx.db(), ctx.viewer(), id, include)
+                    .await?
+                    .ok_or_else(|| AppError::not_found(EntityKind::Order.name(), id))?
             }
-            (None, Some(number)) => orders::by_number(ctx.db(), ctx.viewer(), &number).await?,
+            (None, Some(number)) => {
+                let model = orders::by_number(ctx.db(), ctx.viewer(), &number).await?;
+                let related = orders::related(ctx.db(), ctx.viewer(), &[&model], include).await?;
+                (model, related)
+            }
             _ => return Err(AppError::validation("id", "Pass exactly one of `id` and `orderNumber`").into()),
         };
-        let include = preloaded::include(&ctx.look_ahead());
-        let related = orders::related(ctx.db(), ctx.viewer(), &[&model], include).await?;
         Ok(Assemble::new(related, include).order(model))
     }
     /// One order by its human-readable number.

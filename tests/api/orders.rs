@@ -259,6 +259,13 @@ async fn admins_soft_delete_and_restore_orders_and_deleted_orders_cannot_change(
     // Gone for the buyer, and not changeable by anyone.
     let node = app.graphql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": id }), Some(&buyer)).await;
     assert_eq!(node.code(), "NOT_FOUND");
+    // Also when read with its relations (one statement on PostgreSQL).
+    let with_relations = "query($id: ID!) { order(id: $id) { id buyer { email } items { name } payments { id } } }";
+    for token in [&buyer, &admin] {
+        let res = app.graphql(with_relations, json!({ "id": id }), Some(token)).await;
+        assert_eq!(res.code(), "NOT_FOUND", "{}", res.body);
+        assert!(res.body["data"]["order"].is_null(), "{}", res.body);
+    }
     let cancel = app.graphql(CANCEL, json!({ "input": { "orderId": id, "reason": "x" } }), Some(&admin)).await;
     assert_eq!(cancel.error()["extensions"]["rule"], "ORDER_DELETED", "{}", cancel.body);
     assert_eq!(app.graphql(delete, json!({ "id": id }), Some(&admin)).await.code(), "NOT_FOUND");

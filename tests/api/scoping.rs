@@ -43,6 +43,10 @@ async fn a_buyer_sees_only_their_orders_everywhere(backend: Backend) {
     let id = courier::graphql::node::encode(courier::domain::lookup::EntityKind::Order, other.id);
     for (query, vars) in [
         ("query($id: ID!) { order(id: $id) { id } }", json!({ "id": id.as_str() })),
+        (
+            "query($id: ID!) { order(id: $id) { id buyer { email } items { name } payment { amount } assignments { status } } }",
+            json!({ "id": id.as_str() }),
+        ),
         ("query($id: ID!) { node(id: $id) { id } }", json!({ "id": id.as_str() })),
         ("query($n: String!) { orderByNumber(orderNumber: $n) { id } }", json!({ "n": other.order_number })),
         ("query($n: String!) { order(orderNumber: $n) { id } }", json!({ "n": other.order_number })),

@@ -6,11 +6,12 @@
 //!
 //! How they are read is the one place where the backends differ here:
 //!
-//! - PostgreSQL, one order (`order(id:)`, a page of one): one statement, one
-//!   row. Each relation is a scalar subquery returning its rows as one JSON
-//!   array (`json_agg`), read back into the same models: two statements for
-//!   the whole request instead of seven, 1.6x the requests per second
-//!   (bench/RESULTS.md, issue 14).
+//! - PostgreSQL, one order (`order(orderNumber:)`, a page of one): one
+//!   statement, one row. Each relation is a scalar subquery returning its
+//!   rows as one JSON array (`json_agg`), read back into the same models: two
+//!   statements for the whole request instead of seven, 1.6x the requests
+//!   per second (bench/RESULTS.md, issue 14). `order(id:)` reads the order's
+//!   own row in that same statement ([`by_id_with_related`]): one statement.
 //! - Any other page, and SQLite (embedded, no round trips to save): one
 //!   statement per relation, all at once. Measured on a page of 50, the one
 //!   JSON statement cost PostgreSQL 2x (a subquery per order) to 5x (one
@@ -25,8 +26,11 @@
 use std::collections::HashMap;
 
 use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user};
-use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement, SubQueryStatement};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryTrait};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, SubQueryStatement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter, QueryResult,
+    QueryTrait, Select,
+};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -197,20 +201,75 @@ fn rows_of<M: DeserializeOwned>(json: Option<&String>) -> Result<Vec<M>, serde_j
 }
 
 /// `SELECT (<relation as a JSON array>) AS items, ...`: every relation of
-/// the page in one statement and one row (PostgreSQL). Each subquery is the
-/// very statement [`statement_per_relation`] runs on its own (`*_select`);
-/// a relation the viewer may see none of is left out. `None` when the
-/// answer is not readable as JSON (see the end).
+/// the page in one statement and one row (PostgreSQL). `None` when the
+/// answer is not readable as JSON (see [`decoded`]).
 async fn in_one_statement(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
     orders: &[&order::Model],
     include: Include,
 ) -> Result<Option<Related>, AppError> {
-    use shipping_assignment::Column as A;
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let mut statement = Query::select();
-    let mut selected: Vec<&str> = Vec::new();
+    let parties = users::profiles_select(&parties_of(orders));
+    let selected = with_relations(&mut statement, viewer, &ids, parties, include);
+    let row = db.query_one_raw(db.get_database_backend().build(&statement)).await?;
+    Ok(match row {
+        Some(row) => decoded(&row, &selected)?,
+        None => Some(Related::default()),
+    })
+}
+
+/// The visible order `id` (not soft-deleted) and `include`, read together:
+/// on PostgreSQL in one statement, the order's own row with its relations as
+/// JSON columns ([`with_relations`]), which PostgreSQL only computes when
+/// the order is visible; elsewhere, or when the JSON is not readable, the
+/// order and then [`related`]. `None` when the viewer may not see it.
+pub async fn by_id_with_related(
+    db: &impl ConnectionTrait,
+    viewer: Option<&Viewer>,
+    id: Uuid,
+    include: Include,
+) -> Result<Option<(order::Model, Related)>, AppError> {
+    use order::Column as O;
+    let select = order::Entity::find().filter(O::Id.eq(id)).filter(O::DeletedAt.is_null());
+    let Some(select) = access::orders(viewer).apply(select) else { return Ok(None) };
+    if db.get_database_backend() == DatabaseBackend::Postgres && !include.is_empty() {
+        let mut statement = select.into_query();
+        // The parties of the row being read, not of ids known beforehand.
+        let parties = user::Entity::find().filter(
+            Condition::any()
+                .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::BuyerId)))
+                .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::SellerId))),
+        );
+        let selected = with_relations(&mut statement, viewer, &[id], parties, include);
+        let Some(row) = db.query_one_raw(db.get_database_backend().build(&statement)).await? else { return Ok(None) };
+        let model = order::Model::from_query_result(&row, "")?;
+        if let Some(related) = decoded(&row, &selected)? {
+            return Ok(Some((model, related)));
+        }
+        let related = statement_per_relation(db, viewer, &[&model], include).await?;
+        return Ok(Some((model, related)));
+    }
+    let Some(model) = select.one(db).await? else { return Ok(None) };
+    let related = related(db, viewer, &[&model], include).await?;
+    Ok(Some((model, related)))
+}
+
+/// Adds `include` to `statement` as one JSON array column per relation
+/// ([`json_array`]), each the very statement [`statement_per_relation`]
+/// runs on its own (`*_select`) for the orders `ids`, and the parties as
+/// read by `parties`. A relation the viewer may see none of is left out.
+/// Returns the names of the columns added.
+fn with_relations(
+    statement: &mut SelectStatement,
+    viewer: Option<&Viewer>,
+    ids: &[Uuid],
+    parties: Select<user::Entity>,
+    include: Include,
+) -> Vec<&'static str> {
+    use shipping_assignment::Column as A;
+    let mut selected: Vec<&'static str> = Vec::new();
     let mut relation = |name: &'static str, rows: Option<SelectStatement>| {
         if let Some(rows) = rows {
             statement.expr_as(json_array(rows), Alias::new(name));
@@ -218,24 +277,24 @@ async fn in_one_statement(
         }
     };
     if include.parties {
-        relation("parties", Some(users::profiles_select(&parties_of(orders)).into_query()));
+        relation(RELATED_PARTIES, Some(parties.into_query()));
     }
     if include.items {
-        relation("items", Some(super::items_of_select(&ids).into_query()));
+        relation(RELATED_ITEMS, Some(super::items_of_select(ids).into_query()));
     }
     if include.payments {
-        relation("payments", payments::of_orders_select(viewer, &ids).map(QueryTrait::into_query));
+        relation(RELATED_PAYMENTS, payments::of_orders_select(viewer, ids).map(QueryTrait::into_query));
     }
     if include.entries {
-        relation("entries", wallets::entries_of_orders_select(viewer, &ids).map(QueryTrait::into_query));
+        relation(RELATED_ENTRIES, wallets::entries_of_orders_select(viewer, ids).map(QueryTrait::into_query));
     }
     if include.assignments || include.agents {
-        relation("assignments", shipping::assignments_of_orders_select(viewer, &ids).map(QueryTrait::into_query));
+        relation(RELATED_ASSIGNMENTS, shipping::assignments_of_orders_select(viewer, ids).map(QueryTrait::into_query));
     }
     if include.agents {
-        // The agents of the page's assignments and their users (the
+        // The agents of the orders' assignments and their users (the
         // statement-per-relation path joins them instead); only those of
-        // visible assignments are attached below.
+        // visible assignments are attached when decoded.
         let agent_ids = Query::select()
             .column(A::AgentId)
             .from(shipping_assignment::Entity)
@@ -243,40 +302,54 @@ async fn in_one_statement(
             .to_owned();
         let agents = access::delivery_agents(viewer)
             .apply(delivery_agent::Entity::find().filter(delivery_agent::Column::Id.in_subquery(agent_ids.clone())));
-        relation("agents", agents.map(QueryTrait::into_query));
+        relation(RELATED_AGENTS, agents.map(QueryTrait::into_query));
         let their_users = Query::select()
             .column(delivery_agent::Column::UserId)
             .from(delivery_agent::Entity)
             .and_where(delivery_agent::Column::Id.in_subquery(agent_ids))
             .to_owned();
         relation(
-            "agent_users",
+            RELATED_AGENT_USERS,
             Some(user::Entity::find().filter(user::Column::Id.in_subquery(their_users)).into_query()),
         );
     }
+    selected
+}
+
+// The JSON columns' names: apart from every column of `orders`, which a
+// statement reading an order selects beside them.
+const RELATED_PARTIES: &str = "related_parties";
+const RELATED_ITEMS: &str = "related_items";
+const RELATED_PAYMENTS: &str = "related_payments";
+const RELATED_ENTRIES: &str = "related_entries";
+const RELATED_ASSIGNMENTS: &str = "related_assignments";
+const RELATED_AGENTS: &str = "related_agents";
+const RELATED_AGENT_USERS: &str = "related_agent_users";
+
+/// The relations in the JSON columns `selected` of `row` (written by
+/// [`with_relations`]); `None` when they are not readable as JSON.
+fn decoded(row: &QueryResult, selected: &[&str]) -> Result<Option<Related>, AppError> {
     let mut json: HashMap<&str, String> = HashMap::new();
-    if let Some(row) = db.query_one_raw(db.get_database_backend().build(&statement)).await? {
-        for name in selected {
-            if let Some(text) = row.try_get::<Option<String>>("", name)? {
-                json.insert(name, text);
-            }
+    for &name in selected {
+        if let Some(text) = row.try_get::<Option<String>>("", name)? {
+            json.insert(name, text);
         }
     }
     let decoded = || -> Result<Related, serde_json::Error> {
         let agents: HashMap<Uuid, delivery_agent::Model> =
-            rows_of::<delivery_agent::Model>(json.get("agents"))?.into_iter().map(|a| (a.id, a)).collect();
+            rows_of::<delivery_agent::Model>(json.get(RELATED_AGENTS))?.into_iter().map(|a| (a.id, a)).collect();
         let agent_users: HashMap<Uuid, user::Model> =
-            rows_of::<user::Model>(json.get("agent_users"))?.into_iter().map(|u| (u.id, u)).collect();
-        let assignments = rows_of::<shipping_assignment::Model>(json.get("assignments"))?.into_iter().map(|a| {
+            rows_of::<user::Model>(json.get(RELATED_AGENT_USERS))?.into_iter().map(|u| (u.id, u)).collect();
+        let assignments = rows_of::<shipping_assignment::Model>(json.get(RELATED_ASSIGNMENTS))?.into_iter().map(|a| {
             let agent = a.agent_id.and_then(|id| agents.get(&id)).cloned();
             let user = agent.as_ref().and_then(|g| agent_users.get(&g.user_id)).cloned();
             (a, agent, user)
         });
         Ok(Related::of(
-            rows_of(json.get("parties"))?,
-            rows_of(json.get("items"))?,
-            rows_of(json.get("payments"))?,
-            rows_of(json.get("entries"))?,
+            rows_of(json.get(RELATED_PARTIES))?,
+            rows_of(json.get(RELATED_ITEMS))?,
+            rows_of(json.get(RELATED_PAYMENTS))?,
+            rows_of(json.get(RELATED_ENTRIES))?,
             assignments.collect(),
         ))
     };
