@@ -1,7 +1,9 @@
 //! Dataloaders keep a nested page at a constant number of SQL statements.
 
-use entity::{delivery_agent, shipping_assignment};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use courier::domain::lookup::EntityKind;
+use courier::graphql::node::encode;
+use entity::{AssignmentStatus, PaymentStatus, delivery_agent, payment, shipping_assignment};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, GqlResponse, spawn_app_with};
@@ -122,7 +124,7 @@ async fn agent_metrics_cost_the_same_statements_for_2_and_20_agents(backend: Bac
             .graphql(
                 "mutation($input: RegisterDeliveryAgentInput!) { registerDeliveryAgent(input: $input) { id } }",
                 json!({ "input": {
-                    "userId": courier::graphql::node::encode(courier::domain::lookup::EntityKind::User, user.id).0,
+                    "userId": encode(EntityKind::User, user.id).0,
                     "agentCode": format!("MTR-{i:02}"),
                     "zipCodes": ["10001"],
                 } }),
@@ -189,7 +191,7 @@ async fn each_mutation_of_a_document_reads_what_the_ones_before_it_wrote(backend
         .await
         .expect("query")
         .expect("wallet");
-    let id = courier::graphql::node::encode(courier::domain::lookup::EntityKind::Wallet, wallet.id).0;
+    let id = encode(EntityKind::Wallet, wallet.id).0;
     // Each top-up reads its owner's wallet through the loaders: the second
     // must see the first's money, not what the first one loaded.
     let res = app
@@ -284,7 +286,7 @@ async fn an_order_with_a_timestamp_json_cannot_carry_still_answers_postgres() {
         "UPDATE shipping_assignments SET estimated_delivery_time = '10000-01-01 00:00+00' WHERE order_id = '{order}'"
     ))
     .await;
-    let id = courier::graphql::node::encode(courier::domain::lookup::EntityKind::Order, order.parse().expect("uuid")).0;
+    let id = encode(EntityKind::Order, order.parse().expect("uuid")).0;
     let q = "query($id: ID!) { order(id: $id) { assignments { estimatedDeliveryTime agent { agentCode } } } node(id: $id) { ... on Order { assignments { estimatedDeliveryTime agent { agentCode } } } } }";
     let res = app.graphql(q, json!({ "id": id }), Some(&token)).await;
     assert!(res.body["errors"].is_null(), "{}", res.body);
@@ -295,7 +297,52 @@ async fn an_order_with_a_timestamp_json_cannot_carry_still_answers_postgres() {
     assert!(!crate::helpers::logs_containing("order_relations_fallback").is_empty(), "the fallback is logged");
 }
 
+/// Payments and assignments created in the same microsecond still come in
+/// one order, oldest first and then by id, on every path: a twin of each,
+/// with the same creation time and a smaller id, is stored after it.
+async fn rows_created_at_the_same_time_keep_one_order(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    app.seed(20).await;
+    let token = app.token_for("admin@courier.test").await;
+    let paid = payment::Entity::find().one(&app.db).await.expect("q").expect("a payment");
+    let assigned = shipping_assignment::Entity::find()
+        .filter(shipping_assignment::Column::OrderId.ne(paid.order_id))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("an assignment");
+    let twin_id = uuid::Uuid::parse_str("00000000-0000-7000-8000-000000000001").expect("uuid");
+    let mut twin = paid.clone().into_active_model();
+    (twin.id, twin.status, twin.processor_ref) = (Set(twin_id), Set(PaymentStatus::Failed), Set(None));
+    twin.insert(&app.db).await.expect("the payment's twin");
+    let mut twin = assigned.clone().into_active_model();
+    (twin.id, twin.status) = (Set(twin_id), Set(AssignmentStatus::Failed));
+    twin.insert(&app.db).await.expect("the assignment's twin");
+
+    let ids = |kind, first| [encode(kind, twin_id).0, encode(kind, first).0].map(Value::from).to_vec();
+    let fields = "id payments { id } assignments { id }";
+    let page =
+        app.graphql(&format!("{{ orders(first: 100) {{ nodes {{ {fields} }} }} }}"), Value::Null, Some(&token)).await;
+    let one =
+        format!("query($id: ID!) {{ order(id: $id) {{ {fields} }} node(id: $id) {{ ... on Order {{ {fields} }} }} }}");
+    for (order, list, kind, first) in [
+        (paid.order_id, "payments", EntityKind::Payment, paid.id),
+        (assigned.order_id, "assignments", EntityKind::ShippingAssignment, assigned.id),
+    ] {
+        let id = encode(EntityKind::Order, order).0;
+        let res = app.graphql(&one, json!({ "id": id }), Some(&token)).await;
+        let in_page = page.data()["orders"]["nodes"].as_array().expect("nodes").iter().find(|n| n["id"] == id.as_str());
+        let in_page = in_page.unwrap_or_else(|| panic!("{id} is in the page: {}", page.body));
+        for (path, found) in [("order", &res.data()["order"]), ("node", &res.data()["node"]), ("page", in_page)] {
+            let listed: Option<Vec<Value>> =
+                found[list].as_array().map(|l| l.iter().map(|r| r["id"].clone()).collect());
+            assert_eq!(listed, Some(ids(kind, first)), "{path}.{list}: {}", res.body);
+        }
+    }
+}
+
 on_both_backends!(
+    rows_created_at_the_same_time_keep_one_order,
     a_preloaded_page_answers_like_the_loaders,
     a_metrics_window_that_cannot_be_stored_fails_alone,
     each_mutation_of_a_document_reads_what_the_ones_before_it_wrote,

@@ -2,7 +2,7 @@
 //! rules.
 
 use entity::{PaymentMethod, PaymentStatus, payment};
-use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 use uuid::Uuid;
 
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
@@ -95,8 +95,12 @@ pub async fn of_orders(
 
 /// The statement of [`of_orders`]; `None` when the viewer may see none.
 pub fn of_orders_select(viewer: Option<&Viewer>, orders: &[Uuid]) -> Option<Select<payment::Entity>> {
-    let select = payment::Entity::find().filter(payment::Column::OrderId.is_in(orders.iter().copied()));
-    access::payments(viewer).apply(sea_orm::QueryOrder::order_by_asc(select, payment::Column::CreatedAt))
+    // Oldest first; the id settles payments created in the same microsecond.
+    let select = payment::Entity::find()
+        .filter(payment::Column::OrderId.is_in(orders.iter().copied()))
+        .order_by_asc(payment::Column::CreatedAt)
+        .order_by_asc(payment::Column::Id);
+    access::payments(viewer).apply(select)
 }
 
 /// The order's current payment: the newest one that has not failed.

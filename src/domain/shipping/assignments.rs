@@ -88,6 +88,7 @@ pub fn assignments_of_orders_select(
     assignments(viewer, &AssignmentFilter::default()).map(|s| {
         s.filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied()))
             .order_by_asc(shipping_assignment::Column::CreatedAt)
+            .order_by_asc(shipping_assignment::Column::Id)
     })
 }
 
