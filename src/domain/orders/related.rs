@@ -232,8 +232,7 @@ pub async fn by_id_with_related(
     include: Include,
 ) -> Result<Option<(order::Model, Related)>, AppError> {
     use order::Column as O;
-    let select = order::Entity::find().filter(O::Id.eq(id)).filter(O::DeletedAt.is_null());
-    let Some(select) = access::orders(viewer).apply(select) else { return Ok(None) };
+    let Some(select) = super::by_ids_select(viewer, &[id]) else { return Ok(None) };
     if db.get_database_backend() == DatabaseBackend::Postgres && !include.is_empty() {
         let mut statement = select.into_query();
         // The parties of the row being read, not of ids known beforehand.
