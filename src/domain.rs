@@ -11,6 +11,8 @@ pub mod access;
 pub mod audit;
 /// Client idempotency keys for money movements (payments and top-ups).
 pub mod idempotency;
+/// The ids a statement is keyed by: listed, or one array (PostgreSQL).
+pub mod ids;
 /// Live events for subscriptions: after-commit fan-out to every instance.
 pub mod live;
 /// Fetching any entity by kind and id (for `node` and `nodes`).

@@ -6,6 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::audit::{self, AuditContext, Change};
+use crate::domain::ids::Ids;
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
 use crate::domain::{Viewer, access, new_id, now, text};
 use crate::error::{AppError, DbFailure, classify};
@@ -93,12 +94,12 @@ pub async fn me(db: &impl ConnectionTrait, viewer: &Viewer) -> Result<user::Mode
 /// the other party of old orders), in one statement. Callers reach them only
 /// through objects the viewer may see.
 pub async fn profiles(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<user::Model>, AppError> {
-    Ok(profiles_select(ids).all(db).await?)
+    Ok(profiles_select(Ids::listed(ids)).all(db).await?)
 }
 
 /// The statement of [`profiles`].
-pub fn profiles_select(ids: &[Uuid]) -> Select<user::Entity> {
-    user::Entity::find().filter(user::Column::Id.is_in(ids.iter().copied()))
+pub fn profiles_select(ids: Ids<'_>) -> Select<user::Entity> {
+    user::Entity::find().filter(ids.matched_by(user::Column::Id))
 }
 
 /// Which users to list (admins only).

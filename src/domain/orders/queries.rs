@@ -6,6 +6,7 @@ use entity::{OrderStatus, order, order_item};
 use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 use uuid::Uuid;
 
+use crate::domain::ids::Ids;
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
 use crate::domain::{Viewer, access};
 use crate::error::AppError;
@@ -138,12 +139,12 @@ pub async fn for_change(db: &impl ConnectionTrait, viewer: &Viewer, id: Uuid) ->
 
 /// The items of `orders` (whose visibility the caller has established), in one statement.
 pub async fn items_of(db: &impl ConnectionTrait, orders: &[Uuid]) -> Result<Vec<order_item::Model>, AppError> {
-    Ok(items_of_select(orders).all(db).await?)
+    Ok(items_of_select(Ids::listed(orders)).all(db).await?)
 }
 
 /// The statement of [`items_of`].
-pub fn items_of_select(orders: &[Uuid]) -> Select<order_item::Entity> {
+pub fn items_of_select(orders: Ids<'_>) -> Select<order_item::Entity> {
     order_item::Entity::find()
-        .filter(order_item::Column::OrderId.is_in(orders.iter().copied()))
+        .filter(orders.matched_by(order_item::Column::OrderId))
         .order_by_asc(order_item::Column::Id)
 }

@@ -6,17 +6,17 @@
 //!
 //! How they are read is the one place where the backends differ here:
 //!
-//! - PostgreSQL, one order (`order(orderNumber:)`, a page of one): one
-//!   statement, one row. Each relation is a scalar subquery returning its
-//!   rows as one JSON array (`json_agg`), read back into the same models: two
-//!   statements for the whole request instead of seven, 1.6x the requests
-//!   per second (bench/RESULTS.md, issue 14). `order(id:)` reads the order's
-//!   own row in that same statement ([`by_id_with_related`]): one statement.
-//! - Any other page, and SQLite (embedded, no round trips to save): one
-//!   statement per relation, all at once. Measured on a page of 50, the one
-//!   JSON statement cost PostgreSQL 2x (a subquery per order) to 5x (one
-//!   subquery per relation, about 300 parameters) the CPU of the separate
-//!   statements, so pages keep them.
+//! - PostgreSQL: one statement, one row, whatever the page size. Each
+//!   relation is a scalar subquery returning its rows as one JSON array of
+//!   arrays (`json_agg(json_build_array(..))`, the columns in the model's
+//!   field order), read back into the same models. A page's statement is
+//!   keyed by one array of the page's ids (`= ANY($1)`, see [`Ids::array`]).
+//!   `order(id:)` reads the order's own row in that same statement
+//!   ([`by_id_with_related`]). Measured in bench/RESULTS.md, issue 14: rows
+//!   as JSON objects (`json_agg(t)`) cost PostgreSQL twice the separate
+//!   statements, arrays of the same columns less than them.
+//! - SQLite (embedded, no round trips to save): one statement per relation,
+//!   all at once. PostgreSQL falls back to it when the JSON is not readable.
 //!
 //! Both are built from the same access-scoped reads the per-field loaders
 //! use (`payments::visible`, `wallets::visible_entries`,
@@ -28,12 +28,13 @@ use std::collections::HashMap;
 use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, SubQueryStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter, QueryResult,
-    QueryTrait, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
+    QueryFilter, QueryResult, QueryTrait, Select,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::domain::ids::Ids;
 use crate::domain::shipping::{self, AssignmentWithAgent};
 use crate::domain::{Viewer, access, payments, users, wallets};
 use crate::error::AppError;
@@ -129,8 +130,8 @@ async fn when<T: Default>(wanted: bool, read: impl Future<Output = Result<T, App
 }
 
 /// Reads `include` for `orders` (which the viewer may see): one statement
-/// for a single order on PostgreSQL, otherwise one per relation, all at
-/// once (span `order_relations`, exported with the trace).
+/// on PostgreSQL, one per relation (all at once) on SQLite (span
+/// `order_relations`, exported with the trace).
 #[tracing::instrument(name = "order_relations", level = "debug", skip_all, fields(orders = orders.len()))]
 pub async fn related(
     db: &impl ConnectionTrait,
@@ -142,7 +143,7 @@ pub async fn related(
         return Ok(Related::default());
     }
     match db.get_database_backend() {
-        DatabaseBackend::Postgres if orders.len() == 1 => match in_one_statement(db, viewer, orders, include).await? {
+        DatabaseBackend::Postgres => match in_one_statement(db, viewer, orders, include).await? {
             Some(related) => Ok(related),
             None => statement_per_relation(db, viewer, orders, include).await,
         },
@@ -183,13 +184,18 @@ async fn statement_per_relation(
     Ok(Related::of(users, items, payments, entries, assignments))
 }
 
-/// `(SELECT coalesce(json_agg(t), '[]')::text FROM (<rows>) t)`: the rows
-/// as one JSON array (PostgreSQL). `json_agg` keeps the order in which the
-/// subquery hands the rows over, which is the subquery's own `ORDER BY`.
-fn json_array(rows: SelectStatement) -> Expr {
+/// `(SELECT coalesce(json_agg(json_build_array(t.c1, ..)), '[]')::text FROM
+/// (<rows>) t)`: the rows as one JSON array of arrays (PostgreSQL), each
+/// holding the row's columns in the order of `E`'s columns, which is the
+/// order of its model's fields, so serde reads it back as the model. Arrays
+/// rather than objects (`json_agg(t)`): PostgreSQL writes the same rows in
+/// about half the time, without a key per value. `json_agg` keeps the order
+/// in which the subquery hands the rows over, which is its own `ORDER BY`.
+fn json_array<E: EntityTrait>(rows: Select<E>) -> Expr {
+    let columns: Vec<String> = E::Column::iter().map(|c| format!(r#"t."{}""#, c.as_str())).collect();
     let array = Query::select()
-        .expr(Expr::cust("coalesce(json_agg(t), '[]')::text"))
-        .from_subquery(rows, Alias::new("t"))
+        .expr(Expr::cust(format!("coalesce(json_agg(json_build_array({})), '[]')::text", columns.join(", "))))
+        .from_subquery(rows.into_query(), Alias::new("t"))
         .to_owned();
     Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(array)))
 }
@@ -211,8 +217,8 @@ async fn in_one_statement(
 ) -> Result<Option<Related>, AppError> {
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let mut statement = Query::select();
-    let parties = users::profiles_select(&parties_of(orders));
-    let selected = with_relations(&mut statement, viewer, &ids, parties, include);
+    let parties = users::profiles_select(Ids::array(&parties_of(orders)));
+    let selected = with_relations(&mut statement, viewer, Ids::array(&ids), parties, include);
     let row = db.query_one_raw(db.get_database_backend().build(&statement)).await?;
     Ok(match row {
         Some(row) => decoded(&row, &selected)?,
@@ -241,7 +247,7 @@ pub async fn by_id_with_related(
                 .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::BuyerId)))
                 .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::SellerId))),
         );
-        let selected = with_relations(&mut statement, viewer, &[id], parties, include);
+        let selected = with_relations(&mut statement, viewer, Ids::listed(&[id]), parties, include);
         let Some(row) = db.query_one_raw(db.get_database_backend().build(&statement)).await? else { return Ok(None) };
         let model = order::Model::from_query_result(&row, "")?;
         if let Some(related) = decoded(&row, &selected)? {
@@ -263,32 +269,32 @@ pub async fn by_id_with_related(
 fn with_relations(
     statement: &mut SelectStatement,
     viewer: Option<&Viewer>,
-    ids: &[Uuid],
+    ids: Ids<'_>,
     parties: Select<user::Entity>,
     include: Include,
 ) -> Vec<&'static str> {
     use shipping_assignment::Column as A;
     let mut selected: Vec<&'static str> = Vec::new();
-    let mut relation = |name: &'static str, rows: Option<SelectStatement>| {
-        if let Some(rows) = rows {
-            statement.expr_as(json_array(rows), Alias::new(name));
+    let mut relation = |name: &'static str, array: Option<Expr>| {
+        if let Some(array) = array {
+            statement.expr_as(array, Alias::new(name));
             selected.push(name);
         }
     };
     if include.parties {
-        relation(RELATED_PARTIES, Some(parties.into_query()));
+        relation(RELATED_PARTIES, Some(json_array(parties)));
     }
     if include.items {
-        relation(RELATED_ITEMS, Some(super::items_of_select(ids).into_query()));
+        relation(RELATED_ITEMS, Some(json_array(super::items_of_select(ids))));
     }
     if include.payments {
-        relation(RELATED_PAYMENTS, payments::of_orders_select(viewer, ids).map(QueryTrait::into_query));
+        relation(RELATED_PAYMENTS, payments::of_orders_select(viewer, ids).map(json_array));
     }
     if include.entries {
-        relation(RELATED_ENTRIES, wallets::entries_of_orders_select(viewer, ids).map(QueryTrait::into_query));
+        relation(RELATED_ENTRIES, wallets::entries_of_orders_select(viewer, ids).map(json_array));
     }
     if include.assignments || include.agents {
-        relation(RELATED_ASSIGNMENTS, shipping::assignments_of_orders_select(viewer, ids).map(QueryTrait::into_query));
+        relation(RELATED_ASSIGNMENTS, shipping::assignments_of_orders_select(viewer, ids).map(json_array));
     }
     if include.agents {
         // The agents of the orders' assignments and their users (the
@@ -297,11 +303,11 @@ fn with_relations(
         let agent_ids = Query::select()
             .column(A::AgentId)
             .from(shipping_assignment::Entity)
-            .and_where(A::OrderId.is_in(ids.iter().copied()))
+            .and_where(ids.matched_by(A::OrderId))
             .to_owned();
         let agents = access::delivery_agents(viewer)
             .apply(delivery_agent::Entity::find().filter(delivery_agent::Column::Id.in_subquery(agent_ids.clone())));
-        relation(RELATED_AGENTS, agents.map(QueryTrait::into_query));
+        relation(RELATED_AGENTS, agents.map(json_array));
         let their_users = Query::select()
             .column(delivery_agent::Column::UserId)
             .from(delivery_agent::Entity)
@@ -309,7 +315,7 @@ fn with_relations(
             .to_owned();
         relation(
             RELATED_AGENT_USERS,
-            Some(user::Entity::find().filter(user::Column::Id.in_subquery(their_users)).into_query()),
+            Some(json_array(user::Entity::find().filter(user::Column::Id.in_subquery(their_users)))),
         );
     }
     selected

@@ -5,6 +5,7 @@ use entity::{PaymentMethod, PaymentStatus, payment};
 use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 use uuid::Uuid;
 
+use crate::domain::ids::Ids;
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
 use crate::domain::{Viewer, access};
 use crate::error::AppError;
@@ -90,14 +91,14 @@ pub async fn of_orders(
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<payment::Model>, AppError> {
-    access::rows(db, of_orders_select(viewer, orders)).await
+    access::rows(db, of_orders_select(viewer, Ids::listed(orders))).await
 }
 
 /// The statement of [`of_orders`]; `None` when the viewer may see none.
-pub fn of_orders_select(viewer: Option<&Viewer>, orders: &[Uuid]) -> Option<Select<payment::Entity>> {
+pub fn of_orders_select(viewer: Option<&Viewer>, orders: Ids<'_>) -> Option<Select<payment::Entity>> {
     // Oldest first; the id settles payments created in the same microsecond.
     let select = payment::Entity::find()
-        .filter(payment::Column::OrderId.is_in(orders.iter().copied()))
+        .filter(orders.matched_by(payment::Column::OrderId))
         .order_by_asc(payment::Column::CreatedAt)
         .order_by_asc(payment::Column::Id);
     access::payments(viewer).apply(select)

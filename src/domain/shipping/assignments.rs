@@ -6,6 +6,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use std::collections::HashMap;
 use uuid::Uuid;
 
+use crate::domain::ids::Ids;
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
 use crate::domain::{Viewer, access};
 use crate::error::AppError;
@@ -77,16 +78,16 @@ pub async fn assignments_of_orders(
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<shipping_assignment::Model>, AppError> {
-    access::rows(db, assignments_of_orders_select(viewer, orders)).await
+    access::rows(db, assignments_of_orders_select(viewer, Ids::listed(orders))).await
 }
 
 /// The statement of [`assignments_of_orders`]; `None` when the viewer may see none.
 pub fn assignments_of_orders_select(
     viewer: Option<&Viewer>,
-    orders: &[Uuid],
+    orders: Ids<'_>,
 ) -> Option<Select<shipping_assignment::Entity>> {
     assignments(viewer, &AssignmentFilter::default()).map(|s| {
-        s.filter(shipping_assignment::Column::OrderId.is_in(orders.iter().copied()))
+        s.filter(orders.matched_by(shipping_assignment::Column::OrderId))
             .order_by_asc(shipping_assignment::Column::CreatedAt)
             .order_by_asc(shipping_assignment::Column::Id)
     })
@@ -103,7 +104,7 @@ pub async fn assignments_with_agents_of_orders(
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<AssignmentWithAgent>, AppError> {
-    let Some(select) = assignments_of_orders_select(viewer, orders) else { return Ok(Vec::new()) };
+    let Some(select) = assignments_of_orders_select(viewer, Ids::listed(orders)) else { return Ok(Vec::new()) };
     let mut rows = select.find_also_related(delivery_agent::Entity).and_also_related(user::Entity).all(db).await?;
     // The agents' own rule, applied to the joined rows.
     match access::delivery_agents(viewer) {

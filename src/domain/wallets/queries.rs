@@ -7,6 +7,7 @@ use sea_orm::sea_query::{Query, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 use uuid::Uuid;
 
+use crate::domain::ids::Ids;
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
 use crate::domain::{Viewer, access};
 use crate::error::AppError;
@@ -146,15 +147,15 @@ pub async fn entries_of_orders(
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<ledger_entry::Model>, AppError> {
-    access::rows(db, entries_of_orders_select(viewer, orders)).await
+    access::rows(db, entries_of_orders_select(viewer, Ids::listed(orders))).await
 }
 
 /// The statement of [`entries_of_orders`]; `None` when the viewer may see none.
-pub fn entries_of_orders_select(viewer: Option<&Viewer>, orders: &[Uuid]) -> Option<Select<ledger_entry::Entity>> {
+pub fn entries_of_orders_select(viewer: Option<&Viewer>, orders: Ids<'_>) -> Option<Select<ledger_entry::Entity>> {
     let payments = Query::select()
         .column(payment::Column::Id)
         .from(payment::Entity)
-        .and_where(payment::Column::OrderId.is_in(orders.iter().copied()))
+        .and_where(orders.matched_by(payment::Column::OrderId))
         .to_owned();
     visible_entries(viewer).map(|s| s.filter(ledger_entry::Column::PaymentId.in_subquery(payments)))
 }
