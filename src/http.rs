@@ -41,9 +41,22 @@ use crate::graphql::{CourierSchema, build_schema};
 use crate::telemetry::metrics::OperationNames;
 use crate::telemetry::monitor::{self, MonitorSettings};
 
-/// What every handler can reach.
+/// What every handler can reach: shared, so that handing it to a handler or
+/// a layer (several times per request) counts one reference instead of one
+/// per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+pub struct Shared {
     /// The connection pool.
     pub db: DatabaseConnection,
     /// The executable schema.
@@ -132,7 +145,7 @@ impl AppState {
         let operation_names = Arc::new(OperationNames::new(config.metrics_max_operations));
         let config_for_probe = config.clone();
         let field_types = Arc::new(nulls::FieldTypes::from_sdl(&schema.sdl()));
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             db,
             schema,
             tokens,
@@ -148,7 +161,7 @@ impl AppState {
             webhooks,
             bus,
             viewers: Arc::default(),
-        })
+        })))
     }
 }
 

@@ -12,11 +12,16 @@
 //!   may send only `extensions.persistedQuery.sha256Hash`; an unknown hash is
 //!   `PERSISTED_QUERY_NOT_FOUND`, and the client retries with the text, which
 //!   is checked against the hash and kept in a bounded cache.
+//!
+//! Either way a document that parsed is kept parsed, keyed by its text, so
+//! the same text sent again is not parsed again (bounded; a text that does
+//! not parse is never kept).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use async_graphql::parser::types::ExecutableDocument;
 use moka::sync::Cache;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -27,10 +32,20 @@ use crate::http::protocol::Params;
 /// Bytes of document text the automatic persisted query cache holds.
 const APQ_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The server's documents: the allow-list, or the APQ cache.
+/// Bytes the parsed documents may take, estimated as [`PARSED_BYTES_PER_BYTE`]
+/// per byte of their text.
+const PARSED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A parsed document's size per byte of its text, an upper estimate (the
+/// nested page's 250-byte query parses to some 5 KB).
+const PARSED_BYTES_PER_BYTE: usize = 32;
+
+/// The server's documents: the allow-list, or the APQ cache, and the
+/// documents already parsed.
 pub struct Documents {
     trusted: Option<HashMap<String, Arc<str>>>,
     cache: Cache<String, Arc<str>>,
+    parsed: Cache<Arc<str>, Arc<ExecutableDocument>>,
 }
 
 /// The lowercase hex sha256 of `text`.
@@ -49,7 +64,13 @@ impl Documents {
             .weigher(|_: &String, text: &Arc<str>| u32::try_from(text.len()).unwrap_or(u32::MAX))
             .max_capacity(APQ_CACHE_BYTES)
             .build();
-        let Some(path) = path else { return Ok(Self { trusted: None, cache }) };
+        let parsed = Cache::builder()
+            .weigher(|text: &Arc<str>, _: &Arc<ExecutableDocument>| {
+                u32::try_from(text.len().saturating_mul(PARSED_BYTES_PER_BYTE)).unwrap_or(u32::MAX)
+            })
+            .max_capacity(PARSED_CACHE_BYTES)
+            .build();
+        let Some(path) = path else { return Ok(Self { trusted: None, cache, parsed }) };
         let text = std::fs::read_to_string(path).map_err(|e| {
             format!("cannot read the trusted documents {} (COURIER_TRUSTED_DOCUMENTS): {e}", path.display())
         })?;
@@ -71,7 +92,19 @@ impl Documents {
             trusted.insert(hash, Arc::from(document));
         }
         tracing::info!(event = "trusted_documents_loaded", documents = trusted.len(), "trusted documents loaded");
-        Ok(Self { trusted: Some(trusted), cache })
+        Ok(Self { trusted: Some(trusted), cache, parsed })
+    }
+
+    /// `query` parsed: kept from an earlier request with the same text, or
+    /// parsed now (and kept when it parses). Parsing was 2-6% of the
+    /// server's time on the read benchmarks (bench/RESULTS.md, issue 14).
+    pub fn parsed(&self, query: &Arc<str>) -> Result<Arc<ExecutableDocument>, async_graphql::parser::Error> {
+        if let Some(document) = self.parsed.get(query.as_ref()) {
+            return Ok(document);
+        }
+        let document = Arc::new(async_graphql::parser::parse_query(query.as_ref())?);
+        self.parsed.insert(query.clone(), document.clone());
+        Ok(document)
     }
 
     /// Whether only listed documents run.
@@ -128,6 +161,22 @@ mod tests {
             p.extensions.insert("persistedQuery".into(), serde_json::json!({ "version": 1, "sha256Hash": h }));
         }
         p
+    }
+
+    #[test]
+    fn documents_that_parse_are_kept_parsed() {
+        let docs = Documents::load(None).expect("no list");
+        let query: Arc<str> = Arc::from("{ orders(first: 2) { nodes { id } } }");
+        let first = docs.parsed(&query).expect("parses");
+        let again = docs.parsed(&Arc::from(query.to_string())).expect("parses");
+        assert!(Arc::ptr_eq(&first, &again), "the same text is parsed once");
+        let other = docs.parsed(&Arc::from("{ orders(first: 3) { nodes { id } } }")).expect("parses");
+        assert!(!Arc::ptr_eq(&first, &other), "another text is another document");
+        let broken: Arc<str> = Arc::from("{ orders(first: ");
+        assert!(docs.parsed(&broken).is_err());
+        docs.parsed.run_pending_tasks();
+        assert!(docs.parsed.get(broken.as_ref()).is_none(), "a text that does not parse is not kept");
+        assert!(docs.parsed(&broken).is_err(), "and fails again");
     }
 
     #[test]

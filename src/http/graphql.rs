@@ -393,10 +393,10 @@ impl Call<'_> {
         if let Some(name) = &operation_name {
             request = request.operation_name(name.clone());
         }
-        let document = match request.parsed_query() {
+        let document = match state.documents.parsed(&query) {
             Ok(document) => document,
             Err(err) => {
-                let error = document_error(media, "GRAPHQL_PARSE_FAILED", &err.message, meta);
+                let error = document_error(media, "GRAPHQL_PARSE_FAILED", &ServerError::from(err).message, meta);
                 return Answer {
                     status: error.0,
                     body: error.1,
@@ -406,9 +406,9 @@ impl Call<'_> {
                 };
             }
         };
-        let op = operation(document, operation_name.as_deref());
+        let op = operation(&document, operation_name.as_deref());
         let kind = op.map_or("unknown", |op| kind_of(op.ty));
-        let operation_name = operation_name.or_else(|| single_operation_name(document));
+        let operation_name = operation_name.or_else(|| single_operation_name(&document));
         if method == Method::Get && op.is_some_and(|op| op.ty != OperationType::Query) {
             let rejection = Rejection::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -426,15 +426,16 @@ impl Call<'_> {
             body["errors"][0]["extensions"]["variable"] = Value::from(variable);
             return Answer { status: rejection.status, body, data: None, operation: operation_name, kind };
         }
-        let checked = limits::check(document, op, &Limits::from_config(&state.config))
-            .and_then(|()| limits::check_text(document));
+        let checked = limits::check(&document, op, &Limits::from_config(&state.config))
+            .and_then(|()| limits::check_text(&document));
         if let Err(refusal) = checked {
             let mut answer = Answer::refused(document_error(media, refusal.code, &refusal.message, meta), refusal.code);
             answer.operation = operation_name;
             answer.kind = kind;
             return answer;
         }
-        let order = document.clone();
+        request.set_parsed_query(ExecutableDocument::clone(&document));
+        let order = document;
 
         let started = Instant::now();
         let batches = Batches::default();
