@@ -36,9 +36,11 @@ const APQ_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// per byte of their text.
 const PARSED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// A parsed document's size per byte of its text, an upper estimate (the
-/// nested page's 250-byte query parses to some 5 KB).
-const PARSED_BYTES_PER_BYTE: usize = 32;
+/// A parsed document's size per byte of its text, an upper bound: the
+/// densest text, a field per two bytes (`{a a a ..}`), parses to some 225
+/// bytes per field. The nested page's 250-byte query parses to some 5 KB, so
+/// the cache holds about 1,000 documents of that size.
+const PARSED_BYTES_PER_BYTE: usize = 128;
 
 /// The server's documents: the allow-list, or the APQ cache, and the
 /// documents already parsed.
