@@ -10,6 +10,12 @@ ran from PostgreSQL's log with their parameters, checks their number
 against pg_stat_statements, and writes them with the parameters inlined as
 a pgbench script (one transaction = one request's statements) to
 /tmp/ceiling-NAME.sql. The caller replays it with `pgbench -M prepared`.
+
+An array parameter (`= ANY($1)`, a page's ids) is not inlined: PostgreSQL
+plans an array literal with its real length, a parameter generically (as
+the server's prepared statement runs), and the two plans differ. It becomes
+a pgbench variable, bound as a parameter under `-M prepared`; its value goes
+to /tmp/ceiling-NAME.args as `-D name=value` for the caller to pass on.
 """
 
 import json
@@ -59,6 +65,7 @@ def main():
     # "execute <name>: SQL" then, for statements with parameters, "DETAIL:  parameters: $1 = '...', ..."
     entries = re.split(r"\n(?=\d{4}-\d\d-\d\d )", text)
     statements = []
+    defines = []
     for i, entry in enumerate(entries):
         m = re.search(r"LOG:  duration: [\d.]+ ms  execute [^:]*: (.*)", entry, re.S)
         if not m:
@@ -75,11 +82,22 @@ def main():
         if d:
             for k, v in re.findall(r"\$(\d+) = ('(?:[^']|'')*'|NULL)", d.group(1)):
                 params[int(k)] = v
+        arrays = {}
         for k in sorted(params, reverse=True):
-            sql = sql.replace(f"${k}", params[k])
-        statements.append(without_pgbench_variables(sql).rstrip(";") + ";")
+            if params[k].startswith("'{"):
+                arrays[k] = f"s{len(statements)}p{k}"
+                defines.append(f"-D{arrays[k]}={params[k][1:-1]}")
+                sql = re.sub(rf"\${k}(?!\d)", f"@@{arrays[k]}@@", sql)
+            else:
+                sql = re.sub(rf"\${k}(?!\d)", params[k].replace("\\", "\\\\"), sql)
+        sql = without_pgbench_variables(sql)
+        for var in arrays.values():
+            sql = sql.replace(f"@@{var}@@", f":{var}")
+        statements.append(sql.rstrip(";") + ";")
     with open(f"/tmp/ceiling-{name}.sql", "w") as f:
         f.write("\n".join(statements) + "\n")
+    with open(f"/tmp/ceiling-{name}.args", "w") as f:
+        f.write("\n".join(defines) + ("\n" if defines else ""))
     print(f"{name}: {len(statements)} statements captured from the log, {counted} counted by pg_stat_statements")
     if len(statements) != counted:
         sys.exit(f"{name}: the log and pg_stat_statements disagree")

@@ -43,6 +43,7 @@ echo "| statements of | load | pgbench -M prepared -c 8 -j 2, ${SECONDS_EACH} s:
 echo "| --- | --- | --- |"
 for name in courier-w1 peer-w1 courier-w2 peer-w2; do
   load=$(cut -d' ' -f1 /proc/loadavg)
-  tps=$(pgbench -n -M prepared -c 8 -j 2 -T "$SECONDS_EACH" -f "/tmp/ceiling-$name.sql" "$DATABASE_URL" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+  mapfile -t defines <"/tmp/ceiling-$name.args"
+  tps=$(pgbench -n -M prepared -c 8 -j 2 -T "$SECONDS_EACH" "${defines[@]}" -f "/tmp/ceiling-$name.sql" "$DATABASE_URL" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
   echo "| $name ($(grep -c ';$' "/tmp/ceiling-$name.sql") statements) | $load | $tps |"
 done
