@@ -225,6 +225,43 @@ async fn an_agent_delivers_and_the_order_follows_the_assignment(backend: Backend
     assert_eq!(stored.version, order.version + 2);
 }
 
+/// A step refused after the assignment was locked releases the lock before
+/// the answer goes out: the agent's next step, sent at once, is judged on
+/// its own and never meets the refused step's lock (`CONFLICT`).
+async fn a_refused_step_leaves_no_lock_behind(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "10115").await;
+    let id = offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].clone();
+    let agent = app.token_for("agent@courier.test").await;
+    assert_eq!(
+        app.graphql(ACCEPT, json!({ "id": id }), Some(&agent)).await.data()["acceptAssignment"]["status"],
+        "ACCEPTED"
+    );
+    // Reads keep the server busy meanwhile, so that a rollback left to the
+    // connection's return to the pool would run late.
+    let admin = app.token_for("admin@courier.test").await;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let load = || async {
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            let page =
+                app.graphql("{ orders(first: 20) { nodes { id items { name } } } }", json!({}), Some(&admin)).await;
+            assert!(page.body["errors"].is_null(), "{}", page.body);
+        }
+    };
+    let steps = async {
+        for attempt in 0..60 {
+            let early = step(&app, &agent, "confirmDelivery", &id).await;
+            let rule = &early.error()["extensions"]["rule"];
+            assert_eq!(rule, "INVALID_ASSIGNMENT_TRANSITION", "attempt {attempt}: {}", early.body);
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    tokio::join!(steps, load(), load(), load(), load());
+    let picked = step(&app, &agent, "pickUpAssignment", &id).await;
+    assert_eq!(picked.data()["pickUpAssignment"]["status"], "PICKED_UP");
+}
+
 async fn a_failed_delivery_returns_the_order_for_a_new_offer(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed(20).await;
@@ -373,6 +410,7 @@ on_both_backends!(
     cancelling_an_order_withdraws_its_offer,
     agent_metrics_are_computed_over_delivered_assignments,
     an_agent_delivers_and_the_order_follows_the_assignment,
+    a_refused_step_leaves_no_lock_behind,
     a_failed_delivery_returns_the_order_for_a_new_offer,
     a_seller_offers_a_confirmed_order_once,
     twenty_agents_accepting_one_open_offer_let_exactly_one_win,

@@ -450,12 +450,58 @@ pub async fn advance(
     } else {
         MoneyTx::from_tx(begin_write(db, Isolation::ReadCommitted).await?)
     };
-    let assignment = Some(lock_assignment(&tx, assignment_id).await?)
+    let (moved, collected) = match advance_in(&tx, &agent, audit_context, assignment_id, to, reason, policy).await {
+        Ok(done) => {
+            tx.commit().await?;
+            done
+        }
+        Err(err) => {
+            // Roll back before answering, as accepting does: a dropped
+            // transaction is rolled back only when its connection goes back
+            // to the pool, and until then its row lock turns the agent's
+            // next step (NOWAIT) into a CONFLICT.
+            let _ = tx.rollback().await;
+            return Err(err);
+        }
+    };
+    if let Some(payment) = &collected {
+        payments::log_captured(payment, started, 1, "confirmDelivery");
+    }
+    let event = if to == AssignmentStatus::Delivered {
+        "shipping_assignment_delivered"
+    } else {
+        "shipping_assignment_status_updated"
+    };
+    tracing::info!(
+        event,
+        assignment.id = %moved.id,
+        order.id = %moved.order_id,
+        agent.id = %agent.id,
+        to = %to.to_value(),
+        actor = %viewer.id,
+        duration_ms = crate::telemetry::ms(started.elapsed()),
+        "shipping assignment moved"
+    );
+    Ok(moved)
+}
+
+/// The step itself, inside `tx` (committed or rolled back by the caller):
+/// the moved assignment, and the payment collected on delivery, if any.
+async fn advance_in(
+    tx: &MoneyTx,
+    agent: &delivery_agent::Model,
+    audit_context: &AuditContext,
+    assignment_id: Uuid,
+    to: AssignmentStatus,
+    reason: Option<String>,
+    policy: &MoneyPolicy,
+) -> Result<(shipping_assignment::Model, Option<entity::payment::Model>), AppError> {
+    let assignment = Some(lock_assignment(tx, assignment_id).await?)
         .filter(|a| a.agent_id == Some(agent.id))
         .ok_or_else(|| AppError::not_found("ShippingAssignment", assignment_id))?;
     let order = order::Entity::find_by_id(assignment.order_id)
         .lock(LockType::Update)
-        .one(&*tx)
+        .one(&**tx)
         .await?
         .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
     orders::ensure_live(&order)?;
@@ -478,9 +524,9 @@ pub async fn advance(
         AssignmentStatus::Failed => active.failure_reason = Set(reason),
         _ => {}
     }
-    let moved = active.update(&*tx).await?;
+    let moved = active.update(&**tx).await?;
     audit::record(
-        &*tx,
+        &**tx,
         Change {
             action: "shipping_assignment.status_updated",
             entity_type: "ShippingAssignment",
@@ -498,7 +544,7 @@ pub async fn advance(
         _ => None,
     };
     if let Some(event) = event {
-        webhooks::emit(&*tx, event, Subject::Assignment(&moved), audit_context).await?;
+        webhooks::emit(&**tx, event, Subject::Assignment(&moved), audit_context).await?;
     }
 
     if let Some(next) = order_status_after(to, order.status) {
@@ -507,9 +553,9 @@ pub async fn advance(
         o.status = Set(next);
         o.version = Set(order.version + 1);
         o.updated_at = Set(now);
-        let updated = o.update(&*tx).await?;
+        let updated = o.update(&**tx).await?;
         audit::record(
-            &*tx,
+            &**tx,
             Change {
                 action: "order.status_updated",
                 entity_type: "Order",
@@ -520,32 +566,13 @@ pub async fn advance(
             },
         )
         .await?;
-        webhooks::emit(&*tx, EventType::OrderStatusChanged, Subject::Order(&updated), audit_context).await?;
+        webhooks::emit(&**tx, EventType::OrderStatusChanged, Subject::Order(&updated), audit_context).await?;
     }
     let collected = match to {
-        AssignmentStatus::Delivered => payments::collect_cash_on_delivery(&tx, &order, policy, audit_context).await?,
+        AssignmentStatus::Delivered => payments::collect_cash_on_delivery(tx, &order, policy, audit_context).await?,
         _ => None,
     };
-    tx.commit().await?;
-    if let Some(payment) = &collected {
-        payments::log_captured(payment, started, 1, "confirmDelivery");
-    }
-    let event = if to == AssignmentStatus::Delivered {
-        "shipping_assignment_delivered"
-    } else {
-        "shipping_assignment_status_updated"
-    };
-    tracing::info!(
-        event,
-        assignment.id = %moved.id,
-        order.id = %moved.order_id,
-        agent.id = %agent.id,
-        to = %to.to_value(),
-        actor = %viewer.id,
-        duration_ms = crate::telemetry::ms(started.elapsed()),
-        "shipping assignment moved"
-    );
-    Ok(moved)
+    Ok((moved, collected))
 }
 
 #[cfg(test)]
