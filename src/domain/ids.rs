@@ -27,11 +27,6 @@ impl<'a> Ids<'a> {
         Self { ids, array: true }
     }
 
-    /// The ids themselves.
-    pub fn as_slice(&self) -> &'a [Uuid] {
-        self.ids
-    }
-
     /// The condition that `column` is one of the ids.
     pub fn matched_by(&self, column: impl ColumnTrait) -> Expr {
         if self.array {

@@ -103,8 +103,10 @@ impl Gate {
             request.query = state.documents.resolve(&params).map_err(|r| (r.code, r.message))?.to_string();
         }
         limits::scan(&request.query, state.config.max_tokens).map_err(|r| (r.code, r.message))?;
-        let document =
-            async_graphql::parser::parse_query(&request.query).map_err(|e| ("GRAPHQL_PARSE_FAILED", e.to_string()))?;
+        let document = state
+            .documents
+            .parsed(&Arc::from(request.query.as_str()))
+            .map_err(|e| ("GRAPHQL_PARSE_FAILED", e.to_string()))?;
         let op = super::graphql::operation(&document, request.operation_name.as_deref())
             .ok_or(("BAD_REQUEST", "The document has no operation of that name".to_owned()))?;
         if op.ty != OperationType::Subscription {
@@ -116,6 +118,8 @@ impl Gate {
         limits::check(&document, Some(op), &limits::Limits::from_config(&state.config))
             .and_then(|()| limits::check_text(&document))
             .map_err(|r| (r.code, r.message))?;
+        // Executed from this same document, not parsed again.
+        request.set_parsed_query(async_graphql::parser::types::ExecutableDocument::clone(&document));
         Ok(request)
     }
 }

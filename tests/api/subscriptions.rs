@@ -192,6 +192,35 @@ async fn a_connection_holds_a_bounded_number_of_subscriptions(backend: Backend) 
     assert!(fourth.is_none(), "the fourth is accepted: {fourth:?}");
 }
 
+/// The socket shares the parsed documents with `/graphql`: a document is
+/// judged on every send, whichever edge parsed it first.
+async fn documents_are_judged_on_every_send_over_the_socket(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(0).await;
+    let buyer = app.token_for("buyer@courier.test").await;
+    let order = order_at(&app, &buyer, "9.00").await;
+    let (mut socket, _) = connect(app.addr, &buyer).await;
+    for id in ["1", "2"] {
+        subscribe(&mut socket, id, "subscription { orderUpdated(orderId: ", Value::Null).await;
+        let refused = next(&mut socket, Duration::from_secs(5)).await.expect("a refusal");
+        assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED", "{refused}");
+        assert_eq!(next(&mut socket, Duration::from_secs(5)).await, Some(json!({ "id": id, "type": "complete" })));
+    }
+    // Parsed (and kept) by `/graphql` first, still not a subscription here.
+    let query = "{ viewer { id } }";
+    assert!(app.graphql(query, Value::Null, Some(&buyer)).await.body["errors"].is_null());
+    subscribe(&mut socket, "3", query, Value::Null).await;
+    let refused = next(&mut socket, Duration::from_secs(5)).await.expect("a refusal");
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{refused}");
+    assert_eq!(next(&mut socket, Duration::from_secs(5)).await, Some(json!({ "id": "3", "type": "complete" })));
+    // The same subscription text twice: both accepted.
+    for id in ["4", "5"] {
+        subscribe(&mut socket, id, ORDER_UPDATED, json!({ "id": order })).await;
+    }
+    let quiet = next(&mut socket, Duration::from_millis(500)).await;
+    assert!(quiet.is_none(), "both are accepted: {quiet:?}");
+}
+
 /// A subscription ends when its connection's token expires: events after
 /// that are not sent, the stream completes.
 async fn events_stop_when_the_token_expires(backend: Backend) {
@@ -224,4 +253,5 @@ on_both_backends!(
     a_subscriber_without_access_receives_nothing,
     an_expired_or_missing_token_is_refused_at_connection_init,
     a_connection_holds_a_bounded_number_of_subscriptions,
+    documents_are_judged_on_every_send_over_the_socket,
 );
