@@ -6,17 +6,20 @@
 //!
 //! How they are read is the one place where the backends differ here:
 //!
-//! - PostgreSQL: one statement, one row, whatever the page size. Each
-//!   relation is a scalar subquery returning its rows as one JSON array of
-//!   arrays (`json_agg(json_build_array(..))`, the columns in the model's
-//!   field order), read back into the same models. A page's statement is
-//!   keyed by one array of the page's ids (`= ANY($1)`, see [`Ids::array`]).
-//!   `order(id:)` reads the order's own row in that same statement
-//!   ([`by_id_with_related`]). Measured in bench/RESULTS.md, issue 14: rows
-//!   as JSON objects (`json_agg(t)`) cost PostgreSQL twice the separate
-//!   statements, arrays of the same columns less than them.
+//! - PostgreSQL: one statement, one row, whatever the page size. A page's
+//!   relations come as one array per column of each relation
+//!   ([`Rows::into_arrays`]), sent in binary, keyed by one array of the page's
+//!   ids (`= ANY($1)`, see [`Ids::array`]). `order(id:)` reads the order's
+//!   own row in the same statement as its relations, each a JSON array
+//!   ([`Rows::into_json`]), which costs less than arrays for a few rows
+//!   ([`by_id_with_related`]). Both are read back into the same models.
+//!   Measured in bench/RESULTS.md, issue 14: for a page, rows as JSON
+//!   objects (`json_agg(t)`) cost PostgreSQL twice the separate statements,
+//!   JSON arrays less than them, binary arrays per column half of JSON
+//!   arrays.
 //! - SQLite (embedded, no round trips to save): one statement per relation,
-//!   all at once. PostgreSQL falls back to it when the JSON is not readable.
+//!   all at once. PostgreSQL falls back to it when an order's JSON is not
+//!   readable.
 //!
 //! Both are built from the same access-scoped reads the per-field loaders
 //! use (`payments::visible`, `wallets::visible_entries`,
@@ -25,11 +28,14 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, SubQueryStatement};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Query, SelectStatement, SubQueryStatement};
+use sea_orm::sqlx::postgres::{PgHasArrayType, PgRow};
+use sea_orm::sqlx::{self, Row};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
-    QueryFilter, QueryResult, QueryTrait, Select,
+    ActiveModelTrait, ColumnTrait, ColumnType, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
+    FromQueryResult, IdenStatic, Iterable, QueryFilter, QueryResult, QueryTrait, Select, TryIntoModel, Value,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -143,10 +149,7 @@ pub async fn related(
         return Ok(Related::default());
     }
     match db.get_database_backend() {
-        DatabaseBackend::Postgres => match in_one_statement(db, viewer, orders, include).await? {
-            Some(related) => Ok(related),
-            None => statement_per_relation(db, viewer, orders, include).await,
-        },
+        DatabaseBackend::Postgres => in_one_statement(db, viewer, orders, include).await,
         _ => statement_per_relation(db, viewer, orders, include).await,
     }
 }
@@ -184,53 +187,95 @@ async fn statement_per_relation(
     Ok(Related::of(users, items, payments, entries, assignments))
 }
 
-/// `(SELECT coalesce(json_agg(json_build_array(t.c1, ..)), '[]')::text FROM
-/// (<rows>) t)`: the rows as one JSON array of arrays (PostgreSQL), each
-/// holding the row's columns in the order of `E`'s columns, which is the
-/// order of its model's fields, so serde reads it back as the model. Arrays
-/// rather than objects (`json_agg(t)`): PostgreSQL writes the same rows in
-/// about half the time, without a key per value. `json_agg` keeps the order
-/// in which the subquery hands the rows over, which is its own `ORDER BY`.
-fn json_array<E: EntityTrait>(rows: Select<E>) -> Expr {
-    let columns: Vec<String> = E::Column::iter().map(|c| format!(r#"t."{}""#, c.as_str())).collect();
-    let array = Query::select()
-        .expr(Expr::cust(format!("coalesce(json_agg(json_build_array({})), '[]')::text", columns.join(", "))))
-        .from_subquery(rows.into_query(), Alias::new("t"))
-        .to_owned();
-    Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(array)))
+/// One relation to read in one statement: its name (the prefix of its
+/// columns in the answer), its columns in the order of its model's fields,
+/// and the statement reading its rows (a `*_select` builder's).
+struct Rows {
+    name: &'static str,
+    columns: Vec<&'static str>,
+    query: SelectStatement,
 }
 
-/// The rows of one JSON array written by [`json_array`] (none when the
-/// relation was not read).
-fn rows_of<M: DeserializeOwned>(json: Option<&String>) -> Result<Vec<M>, serde_json::Error> {
-    json.map_or_else(|| Ok(Vec::new()), |json| serde_json::from_str(json))
+impl Rows {
+    fn of<E: EntityTrait>(name: &'static str, rows: Select<E>) -> Self {
+        Self { name, columns: E::Column::iter().map(|c| c.as_str()).collect(), query: rows.into_query() }
+    }
+
+    /// `SELECT array_agg(t.c1) AS "name_0", array_agg(t.c2) AS "name_1", ..
+    /// FROM (<rows>) t`: the rows as one array per column, each in the order
+    /// in which the subquery hands the rows over (its own `ORDER BY`); every
+    /// aggregate of one level sees the rows in the same order, so the arrays
+    /// line up. One row whatever the number of rows (NULL arrays when there
+    /// are none). Sent in binary, they cost PostgreSQL no text at all, where
+    /// JSON made it write every uuid and timestamp as text, escaped, and look
+    /// up each value's output function per row (bench/RESULTS.md, issue 14).
+    fn into_arrays(self) -> SelectStatement {
+        let mut arrays = Query::select();
+        for (i, column) in self.columns.iter().enumerate() {
+            arrays.expr_as(Expr::cust(format!(r#"array_agg(t."{column}")"#)), Alias::new(format!("{}_{i}", self.name)));
+        }
+        arrays.from_subquery(self.query, Alias::new("t")).to_owned()
+    }
+
+    /// `(SELECT coalesce(json_agg(json_build_array(t.c1, ..)), '[]')::text
+    /// FROM (<rows>) t)`: the rows as one JSON array of arrays, each holding
+    /// a row's columns in the order of its model's fields, so serde reads it
+    /// back as the model. Arrays rather than objects (`json_agg(t)`):
+    /// PostgreSQL writes the same rows in about half the time, without a key
+    /// per value. `json_agg` keeps the order in which the subquery hands the
+    /// rows over.
+    fn into_json(self) -> Expr {
+        let columns: Vec<String> = self.columns.iter().map(|c| format!(r#"t."{c}""#)).collect();
+        let array = Query::select()
+            .expr(Expr::cust(format!("coalesce(json_agg(json_build_array({})), '[]')::text", columns.join(", "))))
+            .from_subquery(self.query, Alias::new("t"))
+            .to_owned();
+        Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(array)))
+    }
 }
 
-/// `SELECT (<relation as a JSON array>) AS items, ...`: every relation of
-/// the page in one statement and one row (PostgreSQL). `None` when the
-/// answer is not readable as JSON (see [`decoded`]).
+/// Reads the relations of a page in one statement, one row, whatever the
+/// page size (PostgreSQL): each relation as arrays ([`Rows::into_arrays`]),
+/// joined side by side.
 async fn in_one_statement(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
     orders: &[&order::Model],
     include: Include,
-) -> Result<Option<Related>, AppError> {
+) -> Result<Related, AppError> {
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let mut statement = Query::select();
     let parties = users::profiles_select(Ids::array(&parties_of(orders)));
-    let selected = with_relations(&mut statement, viewer, Ids::array(&ids), parties, include);
-    let row = db.query_one_raw(db.get_database_backend().build(&statement)).await?;
-    Ok(match row {
-        Some(row) => decoded(&row, &selected)?,
-        None => Some(Related::default()),
-    })
+    let relations = relations(viewer, Ids::array(&ids), parties, include);
+    let selected: Vec<&'static str> = relations.iter().map(|r| r.name).collect();
+    let mut statement = Query::select();
+    for (i, rows) in relations.into_iter().enumerate() {
+        let name = Alias::new(rows.name);
+        statement.column((name.clone(), Asterisk));
+        if i == 0 {
+            statement.from_subquery(rows.into_arrays(), name);
+        } else {
+            statement.join_subquery(JoinType::InnerJoin, rows.into_arrays(), name, Expr::cust("true"));
+        }
+    }
+    if selected.is_empty() {
+        return Ok(Related::default());
+    }
+    match db.query_one_raw(db.get_database_backend().build(&statement)).await? {
+        Some(row) => Ok(assembled(&Arrays(&row), &selected)?),
+        None => Ok(Related::default()),
+    }
 }
 
 /// The visible order `id` (not soft-deleted) and `include`, read together:
-/// on PostgreSQL in one statement, the order's own row with its relations as
-/// JSON columns ([`with_relations`]), which PostgreSQL only computes when
-/// the order is visible; elsewhere, or when the JSON is not readable, the
-/// order and then [`related`]. `None` when the viewer may not see it.
+/// on PostgreSQL in one statement, the order's own row with each relation
+/// as a JSON column ([`Rows::into_json`]), which PostgreSQL only computes
+/// when the order is visible; elsewhere, or when the JSON is not readable,
+/// the order and then [`related`]. `None` when the viewer may not see it.
+///
+/// JSON rather than the arrays a page is read as: for one order's few rows,
+/// what costs PostgreSQL most is setting up the statement's plan, and an
+/// aggregate per column (some 60) cost more than it saved (W2 went from
+/// 2,250 to 1,606 requests/s; bench/RESULTS.md, issue 14).
 pub async fn by_id_with_related(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
@@ -247,13 +292,25 @@ pub async fn by_id_with_related(
                 .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::BuyerId)))
                 .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::SellerId))),
         );
-        let selected = with_relations(&mut statement, viewer, Ids::listed(&[id]), parties, include);
+        let mut selected: Vec<&'static str> = Vec::new();
+        for rows in relations(viewer, Ids::listed(&[id]), parties, include) {
+            let name = rows.name;
+            selected.push(name);
+            statement.expr_as(rows.into_json(), Alias::new(name));
+        }
         let Some(row) = db.query_one_raw(db.get_database_backend().build(&statement)).await? else { return Ok(None) };
         let model = order::Model::from_query_result(&row, "")?;
-        if let Some(related) = decoded(&row, &selected)? {
-            return Ok(Some((model, related)));
-        }
-        let related = statement_per_relation(db, viewer, &[&model], include).await?;
+        let related = match assembled(&Json::of(&row, &selected)?, &selected) {
+            Ok(related) => related,
+            // A value JSON carries differently from the row decoder (a
+            // timestamp beyond the year 9999 or before year 1, which only
+            // an operator can write) is read again the other way rather
+            // than failing the request.
+            Err(e) => {
+                tracing::warn!(event = "order_relations_fallback", error = %e, "an order's relations were not readable as JSON; read per relation instead");
+                statement_per_relation(db, viewer, &[&model], include).await?
+            }
+        };
         return Ok(Some((model, related)));
     }
     let Some(model) = select.one(db).await? else { return Ok(None) };
@@ -261,45 +318,33 @@ pub async fn by_id_with_related(
     Ok(Some((model, related)))
 }
 
-/// Adds `include` to `statement` as one JSON array column per relation
-/// ([`json_array`]), each the very statement [`statement_per_relation`]
-/// runs on its own (`*_select`) for the orders `ids`, and the parties as
-/// read by `parties`. A relation the viewer may see none of is left out.
-/// Returns the names of the columns added.
-fn with_relations(
-    statement: &mut SelectStatement,
-    viewer: Option<&Viewer>,
-    ids: Ids<'_>,
-    parties: Select<user::Entity>,
-    include: Include,
-) -> Vec<&'static str> {
+/// The relations `include` asks for, for the orders `ids`, each the very
+/// statement [`statement_per_relation`] runs on its own (`*_select`), and
+/// the parties as read by `parties`. A relation the viewer may see none of
+/// is left out.
+fn relations(viewer: Option<&Viewer>, ids: Ids<'_>, parties: Select<user::Entity>, include: Include) -> Vec<Rows> {
     use shipping_assignment::Column as A;
-    let mut selected: Vec<&'static str> = Vec::new();
-    let mut relation = |name: &'static str, array: Option<Expr>| {
-        if let Some(array) = array {
-            statement.expr_as(array, Alias::new(name));
-            selected.push(name);
-        }
-    };
+    let mut relations = Vec::new();
     if include.parties {
-        relation(RELATED_PARTIES, Some(json_array(parties)));
+        relations.push(Rows::of(RELATED_PARTIES, parties));
     }
     if include.items {
-        relation(RELATED_ITEMS, Some(json_array(super::items_of_select(ids))));
+        relations.push(Rows::of(RELATED_ITEMS, super::items_of_select(ids)));
     }
     if include.payments {
-        relation(RELATED_PAYMENTS, payments::of_orders_select(viewer, ids).map(json_array));
+        relations.extend(payments::of_orders_select(viewer, ids).map(|r| Rows::of(RELATED_PAYMENTS, r)));
     }
     if include.entries {
-        relation(RELATED_ENTRIES, wallets::entries_of_orders_select(viewer, ids).map(json_array));
+        relations.extend(wallets::entries_of_orders_select(viewer, ids).map(|r| Rows::of(RELATED_ENTRIES, r)));
     }
     if include.assignments || include.agents {
-        relation(RELATED_ASSIGNMENTS, shipping::assignments_of_orders_select(viewer, ids).map(json_array));
+        let assignments = shipping::assignments_of_orders_select(viewer, ids);
+        relations.extend(assignments.map(|r| Rows::of(RELATED_ASSIGNMENTS, r)));
     }
     if include.agents {
         // The agents of the orders' assignments and their users (the
         // statement-per-relation path joins them instead); only those of
-        // visible assignments are attached when decoded.
+        // visible assignments are attached when assembled.
         let agent_ids = Query::select()
             .column(A::AgentId)
             .from(shipping_assignment::Entity)
@@ -307,22 +352,21 @@ fn with_relations(
             .to_owned();
         let agents = access::delivery_agents(viewer)
             .apply(delivery_agent::Entity::find().filter(delivery_agent::Column::Id.in_subquery(agent_ids.clone())));
-        relation(RELATED_AGENTS, agents.map(json_array));
+        relations.extend(agents.map(|r| Rows::of(RELATED_AGENTS, r)));
         let their_users = Query::select()
             .column(delivery_agent::Column::UserId)
             .from(delivery_agent::Entity)
             .and_where(delivery_agent::Column::Id.in_subquery(agent_ids))
             .to_owned();
-        relation(
-            RELATED_AGENT_USERS,
-            Some(json_array(user::Entity::find().filter(user::Column::Id.in_subquery(their_users)))),
-        );
+        let users = user::Entity::find().filter(user::Column::Id.in_subquery(their_users));
+        relations.push(Rows::of(RELATED_AGENT_USERS, users));
     }
-    selected
+    relations
 }
 
-// The JSON columns' names: apart from every column of `orders`, which a
-// statement reading an order selects beside them.
+// The relations' names (and prefixes of their array columns, `name_0`,
+// ...): apart from every column of `orders`, which a statement reading an
+// order selects beside them.
 const RELATED_PARTIES: &str = "related_parties";
 const RELATED_ITEMS: &str = "related_items";
 const RELATED_PAYMENTS: &str = "related_payments";
@@ -331,39 +375,116 @@ const RELATED_ASSIGNMENTS: &str = "related_assignments";
 const RELATED_AGENTS: &str = "related_agents";
 const RELATED_AGENT_USERS: &str = "related_agent_users";
 
-/// The relations in the JSON columns `selected` of `row` (written by
-/// [`with_relations`]); `None` when they are not readable as JSON.
-fn decoded(row: &QueryResult, selected: &[&str]) -> Result<Option<Related>, AppError> {
-    let mut json: HashMap<&str, String> = HashMap::new();
-    for &name in selected {
-        if let Some(text) = row.try_get::<Option<String>>("", name)? {
-            json.insert(name, text);
-        }
+/// Reads a relation's models out of the row of a one-statement read.
+trait Reader {
+    /// The rows of relation `name` (which was read).
+    fn rows<E: EntityTrait>(&self, name: &str) -> Result<Vec<E::Model>, DbErr>
+    where
+        E::Model: DeserializeOwned,
+        E::ActiveModel: TryIntoModel<E::Model>;
+}
+
+/// The relations `selected` of a one-statement read, as [`Related`].
+fn assembled(reader: &impl Reader, selected: &[&str]) -> Result<Related, DbErr> {
+    fn read<E: EntityTrait>(reader: &impl Reader, selected: &[&str], name: &str) -> Result<Vec<E::Model>, DbErr>
+    where
+        E::Model: DeserializeOwned,
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        if selected.contains(&name) { reader.rows::<E>(name) } else { Ok(Vec::new()) }
     }
-    let decoded = || -> Result<Related, serde_json::Error> {
-        let agents: HashMap<Uuid, delivery_agent::Model> =
-            rows_of::<delivery_agent::Model>(json.get(RELATED_AGENTS))?.into_iter().map(|a| (a.id, a)).collect();
-        let agent_users: HashMap<Uuid, user::Model> =
-            rows_of::<user::Model>(json.get(RELATED_AGENT_USERS))?.into_iter().map(|u| (u.id, u)).collect();
-        let assignments = rows_of::<shipping_assignment::Model>(json.get(RELATED_ASSIGNMENTS))?.into_iter().map(|a| {
+    let agents: HashMap<Uuid, delivery_agent::Model> =
+        read::<delivery_agent::Entity>(reader, selected, RELATED_AGENTS)?.into_iter().map(|a| (a.id, a)).collect();
+    let agent_users: HashMap<Uuid, user::Model> =
+        read::<user::Entity>(reader, selected, RELATED_AGENT_USERS)?.into_iter().map(|u| (u.id, u)).collect();
+    let assignments =
+        read::<shipping_assignment::Entity>(reader, selected, RELATED_ASSIGNMENTS)?.into_iter().map(|a| {
             let agent = a.agent_id.and_then(|id| agents.get(&id)).cloned();
             let user = agent.as_ref().and_then(|g| agent_users.get(&g.user_id)).cloned();
             (a, agent, user)
         });
-        Ok(Related::of(
-            rows_of(json.get(RELATED_PARTIES))?,
-            rows_of(json.get(RELATED_ITEMS))?,
-            rows_of(json.get(RELATED_PAYMENTS))?,
-            rows_of(json.get(RELATED_ENTRIES))?,
-            assignments.collect(),
-        ))
-    };
-    // A value JSON carries differently from the row decoder (a timestamp
-    // beyond the year 9999 or before year 1, which only an operator can
-    // write) is read again the other way rather than failing the request.
-    Ok(decoded()
-        .inspect_err(|e| {
-            tracing::warn!(event = "order_relations_fallback", error = %e, "an order's relations were not readable as JSON; read per relation instead");
-        })
-        .ok())
+    Ok(Related::of(
+        read::<user::Entity>(reader, selected, RELATED_PARTIES)?,
+        read::<order_item::Entity>(reader, selected, RELATED_ITEMS)?,
+        read::<payment::Entity>(reader, selected, RELATED_PAYMENTS)?,
+        read::<ledger_entry::Entity>(reader, selected, RELATED_ENTRIES)?,
+        assignments.collect(),
+    ))
+}
+
+/// A row holding relations as arrays ([`Rows::into_arrays`]).
+struct Arrays<'a>(&'a QueryResult);
+
+impl Reader for Arrays<'_> {
+    fn rows<E: EntityTrait>(&self, name: &str) -> Result<Vec<E::Model>, DbErr>
+    where
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        let Some(row) = self.0.try_as_pg_row() else {
+            return Err(DbErr::Type("relations as arrays are read from PostgreSQL only".into()));
+        };
+        let mut models: Vec<E::ActiveModel> = Vec::new();
+        for (i, column) in E::Column::iter().enumerate() {
+            let values = column_values(row, &format!("{name}_{i}"), column.def().get_column_type())?;
+            if i == 0 {
+                models = values.iter().map(|_| <E::ActiveModel as ActiveModelTrait>::default()).collect();
+            }
+            if values.len() != models.len() {
+                return Err(DbErr::Type(format!("{name}: arrays of different lengths")));
+            }
+            for (model, value) in models.iter_mut().zip(values) {
+                model.try_set(column, value)?;
+            }
+        }
+        models.into_iter().map(TryIntoModel::try_into_model).collect()
+    }
+}
+
+/// The values of one array column of `row` (NULL: no rows), read as the
+/// type of the column it aggregates.
+fn column_values(row: &PgRow, name: &str, ty: &ColumnType) -> Result<Vec<Value>, DbErr> {
+    fn read<T>(row: &PgRow, name: &str) -> Result<Vec<Value>, DbErr>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + PgHasArrayType,
+        Value: From<Option<T>>,
+    {
+        let values: Option<Vec<Option<T>>> = row.try_get(name).map_err(|e| DbErr::Type(format!("{name}: {e}")))?;
+        Ok(values.unwrap_or_default().into_iter().map(Value::from).collect())
+    }
+    match ty {
+        ColumnType::Uuid => read::<Uuid>(row, name),
+        ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => read::<String>(row, name),
+        ColumnType::Integer => read::<i32>(row, name),
+        ColumnType::BigInteger => read::<i64>(row, name),
+        ColumnType::Boolean => read::<bool>(row, name),
+        ColumnType::TimestampWithTimeZone => read::<DateTime<Utc>>(row, name),
+        other => Err(DbErr::Type(format!("{name}: no array reader for {other:?}"))),
+    }
+}
+
+/// A row holding relations as JSON ([`Rows::into_json`]), by relation.
+struct Json(HashMap<String, String>);
+
+impl Json {
+    fn of(row: &QueryResult, selected: &[&str]) -> Result<Self, DbErr> {
+        let mut json = HashMap::new();
+        for &name in selected {
+            if let Some(text) = row.try_get::<Option<String>>("", name)? {
+                json.insert(name.to_owned(), text);
+            }
+        }
+        Ok(Self(json))
+    }
+}
+
+impl Reader for Json {
+    fn rows<E: EntityTrait>(&self, name: &str) -> Result<Vec<E::Model>, DbErr>
+    where
+        E::Model: DeserializeOwned,
+    {
+        self.0.get(name).map_or_else(
+            || Ok(Vec::new()),
+            |json| serde_json::from_str(json).map_err(|e| DbErr::Json(format!("{name}: {e}"))),
+        )
+    }
 }
