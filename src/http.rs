@@ -225,13 +225,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The answer of a handler that panicked (the panic itself is logged by the
-/// hook `telemetry::install_panic_hook` sets, with the request's IDs).
+/// hook `telemetry::install_panic_hook` sets, with the request's IDs): a
+/// GraphQL-shaped error, to which `request_id::layer` adds the request ID.
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let body = serde_json::json!({ "errors": [{
         "message": "Internal server error",
         "extensions": { "code": "INTERNAL_SERVER_ERROR" },
     }] });
-    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
+    response.extensions_mut().insert(request_id::Panicked);
+    response
 }
 
 /// CORS for the configured origins; none (no CORS headers at all) by default.

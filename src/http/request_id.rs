@@ -20,6 +20,7 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use crate::http::Lifecycle;
+use crate::http::protocol::Rejection;
 use crate::telemetry::{self, metrics};
 
 /// The header name.
@@ -38,6 +39,11 @@ pub struct CorrelationId(pub String);
 /// Put in a response's extensions by a handler that logged its own summary line.
 #[derive(Debug, Clone, Copy)]
 pub struct SummaryLogged;
+
+/// Put in the extensions of the answer to a handler that panicked
+/// (`http::panicked`): its body is written here, with the request ID.
+#[derive(Debug, Clone, Copy)]
+pub struct Panicked;
 
 fn is_sane(id: &str) -> bool {
     (1..=128).contains(&id.len())
@@ -105,6 +111,10 @@ pub async fn layer(State(lifecycle): State<Arc<Lifecycle>>, mut req: Request, ne
             tracing::info!(event = "http_request_completed", status, duration_ms, "request completed");
         }
     });
+    if response.extensions().get::<Panicked>().is_some() {
+        let body = Rejection::new(response.status(), "INTERNAL_SERVER_ERROR", "Internal server error").body(&id);
+        *response.body_mut() = axum::body::Body::from(body.to_string());
+    }
     for (name, value) in [(&X_REQUEST_ID, &id), (&X_CORRELATION_ID, &correlation)] {
         if let Ok(value) = HeaderValue::from_str(value) {
             response.headers_mut().insert(name.clone(), value);

@@ -286,3 +286,34 @@ async fn errors_null_the_nearest_nullable_ancestor(backend: Backend) {
     assert_eq!(res.body["data"]["nodes"], json!([null]), "{}", res.body);
     app.exec("ALTER TABLE order_items_gone RENAME TO order_items").await;
 }
+
+/// A value the database driver cannot read makes it panic (sqlx overflows on
+/// a `timestamptz` of 'infinity', which only an operator can write): the
+/// request answers 500 with the masked error and its request ID, and the
+/// server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_request_answers_with_its_request_id_postgres() {
+    let app = crate::helpers::spawn_app_with(Backend::Postgres, |_| {}).await;
+    app.seed(5).await;
+    let token = app.token_for("admin@courier.test").await;
+    app.exec("UPDATE shipping_assignments SET delivered_at = 'infinity'").await;
+    let request_id = format!("panic-{}", uuid::Uuid::new_v4().simple());
+    let res = app
+        .graphql_with(
+            "{ orders(first: 5) { nodes { assignments { deliveredAt } } } }",
+            Value::Null,
+            Some(&token),
+            &[("x-request-id", &request_id)],
+        )
+        .await;
+    assert_eq!(res.status, 500, "{}", res.body);
+    assert_eq!(res.code(), "INTERNAL_SERVER_ERROR");
+    assert_eq!(res.error()["message"], "Internal server error");
+    assert_eq!(res.error()["extensions"]["requestId"], request_id.as_str());
+    assert_eq!(res.request_id(), request_id);
+    let text = res.body.to_string();
+    assert!(!text.contains("overflow") && !text.contains("sqlx") && !text.contains(".rs"), "{text}");
+    app.exec("UPDATE shipping_assignments SET delivered_at = NULL").await;
+    let after = app.graphql("{ orders(first: 5) { nodes { orderNumber } } }", Value::Null, Some(&token)).await;
+    assert_eq!(after.data()["orders"]["nodes"].as_array().map(Vec::len), Some(5));
+}
