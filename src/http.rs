@@ -22,7 +22,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -208,7 +208,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         // A panicking handler answers 500 (a GraphQL-shaped JSON error)
         // instead of dropping the connection.
-        .layer(CatchPanicLayer::custom(panicked))
+        .layer(CatchPanicLayer::custom(request_id::panicked))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -222,19 +222,6 @@ pub fn router(state: AppState) -> Router {
         router = router.layer(cors);
     }
     router.layer(axum::middleware::from_fn_with_state(state.lifecycle.clone(), request_id::layer))
-}
-
-/// The answer of a handler that panicked (the panic itself is logged by the
-/// hook `telemetry::install_panic_hook` sets, with the request's IDs): a
-/// GraphQL-shaped error, to which `request_id::layer` adds the request ID.
-fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let body = serde_json::json!({ "errors": [{
-        "message": "Internal server error",
-        "extensions": { "code": "INTERNAL_SERVER_ERROR" },
-    }] });
-    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
-    response.extensions_mut().insert(request_id::Panicked);
-    response
 }
 
 /// CORS for the configured origins; none (no CORS headers at all) by default.

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
 use crate::http::Lifecycle;
-use crate::http::protocol::Rejection;
+use crate::http::protocol::{MediaType, Rejection};
 use crate::telemetry::{self, metrics};
 
 /// The header name.
@@ -41,9 +41,23 @@ pub struct CorrelationId(pub String);
 pub struct SummaryLogged;
 
 /// Put in the extensions of the answer to a handler that panicked
-/// (`http::panicked`): its body is written here, with the request ID.
+/// ([`panicked`]): its body is written again here, with the request ID.
 #[derive(Debug, Clone, Copy)]
 pub struct Panicked;
+
+/// What a request whose handler panicked is told.
+fn panic_rejection() -> Rejection {
+    Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal server error")
+}
+
+/// The answer of a handler that panicked (the panic itself is logged by the
+/// hook `telemetry::install_panic_hook` sets, with the request's IDs), for
+/// `CatchPanicLayer`: [`layer`], outside it, adds the request ID.
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let mut response = panic_rejection().into_response(MediaType::Json, "");
+    response.extensions_mut().insert(Panicked);
+    response
+}
 
 fn is_sane(id: &str) -> bool {
     (1..=128).contains(&id.len())
@@ -112,8 +126,7 @@ pub async fn layer(State(lifecycle): State<Arc<Lifecycle>>, mut req: Request, ne
         }
     });
     if response.extensions().get::<Panicked>().is_some() {
-        let body = Rejection::new(response.status(), "INTERNAL_SERVER_ERROR", "Internal server error").body(&id);
-        *response.body_mut() = axum::body::Body::from(body.to_string());
+        *response.body_mut() = axum::body::Body::from(panic_rejection().body(&id).to_string());
     }
     for (name, value) in [(&X_REQUEST_ID, &id), (&X_CORRELATION_ID, &correlation)] {
         if let Ok(value) = HeaderValue::from_str(value) {

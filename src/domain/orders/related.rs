@@ -246,6 +246,9 @@ async fn in_one_statement(
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let parties = users::profiles_select(Ids::array(&parties_of(orders)));
     let relations = relations(viewer, Ids::array(&ids), parties, include);
+    if relations.is_empty() {
+        return Ok(Related::default());
+    }
     let selected: Vec<&'static str> = relations.iter().map(|r| r.name).collect();
     let mut statement = Query::select();
     for (i, rows) in relations.into_iter().enumerate() {
@@ -256,9 +259,6 @@ async fn in_one_statement(
         } else {
             statement.join_subquery(JoinType::InnerJoin, rows.into_arrays(), name, Expr::cust("true"));
         }
-    }
-    if selected.is_empty() {
-        return Ok(Related::default());
     }
     match db.query_one_raw(db.get_database_backend().build(&statement)).await? {
         Some(row) => Ok(assembled(&Arrays(&row), &selected)?),
