@@ -381,6 +381,27 @@ pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransacti
     begin(db, options).await
 }
 
+/// A connection that can also begin a read snapshot ([`begin_snapshot`]),
+/// for a read of several statements that must agree with each other.
+pub trait Snapshots: ConnectionTrait + Sync {
+    /// Begins a read-only transaction seeing one snapshot.
+    fn snapshot(&self) -> impl Future<Output = Result<DatabaseTransaction, DbErr>> + Send;
+}
+
+impl Snapshots for DatabaseConnection {
+    fn snapshot(&self) -> impl Future<Output = Result<DatabaseTransaction, DbErr>> + Send {
+        begin_snapshot(self)
+    }
+}
+
+/// The snapshot is the pool's: it holds one connection for its few
+/// statements, which run one at a time, so it takes no request permit.
+impl Snapshots for Limited {
+    fn snapshot(&self) -> impl Future<Output = Result<DatabaseTransaction, DbErr>> + Send {
+        begin_snapshot(&self.db)
+    }
+}
+
 /// Minutes from `from` to `to` (two timestamp expressions) as a double
 /// precision number: the one piece of date arithmetic that differs per
 /// backend.

@@ -7,32 +7,39 @@ use uuid::Uuid;
 
 /// Ids to match a column against.
 #[derive(Debug, Clone, Copy)]
-pub struct Ids<'a> {
-    ids: &'a [Uuid],
-    array: bool,
+pub struct Ids<'a>(Source<'a>);
+
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    Listed(&'a [Uuid]),
+    Read(&'static str),
 }
 
 impl<'a> Ids<'a> {
     /// `column IN ($1, ..., $n)`: a parameter per id, on every backend.
     pub fn listed(ids: &'a [Uuid]) -> Self {
-        Self { ids, array: false }
+        Self(Source::Listed(ids))
     }
 
-    /// `column = ANY($1)`: one array parameter, PostgreSQL only. A statement
-    /// keyed by a page's ids in several places stays one prepared statement
-    /// with one parameter whatever the page size, and its generic plan looks
+    /// `column = ANY(<array>)`, where `array` is an expression of the same
+    /// statement yielding a `uuid[]`, such as
+    /// `(SELECT "ids" FROM "page_ids")::uuid[]`: ids the statement reads
+    /// itself, so they come from the same snapshot as the rows matched
+    /// against them (PostgreSQL only). The cast is needed: PostgreSQL reads
+    /// `ANY((SELECT ..))`, however many parentheses, as comparing with each
+    /// row of a subquery (here one `uuid[]`). The statement binds no id at all, whatever the
+    /// page size, so it stays one prepared statement whose generic plan looks
     /// each id up (with some 300 listed parameters PostgreSQL's generic plan
     /// scanned every assignment of each agent; bench/RESULTS.md, issue 14).
-    pub fn array(ids: &'a [Uuid]) -> Self {
-        Self { ids, array: true }
+    pub fn read_by(array: &'static str) -> Self {
+        Self(Source::Read(array))
     }
 
     /// The condition that `column` is one of the ids.
     pub fn matched_by(&self, column: impl ColumnTrait) -> Expr {
-        if self.array {
-            column.into_expr().eq(PgFunc::any(Expr::val(self.ids.to_vec())))
-        } else {
-            column.is_in(self.ids.iter().copied())
+        match self.0 {
+            Source::Listed(ids) => column.is_in(ids.iter().copied()),
+            Source::Read(array) => column.into_expr().eq(PgFunc::any(Expr::cust(array))),
         }
     }
 }

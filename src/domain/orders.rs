@@ -5,7 +5,7 @@
 //!   and offers withdrawn in the same transaction), soft delete and restore;
 //!   every status change is optimistic-locked.
 //! - `queries`: lists, lookups and items, within the access rules.
-//! - `related`: a page's relations, read together in one round trip.
+//! - `related`: orders and their relations, read together from one snapshot.
 
 mod lifecycle;
 mod queries;
@@ -14,8 +14,8 @@ mod rules;
 
 pub use lifecycle::{MAX_ITEMS, MAX_QUANTITY, NewItem, NewOrder, StatusChange, change_status, create, set_deleted};
 pub use queries::{
-    OrderFilter, OrderSort, by_ids, by_ids_select, by_number, count, for_change, items_of, items_of_select, list,
-    sort_key,
+    OrderFilter, OrderSort, by_ids, by_ids_select, by_number, count, for_change, items_of, items_of_select,
+    list_with_related, sort_key,
 };
-pub use related::{Include, Related, by_id_with_related, related};
+pub use related::{Include, Related, by_id_with_related, by_number_with_related};
 pub use rules::{Party, check_party, check_transition, ensure_live, is_allowed, is_terminal};

@@ -156,7 +156,8 @@ impl<M> Page<M> {
         Self { rows: Vec::new(), has_next: false, has_previous: false }
     }
 
-    fn from_rows<E: EntityTrait<Model = M>>(mut rows: Vec<M>, key: &SortKey<E>, req: &PageRequest) -> Self {
+    /// The page `req` asked for, out of the rows its [`PageQuery`] read.
+    pub fn of<E: EntityTrait<Model = M>>(mut rows: Vec<M>, key: &SortKey<E>, req: &PageRequest) -> Self {
         let more = rows.len() as u64 > req.limit;
         rows.truncate(req.limit as usize);
         if req.backward {
@@ -171,6 +172,42 @@ impl<M> Page<M> {
     }
 }
 
+/// What a page reads: `select` cut to the page and sorted as it is read
+/// (backward pages the other way round), and how many of its rows: the
+/// page and one more, which tells whether there are more. Turned into a
+/// page by [`Page::of`].
+pub struct PageQuery<E: EntityTrait> {
+    /// The page's rows, in the order they are read.
+    pub select: Select<E>,
+    /// How many rows to read.
+    pub limit: u64,
+}
+
+impl<E: EntityTrait> PageQuery<E> {
+    /// `select`'s statement for `req`; `None` when nothing is to be read
+    /// (`select` is `None`: nothing is visible; or the page is empty).
+    pub fn new(select: Option<Select<E>>, key: &SortKey<E>, req: &PageRequest) -> Option<Self> {
+        let select = select?;
+        if req.limit == 0 {
+            return None;
+        }
+        let dir = key.query_direction(req).order();
+        let select = key.restrict(select, req).order_by(key.column, dir.clone()).order_by(key.id, dir);
+        Some(Self { select, limit: req.limit + 1 })
+    }
+
+    /// ` LIMIT n`, to write after the statement. The page size is written
+    /// into the statement, not bound: PostgreSQL plans `LIMIT $n`
+    /// generically as a tenth of the table, so a prepared page statement
+    /// never settled on its generic plan and was planned again on every
+    /// execution (half its PostgreSQL time; bench/RESULTS.md, issue 14). A
+    /// first page has no parameter at all. The size is a number at most
+    /// MAX_PAGE_SIZE + 1, so there is at most one statement per page size.
+    pub fn limit_clause(&self) -> String {
+        format!(" LIMIT {}", self.limit)
+    }
+}
+
 /// Reads one page of `select` (`None`: nothing is visible) in one statement.
 pub async fn fetch<E: EntityTrait>(
     db: &impl ConnectionTrait,
@@ -178,23 +215,11 @@ pub async fn fetch<E: EntityTrait>(
     key: &SortKey<E>,
     req: &PageRequest,
 ) -> Result<Page<E::Model>, AppError> {
-    let Some(select) = select else { return Ok(Page::empty()) };
-    if req.limit == 0 {
-        return Ok(Page::empty());
-    }
-    let dir = key.query_direction(req).order();
-    let select = key.restrict(select, req).order_by(key.column, dir.clone()).order_by(key.id, dir);
-    // The page size is written into the statement, not bound: PostgreSQL
-    // plans `LIMIT $n` generically as a tenth of the table, so a prepared
-    // page statement never settled on its generic plan and was planned
-    // again on every execution (half its PostgreSQL time; bench/RESULTS.md,
-    // issue 14). A first page now has no parameter at all. The size is a
-    // number at most MAX_PAGE_SIZE + 1, so there is at most one statement
-    // per page size.
-    let mut statement = db.get_database_backend().build(QueryTrait::as_query(&select));
-    statement.sql.push_str(&format!(" LIMIT {}", req.limit + 1));
-    let rows = select.from_raw_sql(statement).all(db).await?;
-    Ok(Page::from_rows(rows, key, req))
+    let Some(query) = PageQuery::new(select, key, req) else { return Ok(Page::empty()) };
+    let mut statement = db.get_database_backend().build(QueryTrait::as_query(&query.select));
+    statement.sql.push_str(&query.limit_clause());
+    let rows = query.select.from_raw_sql(statement).all(db).await?;
+    Ok(Page::of(rows, key, req))
 }
 
 /// Counts the rows of `select` (`None`: nothing is visible).
@@ -245,7 +270,7 @@ pub async fn fetch_per_parent<E: EntityTrait>(
         }
     }
     for (p, rows) in grouped {
-        pages.insert(p, Page::from_rows(rows, key, req));
+        pages.insert(p, Page::of(rows, key, req));
     }
     Ok(pages)
 }

@@ -274,10 +274,9 @@ impl OrdersQuery {
         let filter = filter.unwrap_or_default().into_domain(include_deleted)?;
         let Paging { sort, direction, scope, page } =
             paging(ctx, "orders", OrderSort::resolve(order_by), PageArgs { first, after, last, before })?;
-        let rows = orders::list(ctx.db(), Some(viewer), &filter, &orders::sort_key(sort, direction), &page).await?;
         let include = preloaded::include_in_connection(&ctx.look_ahead());
-        let models: Vec<_> = rows.rows.iter().map(|(_, m)| m).collect();
-        let related = orders::related(ctx.db(), Some(viewer), &models, include).await?;
+        let sort = orders::sort_key(sort, direction);
+        let (rows, related) = orders::list_with_related(ctx.db(), Some(viewer), &filter, &sort, &page, include).await?;
         let mut assemble = Assemble::new(related, include);
         let total = total(ctx, filter, |db, v, f| async move { orders::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, |m| assemble.order(m)))
@@ -299,11 +298,9 @@ impl OrdersQuery {
                     .await?
                     .ok_or_else(|| AppError::not_found(EntityKind::Order.name(), id))?
             }
-            (None, Some(number)) => {
-                let model = orders::by_number(ctx.db(), ctx.viewer(), &number).await?;
-                let related = orders::related(ctx.db(), ctx.viewer(), &[&model], include).await?;
-                (model, related)
-            }
+            (None, Some(number)) => orders::by_number_with_related(ctx.db(), ctx.viewer(), &number, include)
+                .await?
+                .ok_or_else(|| AppError::not_found(EntityKind::Order.name(), number))?,
             _ => return Err(AppError::validation("id", "Pass exactly one of `id` and `orderNumber`").into()),
         };
         Ok(Assemble::new(related, include).order(model))

@@ -1,6 +1,6 @@
 //! Orders with their relations read in advance: the `orders` connection and
 //! `order` look ahead at the selection, read every selected relation of the
-//! page at once (`orders::related`), and resolve the page with the plain
+//! page at once (`orders::list_with_related`), and resolve the page with the plain
 //! walker (`graphql::plain`). A relation that was not read, or whose row is
 //! missing, falls back to the object's own resolver and its loader, so the
 //! answer is the same either way; only the cost differs.

@@ -25,6 +25,7 @@ mod request_id;
 mod schema;
 mod scoping;
 mod shipping;
+mod snapshots;
 mod subscriptions;
 mod viewer;
 mod webhooks;

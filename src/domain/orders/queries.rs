@@ -6,8 +6,10 @@ use entity::{OrderStatus, order, order_item};
 use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 use uuid::Uuid;
 
+use super::related::{Include, Related};
+use crate::db::Snapshots;
 use crate::domain::ids::Ids;
-use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
+use crate::domain::pagination::{self, Direction, Page, PageQuery, PageRequest, SortKey, SortValue};
 use crate::domain::{Viewer, access};
 use crate::error::AppError;
 
@@ -81,15 +83,19 @@ fn select(viewer: Option<&Viewer>, filter: &OrderFilter) -> Result<Option<Select
     Ok(access::orders(viewer).apply(select))
 }
 
-/// One page of the orders the viewer may see.
-pub async fn list(
-    db: &impl ConnectionTrait,
+/// One page of the orders the viewer may see, and `include` for them, from
+/// one snapshot (see `related`).
+pub async fn list_with_related(
+    db: &impl Snapshots,
     viewer: Option<&Viewer>,
     filter: &OrderFilter,
     sort: &SortKey<order::Entity>,
     page: &PageRequest,
-) -> Result<Page<order::Model>, AppError> {
-    pagination::fetch(db, select(viewer, filter)?, sort, page).await
+    include: Include,
+) -> Result<(Page<order::Model>, Related), AppError> {
+    let query = PageQuery::new(select(viewer, filter)?, sort, page);
+    let (rows, related) = super::related::page_with_related(db, viewer, query, include).await?;
+    Ok((Page::of(rows, sort, page), related))
 }
 
 /// How many orders match, for `totalCount`.
@@ -103,12 +109,19 @@ pub async fn by_number(
     viewer: Option<&Viewer>,
     number: &str,
 ) -> Result<order::Model, AppError> {
-    let filter = OrderFilter { order_number: Some(number.to_owned()), ..Default::default() };
-    let found = match select(viewer, &filter)? {
+    let found = match by_number_select(viewer, number)? {
         Some(select) => select.one(db).await?,
         None => None,
     };
     found.ok_or_else(|| AppError::not_found("Order", number))
+}
+
+/// The statement of [`by_number`]; `None` when the viewer may see none.
+pub(super) fn by_number_select(
+    viewer: Option<&Viewer>,
+    number: &str,
+) -> Result<Option<Select<order::Entity>>, AppError> {
+    select(viewer, &OrderFilter { order_number: Some(number.to_owned()), ..Default::default() })
 }
 
 /// Visible orders among `ids` (deleted ones excluded), in one statement.

@@ -1,25 +1,28 @@
-//! The relations of a page of orders, read together: every relation is
-//! keyed by the orders themselves (ledger entries through their payments;
-//! agents and their users through the assignments), so none waits for
-//! another. A nested page is then three dependent round trips at most: the
-//! viewer, the orders, their relations.
+//! Orders read together with their relations: every relation is keyed by
+//! the orders themselves (ledger entries through their payments; agents and
+//! their users through the assignments), so none waits for another, and an
+//! order and its relations come from one snapshot, so they agree with each
+//! other even while they change (an order SHIPPING has its assignment picked
+//! up, not still accepted).
 //!
 //! How they are read is the one place where the backends differ here:
 //!
-//! - PostgreSQL: one statement, one row, whatever the page size. A page's
-//!   relations come as one array per column of each relation
-//!   ([`Rows::into_arrays`]), sent in binary, keyed by one array of the page's
-//!   ids (`= ANY($1)`, see [`Ids::array`]). `order(id:)` reads the order's
-//!   own row in the same statement as its relations, each a JSON array
-//!   ([`Rows::into_json`]), which costs less than arrays for a few rows
-//!   ([`by_id_with_related`]). Both are read back into the same models.
-//!   Measured in bench/RESULTS.md, issue 14: for a page, rows as JSON
-//!   objects (`json_agg(t)`) cost PostgreSQL twice the separate statements,
-//!   JSON arrays less than them, binary arrays per column half of JSON
-//!   arrays.
-//! - SQLite (embedded, no round trips to save): one statement per relation,
-//!   all at once. PostgreSQL falls back to it when an order's JSON is not
-//!   readable.
+//! - PostgreSQL: one statement, one row, whatever the page size, so one
+//!   snapshot. A page's orders are read in a `WITH "page"` and its relations
+//!   keyed by the ids read there (`= ANY((SELECT "ids" FROM
+//!   "page_ids")::uuid[])`, see [`Ids::read_by`]); the page and each relation come as one
+//!   array per column ([`Rows::into_arrays`]), sent in binary
+//!   ([`page_with_related`]). `order(id:)` reads the order's own row in the
+//!   same statement as its relations, each a JSON array ([`Rows::into_json`]),
+//!   which costs less than arrays for a few rows ([`by_id_with_related`]).
+//!   Both are read back into the same models. Measured in bench/RESULTS.md,
+//!   issue 14: for a page, rows as JSON objects (`json_agg(t)`) cost
+//!   PostgreSQL twice the separate statements, JSON arrays less than them,
+//!   binary arrays per column half of JSON arrays.
+//! - SQLite (embedded, no round trips to save): the orders, then one
+//!   statement per relation, in one read transaction, whose first read fixes
+//!   the snapshot (WAL mode; `db::begin_snapshot`). PostgreSQL falls back to
+//!   the statements per relation when an order's JSON is not readable.
 //!
 //! Both are built from the same access-scoped reads the per-field loaders
 //! use (`payments::visible`, `wallets::visible_entries`,
@@ -30,17 +33,25 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Query, SelectStatement, SubQueryStatement};
+use std::fmt::Write as _;
+
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, JoinType, PostgresQueryBuilder, Query, SelectStatement, SqlWriterValues,
+    SubQueryStatement,
+};
 use sea_orm::sqlx::postgres::{PgHasArrayType, PgRow};
 use sea_orm::sqlx::{self, Row};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ColumnType, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
-    FromQueryResult, IdenStatic, Iterable, QueryFilter, QueryResult, QueryTrait, Select, TryIntoModel, Value,
+    FromQueryResult, IdenStatic, Iterable, QueryFilter, QueryResult, QueryTrait, Select, Statement, TryIntoModel,
+    Value,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::db::Snapshots;
 use crate::domain::ids::Ids;
+use crate::domain::pagination::PageQuery;
 use crate::domain::shipping::{self, AssignmentWithAgent};
 use crate::domain::{Viewer, access, payments, users, wallets};
 use crate::error::AppError;
@@ -135,23 +146,32 @@ async fn when<T: Default>(wanted: bool, read: impl Future<Output = Result<T, App
     if wanted { read.await } else { Ok(T::default()) }
 }
 
-/// Reads `include` for `orders` (which the viewer may see): one statement
-/// on PostgreSQL, one per relation (all at once) on SQLite (span
-/// `order_relations`, exported with the trace).
-#[tracing::instrument(name = "order_relations", level = "debug", skip_all, fields(orders = orders.len()))]
-pub async fn related(
-    db: &impl ConnectionTrait,
+/// The orders `query` reads (visible ones only: its select is
+/// access-scoped) and `include` for them, from one snapshot: on PostgreSQL
+/// in one statement ([`page_in_one_statement`]), on SQLite in one read
+/// transaction (span `order_relations`, exported with the trace).
+#[tracing::instrument(name = "order_relations", level = "debug", skip_all)]
+pub async fn page_with_related(
+    db: &impl Snapshots,
     viewer: Option<&Viewer>,
-    orders: &[&order::Model],
+    query: Option<PageQuery<order::Entity>>,
     include: Include,
-) -> Result<Related, AppError> {
-    if orders.is_empty() || include.is_empty() {
-        return Ok(Related::default());
+) -> Result<(Vec<order::Model>, Related), AppError> {
+    let Some(query) = query else { return Ok((Vec::new(), Related::default())) };
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    if postgres && !include.is_empty() {
+        return page_in_one_statement(db, viewer, query, include).await;
     }
-    match db.get_database_backend() {
-        DatabaseBackend::Postgres => in_one_statement(db, viewer, orders, include).await,
-        _ => statement_per_relation(db, viewer, orders, include).await,
+    let mut statement = db.get_database_backend().build(QueryTrait::as_query(&query.select));
+    statement.sql.push_str(&query.limit_clause());
+    if include.is_empty() {
+        return Ok((query.select.from_raw_sql(statement).all(db).await?, Related::default()));
     }
+    let snapshot = db.snapshot().await?;
+    let orders = query.select.from_raw_sql(statement).all(&snapshot).await?;
+    let related = statement_per_relation(&snapshot, viewer, &orders.iter().collect::<Vec<_>>(), include).await?;
+    snapshot.commit().await?;
+    Ok((orders, related))
 }
 
 /// The buyers and sellers of `orders`, each once.
@@ -168,6 +188,9 @@ async fn statement_per_relation(
     orders: &[&order::Model],
     include: Include,
 ) -> Result<Related, AppError> {
+    if orders.is_empty() || include.is_empty() {
+        return Ok(Related::default());
+    }
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let parties = if include.parties { parties_of(orders) } else { Vec::new() };
     let assignments = async {
@@ -234,24 +257,48 @@ impl Rows {
     }
 }
 
-/// Reads the relations of a page in one statement, one row, whatever the
-/// page size (PostgreSQL): each relation as arrays ([`Rows::into_arrays`]),
-/// joined side by side.
-async fn in_one_statement(
+/// The name of the page's own rows among the arrays of
+/// [`page_in_one_statement`] (apart from the relations' names).
+const PAGE_ORDERS: &str = "page_orders";
+/// The ids of the page's orders and their buyers and sellers (some twice),
+/// read from the page once, for every relation to be keyed by.
+const PAGE_IDS_CTE: &str = r#""page_ids" AS MATERIALIZED (SELECT array_agg("id") AS "ids", array_agg("buyer_id") || array_agg("seller_id") AS "parties" FROM "page")"#;
+/// The ids of the page's orders.
+const PAGE_IDS: &str = r#"(SELECT "ids" FROM "page_ids")::uuid[]"#;
+/// The buyers and sellers of the page's orders.
+const PAGE_PARTIES: &str = r#"(SELECT "parties" FROM "page_ids")::uuid[]"#;
+
+/// Reads a page of orders and their relations in one statement, one row,
+/// whatever the page size (PostgreSQL), so from one snapshot:
+///
+/// ```sql
+/// WITH "page" AS MATERIALIZED (<the page's select> LIMIT n),
+///   "page_ids" AS MATERIALIZED (SELECT array_agg("id") AS "ids", .. FROM "page")
+/// SELECT "page_orders".*, "related_items".*, ..
+/// FROM (SELECT array_agg(t."id") AS "page_orders_0", .. FROM (SELECT * FROM "page") t) "page_orders"
+/// INNER JOIN (<items as arrays, keyed by the page's ids>) "related_items" ON true ..
+/// ```
+///
+/// Each relation reads the ids from `page_ids` (one row) rather than
+/// aggregating the page again: 8% less PostgreSQL time for W1's statement
+/// (bench/RESULTS.md, issue 14).
+///
+/// The page's rows and each relation come as arrays
+/// ([`Rows::into_arrays`]); the page's arrays keep the page's order (a
+/// materialized CTE hands its rows over in the order they were read).
+async fn page_in_one_statement(
     db: &impl ConnectionTrait,
     viewer: Option<&Viewer>,
-    orders: &[&order::Model],
+    query: PageQuery<order::Entity>,
     include: Include,
-) -> Result<Related, AppError> {
-    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let parties = users::profiles_select(Ids::array(&parties_of(orders)));
-    let relations = relations(viewer, Ids::array(&ids), parties, include);
-    if relations.is_empty() {
-        return Ok(Related::default());
-    }
+) -> Result<(Vec<order::Model>, Related), AppError> {
+    let page = Query::select().column(Asterisk).from(Alias::new("page")).to_owned();
+    let page = Rows { name: PAGE_ORDERS, columns: order::Column::iter().map(|c| c.as_str()).collect(), query: page };
+    let parties = users::profiles_select(Ids::read_by(PAGE_PARTIES));
+    let relations = relations(viewer, Ids::read_by(PAGE_IDS), parties, include);
     let selected: Vec<&'static str> = relations.iter().map(|r| r.name).collect();
     let mut statement = Query::select();
-    for (i, rows) in relations.into_iter().enumerate() {
+    for (i, rows) in std::iter::once(page).chain(relations).enumerate() {
         let name = Alias::new(rows.name);
         statement.column((name.clone(), Asterisk));
         if i == 0 {
@@ -260,24 +307,35 @@ async fn in_one_statement(
             statement.join_subquery(JoinType::InnerJoin, rows.into_arrays(), name, Expr::cust("true"));
         }
     }
-    match db.query_one_raw(db.get_database_backend().build(&statement)).await? {
-        Some(row) => Ok(assembled(&Arrays(&row), &selected)?),
-        None => Ok(Related::default()),
-    }
+    // One writer numbers the parameters of both parts in turn; writing
+    // into its string cannot fail.
+    let mut sql = SqlWriterValues::new("$", true);
+    let _ = sql.write_str(r#"WITH "page" AS MATERIALIZED ("#);
+    QueryTrait::as_query(&query.select).build_collect_into(PostgresQueryBuilder, &mut sql);
+    let _ = write!(sql, "{}), {PAGE_IDS_CTE} ", query.limit_clause());
+    statement.build_collect_into(PostgresQueryBuilder, &mut sql);
+    let (sql, values) = sql.into_parts();
+    let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
+    let Some(row) = db.query_one_raw(statement).await? else {
+        return Err(DbErr::RecordNotFound("a page read as arrays answered no row".into()).into());
+    };
+    let arrays = Arrays(&row);
+    Ok((arrays.models::<order::Entity>(PAGE_ORDERS)?, assembled(&arrays, &selected)?))
 }
 
-/// The visible order `id` (not soft-deleted) and `include`, read together:
-/// on PostgreSQL in one statement, the order's own row with each relation
-/// as a JSON column ([`Rows::into_json`]), which PostgreSQL only computes
-/// when the order is visible; elsewhere, or when the JSON is not readable,
-/// the order and then [`related`]. `None` when the viewer may not see it.
+/// The visible order `id` (not soft-deleted) and `include`, read together
+/// from one snapshot: on PostgreSQL in one statement, the order's own row
+/// with each relation as a JSON column ([`Rows::into_json`]), which
+/// PostgreSQL only computes when the order is visible; elsewhere, or when
+/// the JSON is not readable, as a page of one ([`page_with_related`]).
+/// `None` when the viewer may not see it.
 ///
 /// JSON rather than the arrays a page is read as: for one order's few rows,
 /// what costs PostgreSQL most is setting up the statement's plan, and an
 /// aggregate per column (some 60) cost more than it saved (W2 went from
 /// 2,250 to 1,606 requests/s; bench/RESULTS.md, issue 14).
 pub async fn by_id_with_related(
-    db: &impl ConnectionTrait,
+    db: &impl Snapshots,
     viewer: Option<&Viewer>,
     id: Uuid,
     include: Include,
@@ -285,7 +343,7 @@ pub async fn by_id_with_related(
     use order::Column as O;
     let Some(select) = super::by_ids_select(viewer, &[id]) else { return Ok(None) };
     if db.get_database_backend() == DatabaseBackend::Postgres && !include.is_empty() {
-        let mut statement = select.into_query();
+        let mut statement = select.clone().into_query();
         // The parties of the row being read, not of ids known beforehand.
         let parties = user::Entity::find().filter(
             Condition::any()
@@ -300,22 +358,45 @@ pub async fn by_id_with_related(
         }
         let Some(row) = db.query_one_raw(db.get_database_backend().build(&statement)).await? else { return Ok(None) };
         let model = order::Model::from_query_result(&row, "")?;
-        let related = match assembled(&Json::of(&row, &selected)?, &selected) {
-            Ok(related) => related,
+        match assembled(&Json::of(&row, &selected)?, &selected) {
+            Ok(related) => return Ok(Some((model, related))),
             // A value JSON carries differently from the row decoder (a
             // timestamp beyond the year 9999 or before year 1, which only
-            // an operator can write) is read again the other way rather
-            // than failing the request.
+            // an operator can write) is read again as arrays, in binary,
+            // rather than failing the request.
             Err(e) => {
-                tracing::warn!(event = "order_relations_fallback", error = %e, "an order's relations were not readable as JSON; read per relation instead");
-                statement_per_relation(db, viewer, &[&model], include).await?
+                tracing::warn!(event = "order_relations_fallback", error = %e, "an order's relations were not readable as JSON; read as arrays instead");
+                return one_with_related(db, viewer, select, include).await;
             }
-        };
-        return Ok(Some((model, related)));
+        }
     }
-    let Some(model) = select.one(db).await? else { return Ok(None) };
-    let related = related(db, viewer, &[&model], include).await?;
-    Ok(Some((model, related)))
+    one_with_related(db, viewer, select, include).await
+}
+
+/// The visible order `number` (not soft-deleted) and `include`, read
+/// together as a page of one ([`page_with_related`]). `None` when the viewer
+/// may not see it.
+pub async fn by_number_with_related(
+    db: &impl Snapshots,
+    viewer: Option<&Viewer>,
+    number: &str,
+    include: Include,
+) -> Result<Option<(order::Model, Related)>, AppError> {
+    match super::queries::by_number_select(viewer, number)? {
+        Some(select) => one_with_related(db, viewer, select, include).await,
+        None => Ok(None),
+    }
+}
+
+/// The first order of `select` and `include`, as a page of one.
+async fn one_with_related(
+    db: &impl Snapshots,
+    viewer: Option<&Viewer>,
+    select: Select<order::Entity>,
+    include: Include,
+) -> Result<Option<(order::Model, Related)>, AppError> {
+    let (mut orders, related) = page_with_related(db, viewer, Some(PageQuery { select, limit: 1 }), include).await?;
+    Ok(orders.pop().map(|order| (order, related)))
 }
 
 /// The relations `include` asks for, for the orders `ids`, each the very
@@ -417,6 +498,18 @@ struct Arrays<'a>(&'a QueryResult);
 
 impl Reader for Arrays<'_> {
     fn rows<E: EntityTrait>(&self, name: &str) -> Result<Vec<E::Model>, DbErr>
+    where
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        self.models::<E>(name)
+    }
+}
+
+impl Arrays<'_> {
+    /// The rows of `name`, each rebuilt through its entity's `ActiveModel`
+    /// from the arrays `name_0`, `name_1`, .. (one per column, in the order
+    /// of the entity's columns).
+    fn models<E: EntityTrait>(&self, name: &str) -> Result<Vec<E::Model>, DbErr>
     where
         E::ActiveModel: TryIntoModel<E::Model>,
     {
