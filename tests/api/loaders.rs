@@ -368,3 +368,35 @@ on_both_backends!(
     nested_connections_page_every_parent_in_one_statement,
     agent_metrics_cost_the_same_statements_for_2_and_20_agents,
 );
+
+/// The first column of the one row `sql` answers on `db`, as text (JSON
+/// written out).
+async fn one_text(db: &sea_orm::DatabaseConnection, sql: &str) -> String {
+    use sea_orm::ConnectionTrait;
+    let statement = sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql);
+    let row = db.query_one_raw(statement).await.expect(sql).expect("a row");
+    row.try_get_by_index::<String>(0)
+        .or_else(|_| row.try_get_by_index::<Value>(0).map(|json| json.to_string()))
+        .expect("text or JSON")
+}
+
+/// The serving pool never JIT-compiles a statement: a buyer's, seller's or
+/// agent's page over a large orders table is estimated past
+/// `jit_above_cost`, and PostgreSQL compiled it on every request (19 ms for
+/// a statement that runs in 0.45 ms). A plan estimated far past the
+/// threshold shows no JIT on the server's connections; on a maintenance
+/// connection (defaults) it does, where PostgreSQL has JIT at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serving_pool_never_jit_compiles_postgres() {
+    let app = crate::helpers::spawn_app(Backend::Postgres).await;
+    let expensive = "EXPLAIN (FORMAT JSON) SELECT sum(g * 2) FROM generate_series(1, 100000000) g";
+    assert_eq!(one_text(&app.server_db, "SHOW jit").await, "off");
+    let plan = one_text(&app.server_db, expensive).await;
+    assert!(!plan.contains("\"JIT\""), "the serving pool planned JIT: {plan}");
+
+    let maintenance = courier::db::connect_for(&app.config, courier::db::Purpose::Maintenance).await.expect("pool");
+    if one_text(&maintenance, "SELECT pg_jit_available()::text").await == "true" {
+        let plan = one_text(&maintenance, expensive).await;
+        assert!(plan.contains("\"JIT\""), "a default connection should plan JIT here: {plan}");
+    }
+}
