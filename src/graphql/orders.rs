@@ -8,7 +8,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object};
 
 use crate::domain::lookup::EntityKind;
 use crate::domain::money::{minor_to_decimal, wide_minor_to_decimal};
-use crate::domain::orders::{self, NewItem, NewOrder, StatusChange};
+use crate::domain::orders::{self, Include, NewItem, NewOrder, Related, StatusChange};
 use crate::domain::{payments, shipping};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
@@ -276,7 +276,11 @@ impl OrdersQuery {
             paging(ctx, "orders", OrderSort::resolve(order_by), PageArgs { first, after, last, before })?;
         let include = preloaded::include_in_connection(&ctx.look_ahead());
         let sort = orders::sort_key(sort, direction);
-        let (rows, related) = orders::list_with_related(ctx.db(), Some(viewer), &filter, &sort, &page, include).await?;
+        // Boxed, as the other reads with relations: their futures are large,
+        // and polled in place they came near a worker thread's 2 MiB stack in
+        // debug builds (`order(orderNumber:)` overflowed it).
+        let read = orders::list_with_related(ctx.db(), Some(viewer), &filter, &sort, &page, include);
+        let (rows, related) = Box::pin(read).await?;
         let mut assemble = Assemble::new(related, include);
         let total = total(ctx, filter, |db, v, f| async move { orders::count(&db, v.as_ref(), &f).await });
         Ok(scope.connection(rows, total, |m| assemble.order(m)))
@@ -294,13 +298,11 @@ impl OrdersQuery {
         let (model, related) = match (id, order_number) {
             (Some(id), None) => {
                 let id = decode_as(&id, EntityKind::Order, "id")?;
-                orders::by_id_with_related(ctx.db(), ctx.viewer(), id, include)
+                Box::pin(orders::by_id_with_related(ctx.db(), ctx.viewer(), id, include))
                     .await?
                     .ok_or_else(|| AppError::not_found(EntityKind::Order.name(), id))?
             }
-            (None, Some(number)) => orders::by_number_with_related(ctx.db(), ctx.viewer(), &number, include)
-                .await?
-                .ok_or_else(|| AppError::not_found(EntityKind::Order.name(), number))?,
+            (None, Some(number)) => by_number(ctx, &number, include).await?,
             _ => return Err(AppError::validation("id", "Pass exactly one of `id` and `orderNumber`").into()),
         };
         Ok(Assemble::new(related, include).order(model))
@@ -310,9 +312,19 @@ impl OrdersQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The human-readable order number, such as `ORD-20261122-7K3QZX`.")] order_number: String,
-    ) -> GqlResult<Order> {
-        Ok(Order(orders::by_number(ctx.db(), ctx.viewer(), &order_number).await?))
+    ) -> GqlResult<PlainOrder> {
+        let include = preloaded::include(&ctx.look_ahead());
+        let (model, related) = by_number(ctx, &order_number, include).await?;
+        Ok(Assemble::new(related, include).order(model))
     }
+}
+
+/// The order numbered `number` and `include`, read together
+/// (`order(orderNumber:)` and `orderByNumber`).
+async fn by_number(ctx: &Context<'_>, number: &str, include: Include) -> GqlResult<(entity::order::Model, Related)> {
+    Ok(Box::pin(orders::by_number_with_related(ctx.db(), ctx.viewer(), number, include))
+        .await?
+        .ok_or_else(|| AppError::not_found(EntityKind::Order.name(), number))?)
 }
 
 /// Order changes.

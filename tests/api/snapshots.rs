@@ -14,6 +14,8 @@ const PAGE: &str =
     "{ orders(first: 50) { edges { node { id orderNumber deliveryZipCode buyer { displayName } items { name } } } } }";
 const BY_NUMBER: &str =
     "query($n: String!) { order(orderNumber: $n) { deliveryZipCode buyer { displayName } items { name } } }";
+const ORDER_BY_NUMBER: &str =
+    "query($n: String!) { orderByNumber(orderNumber: $n) { deliveryZipCode buyer { displayName } items { name } } }";
 const BY_ID: &str = "query($id: ID!) { order(id: $id) { deliveryZipCode buyer { displayName } items { name } } }";
 
 /// What one writer's transaction sets, generation `g`: every order's zip
@@ -63,9 +65,12 @@ async fn an_order_and_its_relations_come_from_one_snapshot(backend: Backend) {
                 assert_eq!(edges.len(), 40, "{}", page.body);
                 let one = &edges[(r * 15 + i) % edges.len()]["node"];
                 let by_number = app.graphql(BY_NUMBER, json!({ "n": one["orderNumber"] }), Some(&token)).await;
+                let order_by_number =
+                    app.graphql(ORDER_BY_NUMBER, json!({ "n": one["orderNumber"] }), Some(&token)).await;
                 let by_id = app.graphql(BY_ID, json!({ "id": one["id"] }), Some(&token)).await;
                 let singles = [
                     ("order(orderNumber:)", by_number.data()["order"].clone()),
+                    ("orderByNumber", order_by_number.data()["orderByNumber"].clone()),
                     ("order(id:)", by_id.data()["order"].clone()),
                 ];
                 let all = edges.iter().map(|e| ("orders", e["node"].clone())).chain(singles);
@@ -92,7 +97,7 @@ async fn an_order_and_its_relations_come_from_one_snapshot(backend: Backend) {
         torn.extend(t);
         seen.extend(s);
     }
-    assert_eq!(orders, 4 * 15 * 42);
+    assert_eq!(orders, 4 * 15 * 43);
     // The reads really ran while the data changed under them.
     assert!(seen.len() >= 5, "only {} generations seen of {}", seen.len(), written.load(Ordering::Relaxed));
     assert!(

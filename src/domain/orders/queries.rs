@@ -103,20 +103,8 @@ pub async fn count(db: &impl ConnectionTrait, viewer: Option<&Viewer>, filter: &
     pagination::count(db, select(viewer, filter)?).await
 }
 
-/// The order with this number, if the viewer may see it.
-pub async fn by_number(
-    db: &impl ConnectionTrait,
-    viewer: Option<&Viewer>,
-    number: &str,
-) -> Result<order::Model, AppError> {
-    let found = match by_number_select(viewer, number)? {
-        Some(select) => select.one(db).await?,
-        None => None,
-    };
-    found.ok_or_else(|| AppError::not_found("Order", number))
-}
-
-/// The statement of [`by_number`]; `None` when the viewer may see none.
+/// The visible order with this number (not soft-deleted), as a select;
+/// `None` when the viewer may see none.
 pub(super) fn by_number_select(
     viewer: Option<&Viewer>,
     number: &str,

@@ -150,6 +150,11 @@ async fn when<T: Default>(wanted: bool, read: impl Future<Output = Result<T, App
 /// access-scoped) and `include` for them, from one snapshot: on PostgreSQL
 /// in one statement ([`page_in_one_statement`]), on SQLite in one read
 /// transaction (span `order_relations`, exported with the trace).
+//
+// The reads are split into small functions, each awaited at one place and
+// the heavy ones boxed: in debug builds a function's stack frame holds every
+// future it awaits side by side, and together they came near a worker
+// thread's 2 MiB stack (`order(id:)` on SQLite overflowed it).
 #[tracing::instrument(name = "order_relations", level = "debug", skip_all)]
 pub async fn page_with_related(
     db: &impl Snapshots,
@@ -158,18 +163,34 @@ pub async fn page_with_related(
     include: Include,
 ) -> Result<(Vec<order::Model>, Related), AppError> {
     let Some(query) = query else { return Ok((Vec::new(), Related::default())) };
-    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
-    if postgres && !include.is_empty() {
-        return page_in_one_statement(db, viewer, query, include).await;
+    if include.is_empty() {
+        return Ok((Box::pin(page_alone(db, query)).await?, Related::default()));
     }
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => Box::pin(page_in_one_statement(db, viewer, query, include)).await,
+        _ => Box::pin(page_in_snapshot(db, viewer, query, include)).await,
+    }
+}
+
+/// The orders `query` reads, without relations, in one statement.
+async fn page_alone(db: &impl ConnectionTrait, query: PageQuery<order::Entity>) -> Result<Vec<order::Model>, DbErr> {
     let mut statement = db.get_database_backend().build(QueryTrait::as_query(&query.select));
     statement.sql.push_str(&query.limit_clause());
-    if include.is_empty() {
-        return Ok((query.select.from_raw_sql(statement).all(db).await?, Related::default()));
-    }
+    query.select.from_raw_sql(statement).all(db).await
+}
+
+/// The orders `query` reads and then `include` for them, one statement per
+/// relation, in one read transaction (SQLite).
+async fn page_in_snapshot(
+    db: &impl Snapshots,
+    viewer: Option<&Viewer>,
+    query: PageQuery<order::Entity>,
+    include: Include,
+) -> Result<(Vec<order::Model>, Related), AppError> {
     let snapshot = db.snapshot().await?;
-    let orders = query.select.from_raw_sql(statement).all(&snapshot).await?;
-    let related = statement_per_relation(&snapshot, viewer, &orders.iter().collect::<Vec<_>>(), include).await?;
+    let orders = Box::pin(page_alone(&snapshot, query)).await?;
+    let models: Vec<&order::Model> = orders.iter().collect();
+    let related = Box::pin(statement_per_relation(&snapshot, viewer, &models, include)).await?;
     snapshot.commit().await?;
     Ok((orders, related))
 }
@@ -366,11 +387,10 @@ pub async fn by_id_with_related(
             // rather than failing the request.
             Err(e) => {
                 tracing::warn!(event = "order_relations_fallback", error = %e, "an order's relations were not readable as JSON; read as arrays instead");
-                return one_with_related(db, viewer, select, include).await;
             }
         }
     }
-    one_with_related(db, viewer, select, include).await
+    Box::pin(one_with_related(db, viewer, select, include)).await
 }
 
 /// The visible order `number` (not soft-deleted) and `include`, read
