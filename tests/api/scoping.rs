@@ -72,6 +72,50 @@ async fn a_buyer_sees_only_their_orders_everywhere(backend: Backend) {
     assert!(payments.iter().all(|p| p["order"]["buyer"]["id"] == me_id.as_str()));
 }
 
+/// Buyers and sellers see exactly the assignments of their own orders, in
+/// the `shippingAssignments` list and under a page of orders (the rule is a
+/// lookup of each assignment's order).
+async fn buyers_and_sellers_see_the_assignments_of_their_orders_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(40).await;
+    for email in ["buyer@courier.test", "seller@courier.test", "seller2@courier.test"] {
+        let me = user_id(&app, email).await;
+        let token = app.token_for(email).await;
+        let mut expected: Vec<String> = Vec::new();
+        for a in shipping_assignment::Entity::find().all(&app.db).await.expect("assignments") {
+            let o = order::Entity::find_by_id(a.order_id).one(&app.db).await.expect("q").expect("order");
+            if o.buyer_id == me || o.seller_id == me {
+                expected.push(
+                    courier::graphql::node::encode(courier::domain::lookup::EntityKind::ShippingAssignment, a.id).0,
+                );
+            }
+        }
+        expected.sort();
+        assert!(!expected.is_empty(), "{email} has orders with assignments in the seed");
+        let listed =
+            app.graphql("{ shippingAssignments(first: 100) { nodes { id } } }", Value::Null, Some(&token)).await;
+        let mut ids: Vec<String> = listed.data()["shippingAssignments"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| n["id"].as_str().expect("id").to_owned())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, expected, "{email}: shippingAssignments");
+        let page =
+            app.graphql("{ orders(first: 100) { nodes { assignments { id } } } }", Value::Null, Some(&token)).await;
+        let mut under_orders: Vec<String> = page.data()["orders"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .flat_map(|o| o["assignments"].as_array().expect("assignments").clone())
+            .map(|a| a["id"].as_str().expect("id").to_owned())
+            .collect();
+        under_orders.sort();
+        assert_eq!(under_orders, expected, "{email}: assignments under the orders page");
+    }
+}
+
 async fn a_seller_sees_the_orders_placed_with_them(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed(24).await;
@@ -188,6 +232,7 @@ on_both_backends!(
     a_buyer_sees_only_their_orders_everywhere,
     a_seller_sees_the_orders_placed_with_them,
     an_agent_sees_their_assignments_and_open_offers_in_their_zip_codes,
+    buyers_and_sellers_see_the_assignments_of_their_orders_only,
     admins_see_everything_and_others_cannot_list_users_or_audit_logs,
     wallets_and_their_entries_are_private_to_their_owner,
 );
