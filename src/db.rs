@@ -395,12 +395,6 @@ pub trait Snapshots: ConnectionTrait + Sync {
     fn snapshot(&self) -> impl Future<Output = Result<DatabaseTransaction, DbErr>> + Send;
 }
 
-impl Snapshots for DatabaseConnection {
-    fn snapshot(&self) -> impl Future<Output = Result<DatabaseTransaction, DbErr>> + Send {
-        begin_snapshot(self)
-    }
-}
-
 /// The snapshot is the pool's: it holds one connection for its few
 /// statements, which run one at a time, so it takes no request permit.
 impl Snapshots for Limited {

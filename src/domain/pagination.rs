@@ -206,6 +206,13 @@ impl<E: EntityTrait> PageQuery<E> {
     pub fn limit_clause(&self) -> String {
         format!(" LIMIT {}", self.limit)
     }
+
+    /// Reads the rows, in one statement.
+    pub async fn rows(self, db: &impl ConnectionTrait) -> Result<Vec<E::Model>, sea_orm::DbErr> {
+        let mut statement = db.get_database_backend().build(QueryTrait::as_query(&self.select));
+        statement.sql.push_str(&self.limit_clause());
+        self.select.from_raw_sql(statement).all(db).await
+    }
 }
 
 /// Reads one page of `select` (`None`: nothing is visible) in one statement.
@@ -216,10 +223,7 @@ pub async fn fetch<E: EntityTrait>(
     req: &PageRequest,
 ) -> Result<Page<E::Model>, AppError> {
     let Some(query) = PageQuery::new(select, key, req) else { return Ok(Page::empty()) };
-    let mut statement = db.get_database_backend().build(QueryTrait::as_query(&query.select));
-    statement.sql.push_str(&query.limit_clause());
-    let rows = query.select.from_raw_sql(statement).all(db).await?;
-    Ok(Page::of(rows, key, req))
+    Ok(Page::of(query.rows(db).await?, key, req))
 }
 
 /// Counts the rows of `select` (`None`: nothing is visible).

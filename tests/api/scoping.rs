@@ -72,6 +72,13 @@ async fn a_buyer_sees_only_their_orders_everywhere(backend: Backend) {
     assert!(payments.iter().all(|p| p["order"]["buyer"]["id"] == me_id.as_str()));
 }
 
+/// The `id`s of `objects`, sorted.
+fn sorted_ids(objects: Vec<Value>) -> Vec<String> {
+    let mut ids: Vec<String> = objects.iter().map(|o| o["id"].as_str().expect("id").to_owned()).collect();
+    ids.sort();
+    ids
+}
+
 /// Buyers and sellers see exactly the assignments of their own orders, in
 /// the `shippingAssignments` list and under a page of orders (the rule is a
 /// lookup of each assignment's order).
@@ -94,25 +101,13 @@ async fn buyers_and_sellers_see_the_assignments_of_their_orders_only(backend: Ba
         assert!(!expected.is_empty(), "{email} has orders with assignments in the seed");
         let listed =
             app.graphql("{ shippingAssignments(first: 100) { nodes { id } } }", Value::Null, Some(&token)).await;
-        let mut ids: Vec<String> = listed.data()["shippingAssignments"]["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .map(|n| n["id"].as_str().expect("id").to_owned())
-            .collect();
-        ids.sort();
-        assert_eq!(ids, expected, "{email}: shippingAssignments");
+        let listed = listed.data()["shippingAssignments"]["nodes"].as_array().expect("nodes").clone();
+        assert_eq!(sorted_ids(listed), expected, "{email}: shippingAssignments");
         let page =
             app.graphql("{ orders(first: 100) { nodes { assignments { id } } } }", Value::Null, Some(&token)).await;
-        let mut under_orders: Vec<String> = page.data()["orders"]["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .flat_map(|o| o["assignments"].as_array().expect("assignments").clone())
-            .map(|a| a["id"].as_str().expect("id").to_owned())
-            .collect();
-        under_orders.sort();
-        assert_eq!(under_orders, expected, "{email}: assignments under the orders page");
+        let orders = page.data()["orders"]["nodes"].as_array().expect("nodes");
+        let under_orders = orders.iter().flat_map(|o| o["assignments"].as_array().expect("assignments").clone());
+        assert_eq!(sorted_ids(under_orders.collect()), expected, "{email}: assignments under the orders page");
     }
 }
 

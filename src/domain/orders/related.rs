@@ -164,19 +164,12 @@ pub async fn page_with_related(
 ) -> Result<(Vec<order::Model>, Related), AppError> {
     let Some(query) = query else { return Ok((Vec::new(), Related::default())) };
     if include.is_empty() {
-        return Ok((Box::pin(page_alone(db, query)).await?, Related::default()));
+        return Ok((Box::pin(query.rows(db)).await?, Related::default()));
     }
     match db.get_database_backend() {
         DatabaseBackend::Postgres => Box::pin(page_in_one_statement(db, viewer, query, include)).await,
         _ => Box::pin(page_in_snapshot(db, viewer, query, include)).await,
     }
-}
-
-/// The orders `query` reads, without relations, in one statement.
-async fn page_alone(db: &impl ConnectionTrait, query: PageQuery<order::Entity>) -> Result<Vec<order::Model>, DbErr> {
-    let mut statement = db.get_database_backend().build(QueryTrait::as_query(&query.select));
-    statement.sql.push_str(&query.limit_clause());
-    query.select.from_raw_sql(statement).all(db).await
 }
 
 /// The orders `query` reads and then `include` for them, one statement per
@@ -188,7 +181,7 @@ async fn page_in_snapshot(
     include: Include,
 ) -> Result<(Vec<order::Model>, Related), AppError> {
     let snapshot = db.snapshot().await?;
-    let orders = Box::pin(page_alone(&snapshot, query)).await?;
+    let orders = Box::pin(query.rows(&snapshot)).await?;
     let models: Vec<&order::Model> = orders.iter().collect();
     let related = Box::pin(statement_per_relation(&snapshot, viewer, &models, include)).await?;
     snapshot.commit().await?;
@@ -242,7 +235,12 @@ struct Rows {
 
 impl Rows {
     fn of<E: EntityTrait>(name: &'static str, rows: Select<E>) -> Self {
-        Self { name, columns: E::Column::iter().map(|c| c.as_str()).collect(), query: rows.into_query() }
+        Self::of_statement::<E>(name, rows.into_query())
+    }
+
+    /// Rows of `E` that `query` reads (every column, by its name).
+    fn of_statement<E: EntityTrait>(name: &'static str, query: SelectStatement) -> Self {
+        Self { name, columns: E::Column::iter().map(|c| c.as_str()).collect(), query }
     }
 
     /// `SELECT array_agg(t.c1) AS "name_0", array_agg(t.c2) AS "name_1", ..
@@ -314,7 +312,7 @@ async fn page_in_one_statement(
     include: Include,
 ) -> Result<(Vec<order::Model>, Related), AppError> {
     let page = Query::select().column(Asterisk).from(Alias::new("page")).to_owned();
-    let page = Rows { name: PAGE_ORDERS, columns: order::Column::iter().map(|c| c.as_str()).collect(), query: page };
+    let page = Rows::of_statement::<order::Entity>(PAGE_ORDERS, page);
     let parties = users::profiles_select(Ids::read_by(PAGE_PARTIES));
     let relations = relations(viewer, Ids::read_by(PAGE_IDS), parties, include);
     let selected: Vec<&'static str> = relations.iter().map(|r| r.name).collect();
