@@ -93,12 +93,13 @@ fn agent_ids_of(user_id: Uuid) -> SelectStatement {
         .to_owned()
 }
 
-/// `SELECT id FROM orders WHERE buyer_id = $v OR seller_id = $v`.
+/// `SELECT id FROM orders WHERE (buyer_id = $v OR seller_id = $v) AND deleted_at IS NULL`.
 fn own_order_ids(user_id: Uuid) -> SelectStatement {
     Query::select()
         .column(order::Column::Id)
         .from(order::Entity)
         .cond_where(Condition::any().add(order::Column::BuyerId.eq(user_id)).add(order::Column::SellerId.eq(user_id)))
+        .and_where(order::Column::DeletedAt.is_null())
         .to_owned()
 }
 
@@ -200,13 +201,15 @@ fn served_zip_codes(user_id: Uuid) -> SelectStatement {
         .to_owned()
 }
 
-/// Payments: those of orders you bought or sold.
+/// Payments: those of orders you bought or sold (and that are not deleted).
 pub fn payments(viewer: Option<&Viewer>) -> Scope {
     scoped(viewer, |v| Condition::all().add(payment::Column::OrderId.in_subquery(own_order_ids(v.id))))
 }
 
 /// Shipping assignments: yours as the agent, open offers in zip codes you
-/// serve, and those of orders you bought or sold.
+/// serve, and those of orders you bought or sold; never those of a deleted
+/// order, which is gone for everyone but admins (its unfinished assignments
+/// were withdrawn when it was deleted).
 pub fn shipping_assignments(viewer: Option<&Viewer>) -> Scope {
     use shipping_assignment::Column as A;
     scoped(viewer, |v| {
@@ -214,9 +217,10 @@ pub fn shipping_assignments(viewer: Option<&Viewer>) -> Scope {
             .column(order::Column::Id)
             .from(order::Entity)
             .and_where(order::Column::DeliveryZipCode.in_subquery(served_zip_codes(v.id)))
+            .and_where(order::Column::DeletedAt.is_null())
             .to_owned();
         Condition::any()
-            .add(A::AgentId.in_subquery(agent_ids_of(v.id)))
+            .add(Condition::all().add(A::AgentId.in_subquery(agent_ids_of(v.id))).add(of_order(Condition::all())))
             .add(
                 Condition::all()
                     .add(A::AgentId.is_null())
@@ -228,13 +232,18 @@ pub fn shipping_assignments(viewer: Option<&Viewer>) -> Scope {
 }
 
 /// `EXISTS (SELECT 1 FROM orders WHERE orders.id = shipping_assignments.order_id
-/// AND (buyer_id = me OR seller_id = me) LIMIT 1)`: a lookup of the
-/// assignment's own order, where `order_id IN (every order I bought or
-/// sold)` beside the rule's other alternatives made PostgreSQL hash all of a
-/// seller's orders on every read (1.9 ms of a seller's 5.7 ms page over
-/// 5,000 orders; bench/RESULTS.md). `LIMIT 1` for the reason given at
-/// [`visible_orders`].
+/// AND (buyer_id = me OR seller_id = me) AND deleted_at IS NULL LIMIT 1)`: a
+/// lookup of the assignment's own order, where `order_id IN (every order I
+/// bought or sold)` beside the rule's other alternatives made PostgreSQL hash
+/// all of a seller's orders on every read (1.9 ms of a seller's 5.7 ms page
+/// over 5,000 orders; bench/RESULTS.md).
 fn of_own_order(user_id: Uuid) -> Expr {
+    of_order(Condition::any().add(order::Column::BuyerId.eq(user_id)).add(order::Column::SellerId.eq(user_id)))
+}
+
+/// Whether the assignment's order is live and meets `condition`: one lookup
+/// of that order (`LIMIT 1` for the reason given at [`visible_orders`]).
+fn of_order(condition: Condition) -> Expr {
     Expr::exists(
         Query::select()
             .expr(Expr::val(1))
@@ -243,9 +252,8 @@ fn of_own_order(user_id: Uuid) -> Expr {
                 Expr::col((order::Entity, order::Column::Id))
                     .equals((shipping_assignment::Entity, shipping_assignment::Column::OrderId)),
             )
-            .cond_where(
-                Condition::any().add(order::Column::BuyerId.eq(user_id)).add(order::Column::SellerId.eq(user_id)),
-            )
+            .cond_where(condition)
+            .and_where(order::Column::DeletedAt.is_null())
             .limit(1)
             .to_owned(),
     )

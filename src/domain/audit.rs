@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
 use uuid::Uuid;
 
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
-use crate::domain::{Viewer, access};
+use crate::domain::{Viewer, access, now};
 use crate::error::AppError;
 
 /// Which audit rows to list.
@@ -125,7 +125,7 @@ pub async fn record(db: &impl ConnectionTrait, change: Change<'_>) -> Result<(),
         request_id: Set(change.context.request_id.clone()),
         ip: Set(change.context.ip.clone()),
         user_agent: Set(change.context.user_agent.clone()),
-        created_at: Set(Utc::now()),
+        created_at: Set(now()),
     };
     audit_log::Entity::insert(row).exec_without_returning(db).await.map_err(|e| {
         tracing::error!(event = "audit_write_failed", action = change.action, entity_id = %change.entity_id, error = %e, "audit write failed");

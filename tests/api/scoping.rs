@@ -1,6 +1,6 @@
 //! Who sees what, through lookups, `node` and connections.
 
-use entity::{AssignmentStatus, delivery_agent, order, shipping_assignment, user};
+use entity::{AssignmentStatus, delivery_agent, order, payment, shipping_assignment, user};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -111,6 +111,112 @@ async fn buyers_and_sellers_see_the_assignments_of_their_orders_only(backend: Ba
     }
 }
 
+/// The delivery agent of `agent@courier.test`.
+async fn demo_agent(app: &TestApp) -> delivery_agent::Model {
+    let me = user_id(app, "agent@courier.test").await;
+    delivery_agent::Entity::find()
+        .filter(delivery_agent::Column::UserId.eq(me))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("agent")
+}
+
+/// The ids a connection field lists for `token` (first 100).
+async fn listed_ids(app: &TestApp, field: &str, token: &str) -> Vec<String> {
+    let res = app.graphql(&format!("{{ {field}(first: 100) {{ nodes {{ id }} }} }}"), Value::Null, Some(token)).await;
+    sorted_ids(res.data()[field]["nodes"].as_array().expect("nodes").clone())
+}
+
+/// Whether `node(id:)` answers the object for `token`.
+async fn node_seen(app: &TestApp, id: &str, token: &str) -> bool {
+    let res = app.graphql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": id }), Some(token)).await;
+    !res.body["data"]["node"].is_null()
+}
+
+/// A soft-deleted order is gone for everyone but admins, and so are its
+/// payments and assignments: its buyer, its seller and its agent no longer
+/// see them in a list or by id. Restored, they are back.
+async fn the_payments_and_assignments_of_a_deleted_order_are_gone_until_it_is_restored(backend: Backend) {
+    use courier::domain::lookup::EntityKind;
+    use courier::graphql::node::encode;
+    let app = spawn_app(backend).await;
+    app.seed(60).await;
+    let agent = demo_agent(&app).await;
+    // An order of this agent's with a payment, and an open offer in its zip codes.
+    let mut own = None;
+    for a in shipping_assignment::Entity::find()
+        .filter(shipping_assignment::Column::AgentId.eq(agent.id))
+        .all(&app.db)
+        .await
+        .expect("q")
+    {
+        let paid =
+            payment::Entity::find().filter(payment::Column::OrderId.eq(a.order_id)).one(&app.db).await.expect("q");
+        if let Some(p) = paid {
+            own = Some((a, p));
+            break;
+        }
+    }
+    let (own, paid) = own.expect("the seed gives the agent a paid order");
+    let mut open = None;
+    for a in shipping_assignment::Entity::find()
+        .filter(shipping_assignment::Column::AgentId.is_null())
+        .filter(shipping_assignment::Column::Status.eq(AssignmentStatus::Offered))
+        .all(&app.db)
+        .await
+        .expect("q")
+    {
+        let o = order::Entity::find_by_id(a.order_id).one(&app.db).await.expect("q").expect("order");
+        if ["10115", "10117", "10119"].contains(&o.delivery_zip_code.as_str()) {
+            open = Some(a);
+            break;
+        }
+    }
+    let open = open.expect("the seed offers an open assignment in the agent's zip codes");
+    let orders = [own.order_id, open.order_id];
+    let (own_id, open_id) =
+        (encode(EntityKind::ShippingAssignment, own.id).0, encode(EntityKind::ShippingAssignment, open.id).0);
+    let paid_id = encode(EntityKind::Payment, paid.id).0;
+    let parties = order::Entity::find_by_id(own.order_id).one(&app.db).await.expect("q").expect("order");
+    let buyer = user::Entity::find_by_id(parties.buyer_id).one(&app.db).await.expect("q").expect("buyer");
+    let seller = user::Entity::find_by_id(parties.seller_id).one(&app.db).await.expect("q").expect("seller");
+    let agent_token = app.token_for("agent@courier.test").await;
+    let buyer_token = app.token_for(&buyer.email).await;
+    let seller_token = app.token_for(&seller.email).await;
+    let admin = app.token_for("admin@courier.test").await;
+
+    let set_deleted = |deleted: bool| {
+        let db = app.db.clone();
+        async move {
+            let at = deleted.then(chrono::Utc::now);
+            order::Entity::update_many()
+                .col_expr(order::Column::DeletedAt, sea_orm::sea_query::Expr::value(at))
+                .filter(order::Column::Id.is_in(orders))
+                .exec(&db)
+                .await
+                .expect("update");
+        }
+    };
+    for deleted in [false, true, false] {
+        set_deleted(deleted).await;
+        let seen = !deleted;
+        let listed = listed_ids(&app, "shippingAssignments", &agent_token).await;
+        assert_eq!(listed.contains(&own_id), seen, "agent's own assignment listed, deleted={deleted}");
+        assert_eq!(listed.contains(&open_id), seen, "open offer listed, deleted={deleted}");
+        assert_eq!(node_seen(&app, &own_id, &agent_token).await, seen, "deleted={deleted}");
+        assert_eq!(node_seen(&app, &open_id, &agent_token).await, seen, "deleted={deleted}");
+        for token in [&buyer_token, &seller_token] {
+            assert_eq!(listed_ids(&app, "shippingAssignments", token).await.contains(&own_id), seen);
+            assert_eq!(listed_ids(&app, "payments", token).await.contains(&paid_id), seen);
+            assert_eq!(node_seen(&app, &own_id, token).await, seen, "deleted={deleted}");
+            assert_eq!(node_seen(&app, &paid_id, token).await, seen, "deleted={deleted}");
+        }
+        // Admins see every row.
+        assert!(node_seen(&app, &own_id, &admin).await && node_seen(&app, &paid_id, &admin).await);
+    }
+}
+
 async fn a_seller_sees_the_orders_placed_with_them(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed(24).await;
@@ -124,13 +230,7 @@ async fn a_seller_sees_the_orders_placed_with_them(backend: Backend) {
 async fn an_agent_sees_their_assignments_and_open_offers_in_their_zip_codes(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed(60).await;
-    let me = user_id(&app, "agent@courier.test").await;
-    let agent = delivery_agent::Entity::find()
-        .filter(delivery_agent::Column::UserId.eq(me))
-        .one(&app.db)
-        .await
-        .expect("q")
-        .expect("agent");
+    let agent = demo_agent(&app).await;
     let token = app.token_for("agent@courier.test").await;
     let res = app
         .graphql("{ shippingAssignments(first: 100) { totalCount nodes { status agent { id } order { deliveryZipCode } } } }", Value::Null, Some(&token))
@@ -230,4 +330,5 @@ on_both_backends!(
     buyers_and_sellers_see_the_assignments_of_their_orders_only,
     admins_see_everything_and_others_cannot_list_users_or_audit_logs,
     wallets_and_their_entries_are_private_to_their_owner,
+    the_payments_and_assignments_of_a_deleted_order_are_gone_until_it_is_restored,
 );

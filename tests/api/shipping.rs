@@ -144,16 +144,11 @@ async fn twenty_agents_accepting_one_open_offer_let_exactly_one_win(backend: Bac
     assert_eq!(accepted_rows, 1);
 }
 
-async fn an_agent_must_be_active_available_and_serve_the_zip_code(backend: Backend) {
+async fn an_agent_must_be_active_and_available(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed(20).await;
     let order = confirmed_order(&app, "55555").await;
     let assignment = offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].clone();
-    // agent@ serves 10115..10119, not 55555.
-    let outsider = app.token_for("agent@courier.test").await;
-    let res = app.graphql(ACCEPT, json!({ "id": assignment }), Some(&outsider)).await;
-    assert_eq!(res.error()["extensions"]["rule"], "AGENT_DOES_NOT_SERVE_ZIP_CODE", "{}", res.body);
-
     let emails = agents(&app, 2, "55555").await;
     let set_agent = |email: String, status: AgentStatus, available: bool| {
         let db = app.db.clone();
@@ -180,6 +175,111 @@ async fn an_agent_must_be_active_available_and_serve_the_zip_code(backend: Backe
     // A buyer is not an agent at all.
     let buyer = app.token_for("buyer@courier.test").await;
     assert_eq!(app.graphql(ACCEPT, json!({ "id": assignment }), Some(&buyer)).await.code(), "FORBIDDEN");
+}
+
+/// An open offer outside an agent's zip codes is one they cannot see
+/// (`shippingAssignments`, `node`), so accepting it answers NOT_FOUND like an
+/// id that does not exist, never a rule naming its zip code or its status.
+/// An agent serving the zip code saw the offer and is told why it failed.
+async fn an_offer_outside_the_agents_zip_codes_does_not_exist_for_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "55555").await;
+    let assignment = offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].clone();
+    // agent@ serves 10115..10119, not 55555.
+    let outsider = app.token_for("agent@courier.test").await;
+    let seen =
+        app.graphql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": assignment }), Some(&outsider)).await;
+    assert_eq!(seen.code(), "NOT_FOUND", "the outsider cannot read the offer: {}", seen.body);
+    let unknown = encode(EntityKind::ShippingAssignment, uuid::Uuid::now_v7()).0;
+    let missing = app.graphql(ACCEPT, json!({ "id": unknown }), Some(&outsider)).await;
+    assert_eq!(missing.code(), "NOT_FOUND", "{}", missing.body);
+
+    let res = app.graphql(ACCEPT, json!({ "id": assignment }), Some(&outsider)).await;
+    assert_eq!(res.code(), "NOT_FOUND", "{}", res.body);
+    assert_eq!(res.error()["extensions"].get("context"), missing.error()["extensions"].get("context"), "{}", res.body);
+    assert!(!res.body.to_string().contains("55555"), "the zip code leaks: {}", res.body);
+
+    let emails = agents(&app, 2, "55555").await;
+    let winner = app.graphql(ACCEPT, json!({ "id": assignment }), Some(&app.token_for(&emails[0]).await)).await;
+    assert_eq!(winner.data()["acceptAssignment"]["status"], "ACCEPTED");
+    let late = app.graphql(ACCEPT, json!({ "id": assignment }), Some(&app.token_for(&emails[1]).await)).await;
+    assert_eq!(late.error()["extensions"]["rule"], "ASSIGNMENT_ALREADY_ACCEPTED", "{}", late.body);
+    let res = app.graphql(ACCEPT, json!({ "id": assignment }), Some(&outsider)).await;
+    assert_eq!(res.code(), "NOT_FOUND", "a taken offer stays unseen: {}", res.body);
+    let stored = shipping_assignment::Entity::find()
+        .filter(shipping_assignment::Column::OrderId.eq(order.id))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("assignment");
+    assert_eq!(stored.version, 1, "only the winner changed it");
+}
+
+/// What a mutation answers is what every later read shows: the times it
+/// stamps are cut to the microseconds both databases keep (PostgreSQL would
+/// otherwise round away the nanoseconds the answer carried).
+async fn a_mutations_timestamps_are_the_ones_later_read(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed(20).await;
+    let order = confirmed_order(&app, "10115").await;
+    let order_id = encode(EntityKind::Order, order.id).0;
+    let seller = user::Entity::find_by_id(order.seller_id).one(&app.db).await.expect("q").expect("seller");
+    let seller = app.token_for(&seller.email).await;
+    let agent = app.token_for("agent@courier.test").await;
+    let offered = app
+        .graphql(
+            "mutation($input: CreateShippingAssignmentInput!) { createShippingAssignment(input: $input) { id createdAt order { updatedAt } } }",
+            json!({ "input": { "orderId": order_id } }),
+            Some(&seller),
+        )
+        .await;
+    let offered = &offered.data()["createShippingAssignment"];
+    let id = offered["id"].clone();
+    let accepted = app.graphql(ACCEPT, json!({ "id": id }), Some(&agent)).await;
+    let accepted = &accepted.data()["acceptAssignment"];
+    let picked = app
+        .graphql(
+            "mutation($id: ID!) { pickUpAssignment(input: { assignmentId: $id }) { pickedUpAt order { updatedAt } } }",
+            json!({ "id": id }),
+            Some(&agent),
+        )
+        .await;
+    let picked = &picked.data()["pickUpAssignment"];
+    let read = app
+        .graphql(
+            "query($id: ID!) { node(id: $id) { ... on ShippingAssignment { createdAt acceptedAt pickedUpAt order { updatedAt } } } }",
+            json!({ "id": id }),
+            Some(&agent),
+        )
+        .await;
+    let read = &read.data()["node"];
+    assert_eq!(read["createdAt"], offered["createdAt"]);
+    assert_eq!(read["acceptedAt"], accepted["acceptedAt"]);
+    assert_eq!(read["pickedUpAt"], picked["pickedUpAt"]);
+    assert_eq!(read["order"]["updatedAt"], picked["order"]["updatedAt"]);
+    assert!(read["acceptedAt"].is_string() && read["order"]["updatedAt"].is_string(), "{read}");
+
+    let buyer = user::Entity::find_by_id(order.buyer_id).one(&app.db).await.expect("q").expect("buyer");
+    let buyer = app.token_for(&buyer.email).await;
+    let seller_id = encode(EntityKind::User, order.seller_id).0;
+    let created = app
+        .graphql(
+            "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id createdAt updatedAt } }",
+            json!({ "input": { "sellerId": seller_id, "items": [{ "name": "Tea", "quantity": 1, "unitPrice": "4.20" }], "deliveryZipCode": "10115", "currency": "USD" } }),
+            Some(&buyer),
+        )
+        .await;
+    let created = &created.data()["createOrder"];
+    let read = app
+        .graphql(
+            "query($id: ID!) { order(id: $id) { createdAt updatedAt } }",
+            json!({ "id": created["id"] }),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(read.data()["order"]["createdAt"], created["createdAt"]);
+    assert_eq!(read.data()["order"]["updatedAt"], created["updatedAt"]);
 }
 
 async fn step(app: &TestApp, token: &str, mutation: &str, id: &Value) -> crate::helpers::GqlResponse {
@@ -414,5 +514,7 @@ on_both_backends!(
     a_failed_delivery_returns_the_order_for_a_new_offer,
     a_seller_offers_a_confirmed_order_once,
     twenty_agents_accepting_one_open_offer_let_exactly_one_win,
-    an_agent_must_be_active_available_and_serve_the_zip_code,
+    an_agent_must_be_active_and_available,
+    an_offer_outside_the_agents_zip_codes_does_not_exist_for_them,
+    a_mutations_timestamps_are_the_ones_later_read,
 );

@@ -21,7 +21,7 @@ use crate::domain::orders::{self, Party, check_party, check_transition};
 use crate::domain::payments::{self, Settlement};
 use crate::domain::wallets::MoneyTx;
 use crate::domain::webhooks::{self, EventType, events::Subject};
-use crate::domain::{Viewer, new_id, shipping, text};
+use crate::domain::{Viewer, new_id, now, shipping, text};
 use crate::error::{AppError, DbFailure, classify};
 
 /// Most items an order may have.
@@ -126,7 +126,7 @@ pub async fn create(
         ));
     }
 
-    let now = Utc::now();
+    let now = now();
     let mut order = order::Model {
         id: new_id(),
         order_number: order_number(now),
@@ -328,7 +328,7 @@ async fn attempt_status_change(
     check_transition(current.status, change.to)?;
     let reason =
         if change.to == OrderStatus::Cancelled { change.reason.clone() } else { current.cancel_reason.clone() };
-    match write_status(db, policy, &current, change, reason, Utc::now(), audit_context).await? {
+    match write_status(db, policy, &current, change, reason, now(), audit_context).await? {
         Some((next, settlement)) => Ok((current, next, settlement)),
         None => Err(stale(current.version)),
     }
@@ -468,7 +468,7 @@ pub async fn set_deleted(
         }
         payments::void(&tx, &live, audit_context).await?;
     }
-    let now = Utc::now();
+    let now = now();
     let next = order::Model {
         deleted_at: deleted.then_some(now),
         deleted_by: deleted.then_some(viewer.id),
@@ -515,7 +515,7 @@ mod tests {
 
     #[test]
     fn order_numbers_are_dated_and_readable() {
-        let now = Utc::now();
+        let now = now();
         let number = order_number(now);
         assert!(number.starts_with(&format!("ORD-{}-", now.format("%Y%m%d"))), "{number}");
         assert_eq!(number.len(), 26);
@@ -529,7 +529,7 @@ mod tests {
     fn order_numbers_carry_sixty_random_bits() {
         // 10,000 draws: with 60 bits a repeat would be a one-in-10^10 event;
         // with the old 30 bits it shows up about 5% of the time.
-        let now = Utc::now();
+        let now = now();
         let drawn: std::collections::HashSet<String> = (0..10_000).map(|_| order_number(now)).collect();
         assert_eq!(drawn.len(), 10_000);
     }

@@ -1,7 +1,6 @@
 //! Delivery agents: registering them, their availability and service area,
 //! the rules an agent must meet to take an order, and reading them.
 
-use chrono::Utc;
 use entity::{AgentStatus, UserRole, delivery_agent, delivery_agent_zip_code, order, user};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Query;
@@ -14,7 +13,7 @@ use uuid::Uuid;
 
 use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
-use crate::domain::{Viewer, access, new_id};
+use crate::domain::{Viewer, access, new_id, now};
 use crate::error::AppError;
 
 /// Most zip codes one agent serves.
@@ -64,7 +63,7 @@ pub async fn register(
         .one(db)
         .await?
         .ok_or_else(|| AppError::validation("userId", "No user with the AGENT role has this id"))?;
-    let now = Utc::now();
+    let now = now();
     let agent = delivery_agent::Model {
         id: new_id(),
         user_id,
@@ -136,7 +135,7 @@ pub async fn set_availability(
 ) -> Result<delivery_agent::Model, AppError> {
     let tx = db.begin().await?;
     let agent = target(&tx, viewer, agent_id).await?;
-    let now = Utc::now();
+    let now = now();
     let mut active: delivery_agent::ActiveModel = agent.clone().into();
     active.is_available = Set(available);
     active.updated_at = Set(now);
@@ -223,13 +222,7 @@ pub async fn check_can_take(
     if !agent.is_available {
         return Err(AppError::rule("AGENT_NOT_AVAILABLE", "The agent is not taking work", json!({})));
     }
-    let serves = delivery_agent_zip_code::Entity::find()
-        .filter(delivery_agent_zip_code::Column::AgentId.eq(agent.id))
-        .filter(delivery_agent_zip_code::Column::ZipCode.eq(order.delivery_zip_code.as_str()))
-        .one(db)
-        .await?
-        .is_some();
-    if !serves {
+    if !serves(db, agent.id, &order.delivery_zip_code).await? {
         return Err(AppError::rule(
             "AGENT_DOES_NOT_SERVE_ZIP_CODE",
             "The agent does not serve the order's zip code",
@@ -237,6 +230,16 @@ pub async fn check_can_take(
         ));
     }
     Ok(())
+}
+
+/// Whether the agent serves `zip_code`.
+pub async fn serves(db: &impl ConnectionTrait, agent_id: Uuid, zip_code: &str) -> Result<bool, AppError> {
+    let row = delivery_agent_zip_code::Entity::find()
+        .filter(delivery_agent_zip_code::Column::AgentId.eq(agent_id))
+        .filter(delivery_agent_zip_code::Column::ZipCode.eq(zip_code))
+        .one(db)
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Which agents to list.

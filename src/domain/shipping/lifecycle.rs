@@ -22,7 +22,7 @@ use crate::domain::money::MoneyPolicy;
 use crate::domain::shipping::{agents, assignments};
 use crate::domain::wallets::MoneyTx;
 use crate::domain::webhooks::{self, EventType, events::Subject};
-use crate::domain::{Viewer, check_timestamp, new_id, orders, payments};
+use crate::domain::{Viewer, check_timestamp, new_id, now, orders, payments};
 use crate::error::{AppError, DbFailure, classify};
 
 /// Longest an accept may hold its transaction.
@@ -98,7 +98,7 @@ pub async fn offer(
             json!({ "assignmentStatus": active.status.to_value() }),
         ));
     }
-    let now = Utc::now();
+    let now = now();
     let assignment = shipping_assignment::Model {
         id: new_id(),
         order_id: order.id,
@@ -224,6 +224,12 @@ async fn accept_in(
         .one(tx)
         .await?
         .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
+    // Neither offered to this agent nor in a zip code they serve: they
+    // cannot see it (`access::shipping_assignments`), so for them it does not
+    // exist, whatever its status or zip code.
+    if assignment.agent_id != Some(agent.id) && !agents::serves(tx, agent.id, &order.delivery_zip_code).await? {
+        return Err(AppError::not_found("ShippingAssignment", assignment_id));
+    }
     orders::ensure_live(&order)?;
     match assignment.status {
         AssignmentStatus::Offered => {}
@@ -251,7 +257,7 @@ async fn accept_in(
     }
     agents::check_can_take(tx, agent, &order).await?;
 
-    let now = Utc::now();
+    let now = now();
     let mut active: shipping_assignment::ActiveModel = assignment.clone().into();
     active.status = Set(AssignmentStatus::Accepted);
     active.agent_id = Set(Some(agent.id));
@@ -373,7 +379,7 @@ async fn withdraw(
         .lock(LockType::Update)
         .all(tx)
         .await?;
-    let now = Utc::now();
+    let now = now();
     for assignment in active {
         let mut row: shipping_assignment::ActiveModel = assignment.clone().into();
         row.status = Set(AssignmentStatus::Cancelled);
@@ -513,7 +519,7 @@ async fn advance_in(
         ));
     }
 
-    let now = Utc::now();
+    let now = now();
     let mut active: shipping_assignment::ActiveModel = assignment.clone().into();
     active.status = Set(to);
     active.version = Set(assignment.version + 1);

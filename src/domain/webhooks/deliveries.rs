@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use crate::domain::pagination::{self, Direction, Page, PageRequest, SortKey, SortValue};
-use crate::domain::{Viewer, access};
+use crate::domain::{Viewer, access, now};
 use crate::error::AppError;
 
 /// Which deliveries to list.
@@ -83,7 +83,7 @@ pub async fn retry(db: &impl ConnectionTrait, viewer: &Viewer, id: Uuid) -> Resu
             serde_json::json!({ "deliveryId": id }),
         ));
     }
-    let now = Utc::now();
+    let now = now();
     let row = webhook_delivery::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(id),
         status: Set(WebhookDeliveryStatus::Pending),

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::audit::AuditContext;
 use crate::domain::lookup::EntityKind;
 use crate::domain::money::Currency;
-use crate::domain::new_id;
+use crate::domain::{new_id, now};
 use crate::error::AppError;
 
 /// The version of the payload's shape; bumped on a breaking change.
@@ -209,7 +209,7 @@ pub async fn emit(
     }
     let event_id = new_id();
     let body = payload(event_id, event, subject, context.request_id.as_deref());
-    let now = Utc::now();
+    let now = now();
     let rows = subscribers.iter().map(|subscription_id| webhook_delivery::ActiveModel {
         id: Set(new_id()),
         subscription_id: Set(*subscription_id),

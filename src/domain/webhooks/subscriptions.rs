@@ -2,7 +2,6 @@
 //! with which secret. The secret is shown once, when it is created or
 //! rotated, and never readable again.
 
-use chrono::Utc;
 use entity::webhook_subscription;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryOrder};
@@ -12,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::audit::{self, AuditContext, Change};
 use crate::domain::webhooks::EventType;
 use crate::domain::webhooks::targets;
-use crate::domain::{Viewer, new_id};
+use crate::domain::{Viewer, new_id, now};
 use crate::error::AppError;
 
 /// Most subscriptions a platform keeps (each event is written once per
@@ -124,7 +123,7 @@ pub async fn create(
             json!({ "limit": MAX_SUBSCRIPTIONS }),
         ));
     }
-    let now = Utc::now();
+    let now = now();
     let model = webhook_subscription::Model {
         id: new_id(),
         url: url.to_string(),
@@ -171,7 +170,7 @@ pub async fn update(
     if let Some(active) = change.active {
         next.active = active;
     }
-    next.updated_at = Utc::now();
+    next.updated_at = now();
     webhook_subscription::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(id),
         url: Set(next.url.clone()),
@@ -211,7 +210,7 @@ pub async fn rotate_secret(
     let row = webhook_subscription::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(id),
         secret: Set(secret.clone()),
-        updated_at: Set(Utc::now()),
+        updated_at: Set(now()),
         ..Default::default()
     };
     let subscription = row.update(db).await?;

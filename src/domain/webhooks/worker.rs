@@ -29,10 +29,10 @@ use sea_orm::{ColumnTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Que
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::domain::signing;
 use crate::domain::webhooks::breaker::{Breaker, State};
 use crate::domain::webhooks::targets;
 use crate::domain::webhooks::{WebhookPolicy, Webhooks};
+use crate::domain::{now, signing};
 use crate::error::AppError;
 use crate::telemetry::metrics;
 
@@ -178,7 +178,7 @@ impl Worker {
     async fn claim(&self) -> Result<Vec<Job>, AppError> {
         use sea_orm::sea_query::ExprTrait as _;
         use webhook_delivery::Column as D;
-        let now = Utc::now();
+        let now = now();
         // Long enough for an attempt to finish; a crashed worker's rows come
         // back after it.
         let lease =
@@ -247,7 +247,7 @@ impl Worker {
             return self.failed(&row, None, e.to_string(), None).await;
         }
         let body = serde_json::to_vec(&row.payload).unwrap_or_default();
-        let at = Utc::now();
+        let at = now();
         let started = Instant::now();
         let correlation = row.payload.get("correlationId").and_then(|c| c.as_str()).unwrap_or_default().to_owned();
         let mut request = self
@@ -312,7 +312,7 @@ impl Worker {
 
     async fn delivered(&self, row: &webhook_delivery::Model, status: u16, elapsed: Duration) {
         use sea_orm::ActiveValue::Set;
-        let now = Utc::now();
+        let now = now();
         let set = webhook_delivery::ActiveModel {
             status: Set(WebhookDeliveryStatus::Delivered),
             attempts: Set(row.attempts + 1),
@@ -339,7 +339,7 @@ impl Worker {
 
     async fn failed(&self, row: &webhook_delivery::Model, status: Option<u16>, why: String, elapsed: Option<Duration>) {
         use sea_orm::ActiveValue::Set;
-        let now = Utc::now();
+        let now = now();
         let attempt = row.attempts + 1;
         let dead = attempt >= self.policy.max_attempts;
         let retry_in = backoff(self.policy.backoff, attempt, jitter());
@@ -381,7 +381,7 @@ impl Worker {
 
     async fn postpone(&self, row: &webhook_delivery::Model, host: &str, wait: Duration) {
         use sea_orm::ActiveValue::Set;
-        let now = Utc::now();
+        let now = now();
         let set = webhook_delivery::ActiveModel {
             next_retry_at: Set(Some(now + chrono::Duration::from_std(wait).unwrap_or_default())),
             updated_at: Set(now),
