@@ -17,5 +17,5 @@ pub use queries::{
     OrderFilter, OrderSort, by_ids, by_ids_select, count, for_change, items_of, items_of_select, list_with_related,
     sort_key,
 };
-pub use related::{Include, Related, by_id_with_related, by_number_with_related};
+pub use related::{Columns, Include, Related, TableColumns, by_id_with_related, by_number_with_related};
 pub use rules::{Party, check_party, check_transition, ensure_live, is_allowed, is_terminal};

@@ -11,7 +11,7 @@ use async_graphql::{Context, Lookahead, ServerResult, Value};
 use entity::{order, user};
 use uuid::Uuid;
 
-use crate::domain::orders::{Include, Related};
+use crate::domain::orders::{Include, Related, TableColumns};
 use crate::domain::{payments, shipping};
 use crate::graphql::orders::{Order, OrderItem};
 use crate::graphql::payments::Payment;
@@ -99,21 +99,177 @@ impl Preloaded for AgentRelated {
     }
 }
 
-/// The relations an order's selection asks for (`node` looks at one
-/// `Order` selection: the `order` field, or a connection's `edges.node`
-/// or `nodes`).
+/// The relations an order's selection asks for, and the columns its fields
+/// read (`node` looks at one `Order` selection: the `order` field, or a
+/// connection's `edges.node` or `nodes`).
 pub fn include(node: &Lookahead<'_>) -> Include {
     let payments = [node.field("payment"), node.field("payments")];
+    let entries = payments.each_ref().map(|p| p.field("ledgerEntries"));
     let assignments = [node.field("assignments"), node.field("activeAssignment")];
     let agents = assignments.each_ref().map(|a| a.field("agent"));
+    let agent_users = agents.each_ref().map(|a| a.field("user"));
+    let parties = [node.field("buyer"), node.field("seller")];
+    let items = node.field("items");
     Include {
-        parties: node.field("buyer").exists() || node.field("seller").exists(),
-        items: node.field("items").exists(),
+        parties: parties.iter().any(Lookahead::exists),
+        items: items.exists(),
         payments: payments.iter().any(Lookahead::exists),
-        entries: payments.iter().any(|p| p.field("ledgerEntries").exists()),
+        entries: entries.iter().any(Lookahead::exists),
         assignments: assignments.iter().any(Lookahead::exists),
         agents: agents.iter().any(Lookahead::exists),
+        columns: TableColumns {
+            orders: columns::read([node], columns::ORDER),
+            parties: columns::read(&parties, columns::USER),
+            items: columns::read([&items], columns::ORDER_ITEM),
+            payments: columns::read(&payments, columns::PAYMENT),
+            entries: columns::read(&entries, columns::LEDGER_ENTRY),
+            assignments: columns::read(&assignments, columns::SHIPPING_ASSIGNMENT),
+            agents: columns::read(&agents, columns::DELIVERY_AGENT),
+            agent_users: columns::read(&agent_users, columns::USER),
+        },
     }
+}
+
+/// The columns each field of the objects read with a page reads from its
+/// object's row, by field name. A page read as arrays reads only the columns
+/// of the selected fields; a selected field missing here makes it read every
+/// column, so a new field is right before it is listed, only slower. The
+/// test `columns::every_listed_field_answers_what_a_full_read_answers`
+/// checks each listed field alone against a read of every column.
+pub mod columns {
+    use async_graphql::Lookahead;
+    use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user};
+    use sea_orm::{IdenStatic, Iterable};
+
+    use crate::domain::orders::Columns;
+
+    /// A type's fields and the columns each reads.
+    pub type Fields<C> = &'static [(&'static str, &'static [C])];
+
+    /// The columns the fields selected in `selections` read, by `fields`.
+    pub fn read<'a, C: IdenStatic + Iterable>(
+        selections: impl IntoIterator<Item = &'a Lookahead<'a>>,
+        fields: Fields<C>,
+    ) -> Columns {
+        let mut read = Columns::default();
+        for field in selections.into_iter().flat_map(Lookahead::selection_fields) {
+            for selected in field.selection_set() {
+                match fields.iter().find(|(name, _)| *name == selected.name()) {
+                    Some((_, columns)) => read = read | Columns::of(columns),
+                    None if selected.name() == "__typename" => {}
+                    None => return Columns::ALL,
+                }
+            }
+        }
+        read
+    }
+
+    use order::Column as O;
+    /// `Order`.
+    pub const ORDER: Fields<O> = &[
+        ("id", &[O::Id]),
+        ("orderNumber", &[O::OrderNumber]),
+        ("status", &[O::Status]),
+        ("total", &[O::TotalMinor, O::Currency]),
+        ("currency", &[O::Currency]),
+        ("deliveryZipCode", &[O::DeliveryZipCode]),
+        ("version", &[O::Version]),
+        ("cancelReason", &[O::CancelReason]),
+        ("buyer", &[O::BuyerId]),
+        ("seller", &[O::SellerId]),
+        // An item's prices are in its order's currency.
+        ("items", &[O::Id, O::Currency]),
+        ("payments", &[O::Id]),
+        ("payment", &[O::Id]),
+        ("assignments", &[O::Id]),
+        ("activeAssignment", &[O::Id]),
+        ("createdAt", &[O::CreatedAt]),
+        ("updatedAt", &[O::UpdatedAt]),
+        ("deletedAt", &[O::DeletedAt]),
+    ];
+
+    use order_item::Column as I;
+    /// `OrderItem` (its currency is its order's).
+    pub const ORDER_ITEM: Fields<I> = &[
+        ("name", &[I::Name]),
+        ("quantity", &[I::Quantity]),
+        ("unitPrice", &[I::UnitPriceMinor]),
+        ("lineTotal", &[I::UnitPriceMinor, I::Quantity]),
+        ("currency", &[]),
+    ];
+
+    use payment::Column as P;
+    /// `Payment`.
+    pub const PAYMENT: Fields<P> = &[
+        ("id", &[P::Id]),
+        ("amount", &[P::AmountMinor, P::Currency]),
+        ("refundedAmount", &[P::RefundedMinor, P::Currency]),
+        ("currency", &[P::Currency]),
+        ("method", &[P::Method]),
+        ("status", &[P::Status]),
+        ("order", &[P::OrderId]),
+        ("ledgerEntries", &[P::Id]),
+        ("processorStatus", &[P::ProcessorStatus]),
+        ("capturedAt", &[P::CapturedAt]),
+        ("createdAt", &[P::CreatedAt]),
+        ("updatedAt", &[P::UpdatedAt]),
+    ];
+
+    use ledger_entry::Column as L;
+    /// `LedgerEntry`.
+    pub const LEDGER_ENTRY: Fields<L> = &[
+        ("id", &[L::Id]),
+        ("amount", &[L::AmountMinor, L::Currency]),
+        ("currency", &[L::Currency]),
+        ("entryType", &[L::EntryType]),
+        ("idempotencyKey", &[L::IdempotencyKey]),
+        ("wallet", &[L::WalletId]),
+        ("payment", &[L::PaymentId]),
+        ("createdAt", &[L::CreatedAt]),
+    ];
+
+    use shipping_assignment::Column as A;
+    /// `ShippingAssignment`.
+    pub const SHIPPING_ASSIGNMENT: Fields<A> = &[
+        ("id", &[A::Id]),
+        ("status", &[A::Status]),
+        ("order", &[A::OrderId]),
+        ("agent", &[A::AgentId]),
+        ("estimatedDeliveryTime", &[A::EstimatedDeliveryTime]),
+        ("acceptedAt", &[A::AcceptedAt]),
+        ("pickedUpAt", &[A::PickedUpAt]),
+        ("deliveredAt", &[A::DeliveredAt]),
+        ("failureReason", &[A::FailureReason]),
+        ("version", &[A::Version]),
+        ("createdAt", &[A::CreatedAt]),
+    ];
+
+    use delivery_agent::Column as D;
+    /// `DeliveryAgent`.
+    pub const DELIVERY_AGENT: Fields<D> = &[
+        ("id", &[D::Id]),
+        ("agentCode", &[D::AgentCode]),
+        ("status", &[D::Status]),
+        ("isAvailable", &[D::IsAvailable]),
+        ("user", &[D::UserId]),
+        ("zipCodes", &[D::Id]),
+        ("assignments", &[D::Id]),
+        ("metrics", &[D::Id]),
+        ("createdAt", &[D::CreatedAt]),
+    ];
+
+    use user::Column as U;
+    /// `User`.
+    pub const USER: Fields<U> = &[
+        ("id", &[U::Id]),
+        ("email", &[U::Id, U::Email]),
+        ("displayName", &[U::DisplayName]),
+        ("role", &[U::Role]),
+        ("wallet", &[U::Id]),
+        ("createdAt", &[U::CreatedAt]),
+        ("updatedAt", &[U::UpdatedAt]),
+        ("deletedAt", &[U::DeletedAt]),
+    ];
 }
 
 /// The relations a connection of orders asks for, through `edges.node` and `nodes`.

@@ -6,6 +6,7 @@ mod helpers;
 
 mod agents;
 mod cli;
+mod columns;
 mod connections;
 mod docs;
 mod edge;

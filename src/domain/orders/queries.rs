@@ -94,6 +94,8 @@ pub async fn list_with_related(
     include: Include,
 ) -> Result<(Page<order::Model>, Related), AppError> {
     let query = PageQuery::new(select(viewer, filter)?, sort, page);
+    // The page's cursors are made of its sort column and id.
+    let include = include.with_order_columns(&[sort.column, sort.id]);
     let (rows, related) = super::related::page_with_related(db, viewer, query, include).await?;
     Ok((Page::of(rows, sort, page), related))
 }

@@ -56,7 +56,85 @@ use crate::domain::shipping::{self, AssignmentWithAgent};
 use crate::domain::{Viewer, access, payments, users, wallets};
 use crate::error::AppError;
 
-/// Which relations to read.
+/// Which of a table's columns a read needs, by their position among its
+/// entity's columns. The one-statement page read ([`Rows::into_arrays`])
+/// reads only those and fills the others of each model with a placeholder
+/// ([`placeholder`]), which nothing may then read: whoever asks for a set
+/// of columns answers for it. Every column a relation is keyed or assembled
+/// by, and every enum column (it has no placeholder), is read whatever is
+/// asked ([`relations`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Columns(u64);
+
+impl Columns {
+    /// Every column.
+    pub const ALL: Self = Self(u64::MAX);
+
+    /// The columns `columns` of their entity.
+    pub fn of<C: IdenStatic + Iterable>(columns: &[C]) -> Self {
+        let mut bits = 0;
+        for (i, column) in C::iter().enumerate() {
+            if columns.iter().any(|c| c.as_str() == column.as_str()) {
+                bits |= 1 << i;
+            }
+        }
+        Self(bits)
+    }
+
+    /// Whether the column at position `i` is read.
+    fn reads(self, i: usize) -> bool {
+        i >= 64 || self.0 & (1 << i) != 0
+    }
+}
+
+impl std::ops::BitOr for Columns {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
+/// The columns to read of each table of a page read as arrays (none asked
+/// by default: the union of two asks is what either needs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableColumns {
+    /// The orders themselves.
+    pub orders: Columns,
+    /// Buyers and sellers.
+    pub parties: Columns,
+    /// Items.
+    pub items: Columns,
+    /// Payments.
+    pub payments: Columns,
+    /// Ledger entries.
+    pub entries: Columns,
+    /// Shipping assignments.
+    pub assignments: Columns,
+    /// Delivery agents.
+    pub agents: Columns,
+    /// The agents' users.
+    pub agent_users: Columns,
+}
+
+impl std::ops::BitOr for TableColumns {
+    type Output = Self;
+
+    fn bitor(self, o: Self) -> Self {
+        Self {
+            orders: self.orders | o.orders,
+            parties: self.parties | o.parties,
+            items: self.items | o.items,
+            payments: self.payments | o.payments,
+            entries: self.entries | o.entries,
+            assignments: self.assignments | o.assignments,
+            agents: self.agents | o.agents,
+            agent_users: self.agent_users | o.agent_users,
+        }
+    }
+}
+
+/// Which relations to read, and which of their columns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Include {
     /// Buyers and sellers.
@@ -71,12 +149,21 @@ pub struct Include {
     pub assignments: bool,
     /// The assignments' agents and their users.
     pub agents: bool,
+    /// The columns needed of each table; only a page read as arrays reads
+    /// fewer than all.
+    pub columns: TableColumns,
 }
 
 impl Include {
-    /// Whether nothing is to be read.
+    /// Whether no relation is to be read.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        Self { columns: TableColumns::default(), ..*self } == Self::default()
+    }
+
+    /// Also the orders' columns `columns`.
+    pub fn with_order_columns(mut self, columns: &[order::Column]) -> Self {
+        self.columns.orders = self.columns.orders | Columns::of(columns);
+        self
     }
 }
 
@@ -92,6 +179,7 @@ impl std::ops::BitOr for Include {
             entries: self.entries || other.entries,
             assignments: self.assignments || other.assignments,
             agents: self.agents || other.agents,
+            columns: self.columns | other.columns,
         }
     }
 }
@@ -230,6 +318,8 @@ async fn statement_per_relation(
 struct Rows {
     name: &'static str,
     columns: Vec<&'static str>,
+    /// Which of `columns` [`Rows::into_arrays`] reads.
+    read: Columns,
     query: SelectStatement,
 }
 
@@ -240,7 +330,15 @@ impl Rows {
 
     /// Rows of `E` that `query` reads (every column, by its name).
     fn of_statement<E: EntityTrait>(name: &'static str, query: SelectStatement) -> Self {
-        Self { name, columns: E::Column::iter().map(|c| c.as_str()).collect(), query }
+        Self { name, columns: E::Column::iter().map(|c| c.as_str()).collect(), read: Columns::ALL, query }
+    }
+
+    /// Read as arrays, only the columns `read` and those of `E` that are
+    /// always read (`keys`: what the rows are keyed and assembled by, and
+    /// every enum column).
+    fn reading<E: EntityTrait>(mut self, read: Columns, keys: &[E::Column]) -> Self {
+        self.read = read | Columns::of(keys);
+        self
     }
 
     /// `SELECT array_agg(t.c1) AS "name_0", array_agg(t.c2) AS "name_1", ..
@@ -253,7 +351,7 @@ impl Rows {
     /// up each value's output function per row (bench/RESULTS.md, issue 14).
     fn into_arrays(self) -> SelectStatement {
         let mut arrays = Query::select();
-        for (i, column) in self.columns.iter().enumerate() {
+        for (i, column) in self.columns.iter().enumerate().filter(|(i, _)| self.read.reads(*i)) {
             arrays.expr_as(Expr::cust(format!(r#"array_agg(t."{column}")"#)), Alias::new(format!("{}_{i}", self.name)));
         }
         arrays.from_subquery(self.query, Alias::new("t")).to_owned()
@@ -311,8 +409,10 @@ async fn page_in_one_statement(
     query: PageQuery<order::Entity>,
     include: Include,
 ) -> Result<(Vec<order::Model>, Related), AppError> {
+    use order::Column as O;
     let page = Query::select().column(Asterisk).from(Alias::new("page")).to_owned();
-    let page = Rows::of_statement::<order::Entity>(PAGE_ORDERS, page);
+    let page = Rows::of_statement::<order::Entity>(PAGE_ORDERS, page)
+        .reading::<order::Entity>(include.columns.orders, &[O::Id, O::BuyerId, O::SellerId, O::Status]);
     let parties = users::profiles_select(Ids::read_by(PAGE_PARTIES));
     let relations = relations(viewer, Ids::read_by(PAGE_IDS), parties, include);
     let selected: Vec<&'static str> = relations.iter().map(|r| r.name).collect();
@@ -421,24 +521,41 @@ async fn one_with_related(
 /// statement [`statement_per_relation`] runs on its own (`*_select`), and
 /// the parties as read by `parties`. A relation the viewer may see none of
 /// is left out.
+///
+/// Read as arrays, each reads the columns `include.columns` asks for, and
+/// always those it is keyed and assembled by and its enum columns.
 fn relations(viewer: Option<&Viewer>, ids: Ids<'_>, parties: Select<user::Entity>, include: Include) -> Vec<Rows> {
     use shipping_assignment::Column as A;
+    use {delivery_agent::Column as D, ledger_entry::Column as L, order_item::Column as I, payment::Column as P};
+    let (columns, user_keys) = (include.columns, [user::Column::Id, user::Column::Role]);
     let mut relations = Vec::new();
     if include.parties {
-        relations.push(Rows::of(RELATED_PARTIES, parties));
+        relations.push(Rows::of(RELATED_PARTIES, parties).reading::<user::Entity>(columns.parties, &user_keys));
     }
     if include.items {
-        relations.push(Rows::of(RELATED_ITEMS, super::items_of_select(ids)));
+        let items = Rows::of(RELATED_ITEMS, super::items_of_select(ids));
+        relations.push(items.reading::<order_item::Entity>(columns.items, &[I::Id, I::OrderId]));
     }
     if include.payments {
-        relations.extend(payments::of_orders_select(viewer, ids).map(|r| Rows::of(RELATED_PAYMENTS, r)));
+        // `payments::current` picks by status, creation time and id.
+        let keys = [P::Id, P::OrderId, P::Status, P::Method, P::CreatedAt];
+        relations.extend(
+            payments::of_orders_select(viewer, ids)
+                .map(|r| Rows::of(RELATED_PAYMENTS, r).reading::<payment::Entity>(columns.payments, &keys)),
+        );
     }
     if include.entries {
-        relations.extend(wallets::entries_of_orders_select(viewer, ids).map(|r| Rows::of(RELATED_ENTRIES, r)));
+        let keys = [L::Id, L::PaymentId, L::EntryType];
+        relations.extend(
+            wallets::entries_of_orders_select(viewer, ids)
+                .map(|r| Rows::of(RELATED_ENTRIES, r).reading::<ledger_entry::Entity>(columns.entries, &keys)),
+        );
     }
     if include.assignments || include.agents {
-        let assignments = shipping::assignments_of_orders_select(viewer, ids);
-        relations.extend(assignments.map(|r| Rows::of(RELATED_ASSIGNMENTS, r)));
+        let keys = [A::Id, A::OrderId, A::AgentId, A::Status];
+        relations.extend(shipping::assignments_of_orders_select(viewer, ids).map(|r| {
+            Rows::of(RELATED_ASSIGNMENTS, r).reading::<shipping_assignment::Entity>(columns.assignments, &keys)
+        }));
     }
     if include.agents {
         // The agents of the orders' assignments and their users (the
@@ -451,14 +568,17 @@ fn relations(viewer: Option<&Viewer>, ids: Ids<'_>, parties: Select<user::Entity
             .to_owned();
         let agents = access::delivery_agents(viewer)
             .apply(delivery_agent::Entity::find().filter(delivery_agent::Column::Id.in_subquery(agent_ids.clone())));
-        relations.extend(agents.map(|r| Rows::of(RELATED_AGENTS, r)));
+        let keys = [D::Id, D::UserId, D::Status];
+        relations.extend(
+            agents.map(|r| Rows::of(RELATED_AGENTS, r).reading::<delivery_agent::Entity>(columns.agents, &keys)),
+        );
         let their_users = Query::select()
             .column(delivery_agent::Column::UserId)
             .from(delivery_agent::Entity)
             .and_where(delivery_agent::Column::Id.in_subquery(agent_ids))
             .to_owned();
         let users = user::Entity::find().filter(user::Column::Id.in_subquery(their_users));
-        relations.push(Rows::of(RELATED_AGENT_USERS, users));
+        relations.push(Rows::of(RELATED_AGENT_USERS, users).reading::<user::Entity>(columns.agent_users, &user_keys));
     }
     relations
 }
@@ -536,7 +656,18 @@ impl Arrays<'_> {
         };
         let mut models: Vec<E::ActiveModel> = Vec::new();
         for (i, column) in E::Column::iter().enumerate() {
-            let values = column_values(row, &format!("{name}_{i}"), column.def().get_column_type())?;
+            let array = format!("{name}_{i}");
+            let def = column.def();
+            if i > 0 && row.try_column(array.as_str()).is_err() {
+                // Not read (`Rows::reading`): a placeholder, which no one reads.
+                let value = placeholder(def.get_column_type(), def.is_null())
+                    .ok_or_else(|| DbErr::Type(format!("{name}: column {i} must be read, it has no placeholder")))?;
+                for model in &mut models {
+                    model.try_set(column, value.clone())?;
+                }
+                continue;
+            }
+            let values = column_values(row, &array, def.get_column_type())?;
             if i == 0 {
                 models = values.iter().map(|_| <E::ActiveModel as ActiveModelTrait>::default()).collect();
             }
@@ -549,6 +680,27 @@ impl Arrays<'_> {
         }
         models.into_iter().map(TryIntoModel::try_into_model).collect()
     }
+}
+
+/// What a column that was not read holds: NULL when it may, else a zero
+/// of its type; `None` for a type without one (enums: every enum column is
+/// read).
+fn placeholder(ty: &ColumnType, nullable: bool) -> Option<Value> {
+    fn zero<T>(nullable: bool, zero: T) -> Value
+    where
+        Value: From<Option<T>>,
+    {
+        Value::from((!nullable).then_some(zero))
+    }
+    Some(match ty {
+        ColumnType::Uuid => zero(nullable, Uuid::nil()),
+        ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => zero(nullable, String::new()),
+        ColumnType::Integer => zero(nullable, 0_i32),
+        ColumnType::BigInteger => zero(nullable, 0_i64),
+        ColumnType::Boolean => zero(nullable, false),
+        ColumnType::TimestampWithTimeZone => zero(nullable, DateTime::<Utc>::UNIX_EPOCH),
+        _ => return None,
+    })
 }
 
 /// The values of one array column of `row` (NULL: no rows), read as the
@@ -597,5 +749,52 @@ impl Reader for Json {
             || Ok(Vec::new()),
             |json| serde_json::from_str(json).map_err(|e| DbErr::Json(format!("{name}: {e}"))),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrays_sql(include: Include) -> String {
+        let admin = Viewer { id: Uuid::nil(), role: entity::UserRole::Admin };
+        relations(Some(&admin), Ids::listed(&[]), user::Entity::find(), include)
+            .into_iter()
+            .map(|rows| rows.into_arrays().to_string(PostgresQueryBuilder))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_relation_read_as_arrays_reads_the_asked_columns_and_its_keys_only() {
+        use ledger_entry::Column as L;
+        let asked = Include {
+            payments: true,
+            entries: true,
+            columns: TableColumns { entries: Columns::of(&[L::AmountMinor]), ..TableColumns::default() },
+            ..Include::default()
+        };
+        let sql = arrays_sql(asked);
+        for read in ["amount_minor", "payment_id", "entry_type", "status", "order_id"] {
+            assert!(sql.contains(&format!(r#"array_agg(t."{read}")"#)), "{read} is read: {sql}");
+        }
+        for skipped in ["idempotency_key", "wallet_id", "processor_ref", "refunded_minor"] {
+            assert!(!sql.contains(&format!(r#"array_agg(t."{skipped}")"#)), "{skipped} is not read: {sql}");
+        }
+        // Asked for every column, every column is read.
+        let all = Include { columns: TableColumns { entries: Columns::ALL, ..asked.columns }, ..asked };
+        assert!(arrays_sql(all).contains(r#"array_agg(t."idempotency_key")"#));
+    }
+
+    #[test]
+    fn a_column_not_read_has_a_placeholder_unless_it_is_an_enum() {
+        assert_eq!(placeholder(&ColumnType::Text, true), Some(Value::from(None::<String>)));
+        assert_eq!(placeholder(&ColumnType::BigInteger, false), Some(Value::from(Some(0_i64))));
+        assert_eq!(placeholder(&ColumnType::Double, false), None);
+        // Enum columns are strings a placeholder cannot fill: reading an
+        // entity with one left out fails rather than answering "".
+        let mut entry = <ledger_entry::ActiveModel as ActiveModelTrait>::default();
+        let empty = placeholder(&ColumnType::String(Default::default()), false).expect("string");
+        assert!(entry.try_set(ledger_entry::Column::EntryType, empty).is_err());
     }
 }
