@@ -210,6 +210,13 @@ pub fn payments(viewer: Option<&Viewer>) -> Scope {
 /// serve, and those of orders you bought or sold; never those of a deleted
 /// order, which is gone for everyone but admins (its unfinished assignments
 /// were withdrawn when it was deleted).
+///
+/// The deleted orders are left out with `order_id NOT IN (SELECT id FROM
+/// orders WHERE deleted_at IS NOT NULL)`, answered from the partial index
+/// `idx_orders_deleted` (the few deleted rows, hashed once). An `EXISTS` on
+/// each assignment's order made PostgreSQL hash every order instead, in the
+/// plans it makes for a prepared statement's first executions: an agent's
+/// active assignments (W3) went from 0.8 to 9.5 ms (bench/RESULTS.md).
 pub fn shipping_assignments(viewer: Option<&Viewer>) -> Scope {
     use shipping_assignment::Column as A;
     scoped(viewer, |v| {
@@ -217,33 +224,33 @@ pub fn shipping_assignments(viewer: Option<&Viewer>) -> Scope {
             .column(order::Column::Id)
             .from(order::Entity)
             .and_where(order::Column::DeliveryZipCode.in_subquery(served_zip_codes(v.id)))
-            .and_where(order::Column::DeletedAt.is_null())
             .to_owned();
-        Condition::any()
-            .add(Condition::all().add(A::AgentId.in_subquery(agent_ids_of(v.id))).add(of_order(Condition::all())))
+        let deleted_orders = Query::select()
+            .column(order::Column::Id)
+            .from(order::Entity)
+            .and_where(order::Column::DeletedAt.is_not_null())
+            .to_owned();
+        let visible = Condition::any()
+            .add(A::AgentId.in_subquery(agent_ids_of(v.id)))
             .add(
                 Condition::all()
                     .add(A::AgentId.is_null())
                     .add(A::Status.eq(AssignmentStatus::Offered))
                     .add(A::OrderId.in_subquery(served_zip_orders)),
             )
-            .add(of_own_order(v.id))
+            .add(of_own_order(v.id));
+        Condition::all().add(visible).add(A::OrderId.not_in_subquery(deleted_orders))
     })
 }
 
 /// `EXISTS (SELECT 1 FROM orders WHERE orders.id = shipping_assignments.order_id
-/// AND (buyer_id = me OR seller_id = me) AND deleted_at IS NULL LIMIT 1)`: a
-/// lookup of the assignment's own order, where `order_id IN (every order I
-/// bought or sold)` beside the rule's other alternatives made PostgreSQL hash
-/// all of a seller's orders on every read (1.9 ms of a seller's 5.7 ms page
-/// over 5,000 orders; bench/RESULTS.md).
+/// AND (buyer_id = me OR seller_id = me) LIMIT 1)`: a lookup of the
+/// assignment's own order, where `order_id IN (every order I bought or
+/// sold)` beside the rule's other alternatives made PostgreSQL hash all of a
+/// seller's orders on every read (1.9 ms of a seller's 5.7 ms page over
+/// 5,000 orders; bench/RESULTS.md). `LIMIT 1` for the reason given at
+/// [`visible_orders`].
 fn of_own_order(user_id: Uuid) -> Expr {
-    of_order(Condition::any().add(order::Column::BuyerId.eq(user_id)).add(order::Column::SellerId.eq(user_id)))
-}
-
-/// Whether the assignment's order is live and meets `condition`: one lookup
-/// of that order (`LIMIT 1` for the reason given at [`visible_orders`]).
-fn of_order(condition: Condition) -> Expr {
     Expr::exists(
         Query::select()
             .expr(Expr::val(1))
@@ -252,8 +259,9 @@ fn of_order(condition: Condition) -> Expr {
                 Expr::col((order::Entity, order::Column::Id))
                     .equals((shipping_assignment::Entity, shipping_assignment::Column::OrderId)),
             )
-            .cond_where(condition)
-            .and_where(order::Column::DeletedAt.is_null())
+            .cond_where(
+                Condition::any().add(order::Column::BuyerId.eq(user_id)).add(order::Column::SellerId.eq(user_id)),
+            )
             .limit(1)
             .to_owned(),
     )

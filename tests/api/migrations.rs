@@ -51,6 +51,7 @@ const INDEXES: &[&str] = &[
     "idx_shipping_assignments_created_at",
     "idx_delivery_agents_created_at",
     "idx_users_created_at",
+    "idx_orders_deleted",
 ];
 
 async fn present_tables(app: &TestApp) -> Vec<&'static str> {
