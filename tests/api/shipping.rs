@@ -229,8 +229,8 @@ async fn a_mutations_timestamps_are_the_ones_later_read(backend: Backend) {
     let agent = app.token_for("agent@courier.test").await;
     let offered = app
         .graphql(
-            "mutation($input: CreateShippingAssignmentInput!) { createShippingAssignment(input: $input) { id createdAt order { updatedAt } } }",
-            json!({ "input": { "orderId": order_id } }),
+            "mutation($input: CreateShippingAssignmentInput!) { createShippingAssignment(input: $input) { id createdAt estimatedDeliveryTime order { updatedAt } } }",
+            json!({ "input": { "orderId": order_id, "estimatedDeliveryTime": "2027-03-01T10:00:00.123456789+02:00" } }),
             Some(&seller),
         )
         .await;
@@ -248,13 +248,16 @@ async fn a_mutations_timestamps_are_the_ones_later_read(backend: Backend) {
     let picked = &picked.data()["pickUpAssignment"];
     let read = app
         .graphql(
-            "query($id: ID!) { node(id: $id) { ... on ShippingAssignment { createdAt acceptedAt pickedUpAt order { updatedAt } } } }",
+            "query($id: ID!) { node(id: $id) { ... on ShippingAssignment { createdAt estimatedDeliveryTime acceptedAt pickedUpAt order { updatedAt } } } }",
             json!({ "id": id }),
             Some(&agent),
         )
         .await;
     let read = &read.data()["node"];
     assert_eq!(read["createdAt"], offered["createdAt"]);
+    // An input's digits past the microsecond are cut, as both databases keep microseconds.
+    assert_eq!(offered["estimatedDeliveryTime"], "2027-03-01T08:00:00.123456+00:00");
+    assert_eq!(read["estimatedDeliveryTime"], offered["estimatedDeliveryTime"]);
     assert_eq!(read["acceptedAt"], accepted["acceptedAt"]);
     assert_eq!(read["pickedUpAt"], picked["pickedUpAt"]);
     assert_eq!(read["order"]["updatedAt"], picked["order"]["updatedAt"]);
@@ -280,6 +283,26 @@ async fn a_mutations_timestamps_are_the_ones_later_read(backend: Backend) {
         .await;
     assert_eq!(read.data()["order"]["createdAt"], created["createdAt"]);
     assert_eq!(read.data()["order"]["updatedAt"], created["updatedAt"]);
+
+    // A top-up's credit is applied at commit, stamped with the time answered.
+    let wallet = app.graphql("{ viewer { wallet { id } } }", Value::Null, Some(&buyer)).await;
+    let wallet = wallet.data()["viewer"]["wallet"]["id"].clone();
+    let admin = app.token_for("admin@courier.test").await;
+    let topped = app
+        .graphql(
+            "mutation($input: TopUpWalletInput!) { topUpWallet(input: $input) { version updatedAt } }",
+            json!({ "input": { "walletId": wallet, "amount": "1.00", "idempotencyKey": uuid::Uuid::now_v7().to_string() } }),
+            Some(&admin),
+        )
+        .await;
+    let read = app
+        .graphql(
+            "query($id: ID!) { node(id: $id) { ... on Wallet { version updatedAt } } }",
+            json!({ "id": wallet }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(read.data()["node"], topped.data()["topUpWallet"]);
 }
 
 async fn step(app: &TestApp, token: &str, mutation: &str, id: &Value) -> crate::helpers::GqlResponse {

@@ -225,8 +225,10 @@ async fn accept_in(
         .await?
         .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
     // Neither offered to this agent nor in a zip code they serve: they
-    // cannot see it (`access::shipping_assignments`), so for them it does not
-    // exist, whatever its status or zip code.
+    // could never see it (`access::shipping_assignments`), so for them it
+    // does not exist, whatever its status or zip code. An agent serving the
+    // zip code may have seen it as an open offer, and is told below what
+    // became of it.
     if assignment.agent_id != Some(agent.id) && !agents::serves(tx, agent.id, &order.delivery_zip_code).await? {
         return Err(AppError::not_found("ShippingAssignment", assignment_id));
     }

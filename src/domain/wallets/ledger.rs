@@ -198,8 +198,10 @@ pub fn insufficient_funds(wallet_id: Uuid, balance_minor: i64, required_minor: i
 /// runs, and the pool's `lock_timeout` bounds every lock wait.
 pub struct MoneyTx {
     tx: DatabaseTransaction,
-    /// Held-back credits: wallet -> (delta, ceiling for a user wallet).
-    held: std::sync::Mutex<BTreeMap<Uuid, (i64, i64)>>,
+    /// Held-back credits: wallet -> (delta, ceiling for a user wallet), and
+    /// the time of the latest posting, which the credits are stamped with
+    /// (what the caller answered as the wallets' `updatedAt`).
+    held: std::sync::Mutex<(Credits, Option<DateTime<Utc>>)>,
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
@@ -225,16 +227,17 @@ impl MoneyTx {
         Self { tx, held: Default::default(), _permit: None }
     }
 
-    fn hold(&self, wallet_id: Uuid, delta: i64, ceiling: i64) {
+    fn hold(&self, wallet_id: Uuid, delta: i64, ceiling: i64, at: DateTime<Utc>) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = held.entry(wallet_id).or_insert((0, ceiling));
+        let entry = held.0.entry(wallet_id).or_insert((0, ceiling));
         entry.0 += delta;
+        held.1 = Ord::max(held.1, Some(at));
     }
 
     /// Applies the held-back credits, then commits.
     pub async fn commit(self) -> Result<(), AppError> {
-        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|e| e.into_inner()));
-        apply_credits(&self.tx, &held, now()).await?;
+        let (held, at) = std::mem::take(&mut *self.held.lock().unwrap_or_else(|e| e.into_inner()));
+        apply_credits(&self.tx, &held, at.unwrap_or_else(now)).await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -335,12 +338,11 @@ async fn move_balances(
     Ok(())
 }
 
+/// Held-back credits: wallet -> (delta, ceiling for a user wallet).
+type Credits = BTreeMap<Uuid, (i64, i64)>;
+
 /// Applies held-back credits, at commit.
-async fn apply_credits(
-    tx: &DatabaseTransaction,
-    held: &BTreeMap<Uuid, (i64, i64)>,
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
+async fn apply_credits(tx: &DatabaseTransaction, held: &Credits, now: DateTime<Utc>) -> Result<(), AppError> {
     let deltas = held.iter().map(|(id, (d, ceiling))| (*id, (*d, Guard::Ceiling(*ceiling)))).collect();
     move_balances(tx, &deltas, None, now).await
 }
@@ -377,7 +379,7 @@ pub async fn post(
         if delta < 0 && !platform {
             debits.insert(id, (delta, Guard::Floor));
         } else if delta != 0 {
-            tx.hold(id, delta, ceiling_minor);
+            tx.hold(id, delta, ceiling_minor, now);
         }
     }
     move_balances(tx, &debits, Some(currency), now).await
