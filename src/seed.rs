@@ -71,7 +71,7 @@ pub struct SeedReport {
 /// Seeds the demo data up to `orders` demo orders.
 pub async fn seed(db: &DatabaseConnection, orders: u64, fee_rate: Decimal) -> Result<SeedReport, AppError> {
     let tx = db.begin().await?;
-    let now = Utc::now();
+    let now = crate::domain::now();
 
     let (users, users_created) = ensure_users(&tx, now).await?;
     let wallets = ensure_wallets(&tx, &users, now).await?;
@@ -442,6 +442,7 @@ impl OrderBatch {
                 version: Set(if agent_id.is_some() { 3 } else { 0 }),
                 created_at: Set(created_at + Duration::minutes(10)),
                 updated_at: Set(delivered_at.unwrap_or(created_at + Duration::minutes(40))),
+                open_offer: Set(agent_id.is_none()),
             });
         }
     }

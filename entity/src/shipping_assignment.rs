@@ -34,6 +34,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the row last changed.
     pub updated_at: DateTimeUtc,
+    /// Offered to every agent serving the zip code, not to one by name
+    /// (kept after an agent takes it).
+    pub open_offer: bool,
 }
 
 /// No ORM relations: relations are loaded by id through the API dataloaders.

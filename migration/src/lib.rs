@@ -24,6 +24,7 @@ mod m20261122_000016_payment_processor;
 mod m20261122_000017_webhook_worker;
 mod m20261123_000018_users_changed_notify;
 mod m20261207_000019_deleted_orders_index;
+mod m20261207_000020_open_offer;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000017_webhook_worker::Migration),
             Box::new(m20261123_000018_users_changed_notify::Migration),
             Box::new(m20261207_000019_deleted_orders_index::Migration),
+            Box::new(m20261207_000020_open_offer::Migration),
         ]
     }
 }

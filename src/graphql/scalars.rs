@@ -5,7 +5,7 @@
 use std::str::FromStr;
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{Datelike, SecondsFormat, Utc};
+use chrono::{Datelike, SecondsFormat, TimeDelta, Timelike, Utc};
 
 /// An exact decimal number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +82,17 @@ impl ScalarType for DateTime {
         let at = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
             InputValueError::custom("expected an RFC 3339 date-time with an offset, such as \"2026-11-22T10:42:00Z\"")
         })?;
+        let mut at = chrono::SubsecRound::trunc_subsecs(at.with_timezone(&Utc), 6);
+        // A leap second (`:60`) is the first moment of the next second, as
+        // PostgreSQL stores it (chrono keeps it as second 59 and beyond).
+        if let Some(fraction) = at.nanosecond().checked_sub(1_000_000_000) {
+            at = at.with_nanosecond(fraction).and_then(|a| a.checked_add_signed(TimeDelta::seconds(1))).unwrap_or(at);
+        }
+        // The year of the instant (UTC), whatever the offset it was written with.
         if !(1..=9999).contains(&at.year()) {
             return Err(InputValueError::custom("the year must be between 1 and 9999"));
         }
-        Ok(Self(chrono::SubsecRound::trunc_subsecs(at.with_timezone(&Utc), 6)))
+        Ok(Self(at))
     }
 
     fn to_value(&self) -> Value {
@@ -125,6 +132,12 @@ mod tests {
 
     #[test]
     fn date_times_need_an_offset_and_a_four_digit_year() {
+        let leap = "2027-06-30T23:59:60.9999999Z".parse::<DateTime>().expect("parses");
+        assert_eq!(leap.0.to_rfc3339(), "2027-07-01T00:00:00.999999+00:00", "a leap second is the next second");
+        for outside in ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"] {
+            assert!(outside.parse::<DateTime>().is_err(), "{outside} is outside the years 1 to 9999 in UTC");
+        }
+        assert!("0000-12-31T23:00:00-01:00".parse::<DateTime>().is_ok(), "year 1 in UTC");
         let cut = "2027-03-01T10:00:00.123456789+02:00".parse::<DateTime>().expect("parses");
         assert_eq!(cut.0.to_rfc3339(), "2027-03-01T08:00:00.123456+00:00", "cut to the microsecond");
         let ok = "2026-11-22T11:42:00.5+01:00".parse::<DateTime>().expect("parses");

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::helpers::{Backend, TestApp, spawn_unmigrated};
 use crate::on_both_backends;
 
-const MIGRATIONS: usize = 19;
+const MIGRATIONS: usize = 20;
 
 fn courier(app: &TestApp, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_courier"))

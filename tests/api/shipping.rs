@@ -207,6 +207,26 @@ async fn an_offer_outside_the_agents_zip_codes_does_not_exist_for_them(backend: 
     assert_eq!(late.error()["extensions"]["rule"], "ASSIGNMENT_ALREADY_ACCEPTED", "{}", late.body);
     let res = app.graphql(ACCEPT, json!({ "id": assignment }), Some(&outsider)).await;
     assert_eq!(res.code(), "NOT_FOUND", "a taken offer stays unseen: {}", res.body);
+
+    // Offered by name to one agent and taken by it: another agent serving
+    // the zip code was never offered it either.
+    let direct = confirmed_order(&app, "55555").await;
+    let named = courier::domain::users::find_by_email(&app.db, &emails[0]).await.expect("user");
+    let named = delivery_agent::Entity::find()
+        .filter(delivery_agent::Column::UserId.eq(named.id))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("agent");
+    let offered = offer(&app, &direct, Some(encode(EntityKind::DeliveryAgent, named.id).0)).await;
+    let direct_id = offered.data()["createShippingAssignment"]["id"].clone();
+    let other = app.token_for(&emails[1]).await;
+    let res = app.graphql(ACCEPT, json!({ "id": direct_id }), Some(&other)).await;
+    assert_eq!(res.code(), "NOT_FOUND", "offered to another by name: {}", res.body);
+    let taken = app.graphql(ACCEPT, json!({ "id": direct_id }), Some(&app.token_for(&emails[0]).await)).await;
+    assert_eq!(taken.data()["acceptAssignment"]["status"], "ACCEPTED");
+    let res = app.graphql(ACCEPT, json!({ "id": direct_id }), Some(&other)).await;
+    assert_eq!(res.code(), "NOT_FOUND", "taken by the agent it was offered to: {}", res.body);
     let stored = shipping_assignment::Entity::find()
         .filter(shipping_assignment::Column::OrderId.eq(order.id))
         .one(&app.db)
@@ -284,6 +304,21 @@ async fn a_mutations_timestamps_are_the_ones_later_read(backend: Backend) {
     assert_eq!(read.data()["order"]["createdAt"], created["createdAt"]);
     assert_eq!(read.data()["order"]["updatedAt"], created["updatedAt"]);
 
+    // Seeded rows too keep microseconds (SQLite stored what it was given).
+    let seeded = app
+        .graphql(
+            "{ shippingAssignments(first: 50) { nodes { createdAt acceptedAt } } }",
+            Value::Null,
+            Some(&admin_token(&app).await),
+        )
+        .await;
+    for node in seeded.data()["shippingAssignments"]["nodes"].as_array().expect("nodes") {
+        for at in [&node["createdAt"], &node["acceptedAt"]].into_iter().filter_map(Value::as_str) {
+            let fraction = at.split_once('.').map_or("", |(_, f)| f.trim_end_matches("+00:00"));
+            assert!(fraction.len() <= 6, "more than microseconds: {at}");
+        }
+    }
+
     // A top-up's credit is applied at commit, stamped with the time answered.
     let wallet = app.graphql("{ viewer { wallet { id } } }", Value::Null, Some(&buyer)).await;
     let wallet = wallet.data()["viewer"]["wallet"]["id"].clone();
@@ -303,6 +338,10 @@ async fn a_mutations_timestamps_are_the_ones_later_read(backend: Backend) {
         )
         .await;
     assert_eq!(read.data()["node"], topped.data()["topUpWallet"]);
+}
+
+async fn admin_token(app: &TestApp) -> String {
+    app.token_for("admin@courier.test").await
 }
 
 async fn step(app: &TestApp, token: &str, mutation: &str, id: &Value) -> crate::helpers::GqlResponse {

@@ -112,6 +112,7 @@ pub async fn offer(
         version: 0,
         created_at: now,
         updated_at: now,
+        open_offer: input.agent_id.is_none(),
     };
     shipping_assignment::Entity::insert(shipping_assignment::ActiveModel::from(assignment.clone()))
         .exec_without_returning(&tx)
@@ -216,7 +217,8 @@ async fn accept_in(
     assignment_id: Uuid,
 ) -> Result<shipping_assignment::Model, AppError> {
     let assignment = lock_assignment(tx, assignment_id).await?;
-    // Offered to someone else: not this agent's to see.
+    // Offered to someone else: never this agent's to take (whatever
+    // `open_offer` says).
     if assignment.agent_id.is_some_and(|a| a != agent.id) && assignment.status == AssignmentStatus::Offered {
         return Err(AppError::not_found("ShippingAssignment", assignment_id));
     }
@@ -224,12 +226,14 @@ async fn accept_in(
         .one(tx)
         .await?
         .ok_or_else(|| AppError::not_found("Order", assignment.order_id))?;
-    // Neither offered to this agent nor in a zip code they serve: they
-    // could never see it (`access::shipping_assignments`), so for them it
-    // does not exist, whatever its status or zip code. An agent serving the
-    // zip code may have seen it as an open offer, and is told below what
+    // Neither offered to this agent nor openly in a zip code they serve:
+    // they could never see it (`access::shipping_assignments`), so for them
+    // it does not exist, whatever its status or zip code. An agent serving
+    // the zip code of an open offer may have seen it, and is told below what
     // became of it.
-    if assignment.agent_id != Some(agent.id) && !agents::serves(tx, agent.id, &order.delivery_zip_code).await? {
+    let may_have_seen = assignment.agent_id == Some(agent.id)
+        || (assignment.open_offer && agents::serves(tx, agent.id, &order.delivery_zip_code).await?);
+    if !may_have_seen {
         return Err(AppError::not_found("ShippingAssignment", assignment_id));
     }
     orders::ensure_live(&order)?;
