@@ -68,15 +68,34 @@ pub fn new_id() -> Uuid {
 /// The current time at the precision both databases keep (microseconds),
 /// so a mutation's answer and a later read show the same instant.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    as_stored(Utc::now())
 }
 
-/// Refuses a timestamp outside the years 1 to 9999: PostgreSQL cannot store
+/// `at` as both databases store it: cut to the microsecond, and a leap
+/// second (chrono's second 59 and beyond) as the first moment of the next
+/// second, as PostgreSQL keeps it.
+pub fn as_stored(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Timelike;
+    let at = at.trunc_subsecs(6);
+    match at.nanosecond().checked_sub(1_000_000_000) {
+        Some(fraction) => {
+            at.with_nanosecond(fraction).and_then(|a| a.checked_add_signed(chrono::TimeDelta::seconds(1))).unwrap_or(at)
+        }
+        None => at,
+    }
+}
+
+/// Whether `at` falls in the years 1 to 9999 (UTC): PostgreSQL cannot store
 /// every instant chrono can parse, and SQLite compares timestamps as text,
 /// which only orders four-digit years correctly.
-pub fn check_timestamp(field: &str, at: &DateTime<Utc>) -> Result<(), crate::error::AppError> {
+pub fn in_storable_years(at: &DateTime<Utc>) -> bool {
     use chrono::Datelike;
-    if (1..=9999).contains(&at.year()) {
+    (1..=9999).contains(&at.year())
+}
+
+/// Refuses a timestamp outside the years 1 to 9999 ([`in_storable_years`]).
+pub fn check_timestamp(field: &str, at: &DateTime<Utc>) -> Result<(), crate::error::AppError> {
+    if in_storable_years(at) {
         Ok(())
     } else {
         Err(crate::error::AppError::validation(field, format!("`{field}` must be between the years 1 and 9999")))

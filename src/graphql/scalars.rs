@@ -5,7 +5,7 @@
 use std::str::FromStr;
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{Datelike, SecondsFormat, TimeDelta, Timelike, Utc};
+use chrono::{SecondsFormat, Utc};
 
 /// An exact decimal number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,14 +82,9 @@ impl ScalarType for DateTime {
         let at = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
             InputValueError::custom("expected an RFC 3339 date-time with an offset, such as \"2026-11-22T10:42:00Z\"")
         })?;
-        let mut at = chrono::SubsecRound::trunc_subsecs(at.with_timezone(&Utc), 6);
-        // A leap second (`:60`) is the first moment of the next second, as
-        // PostgreSQL stores it (chrono keeps it as second 59 and beyond).
-        if let Some(fraction) = at.nanosecond().checked_sub(1_000_000_000) {
-            at = at.with_nanosecond(fraction).and_then(|a| a.checked_add_signed(TimeDelta::seconds(1))).unwrap_or(at);
-        }
+        let at = crate::domain::as_stored(at.with_timezone(&Utc));
         // The year of the instant (UTC), whatever the offset it was written with.
-        if !(1..=9999).contains(&at.year()) {
+        if !crate::domain::in_storable_years(&at) {
             return Err(InputValueError::custom("the year must be between 1 and 9999"));
         }
         Ok(Self(at))

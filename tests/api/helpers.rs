@@ -372,6 +372,19 @@ impl TestApp {
         self.tokens.mint(user.id).expect("mint")
     }
 
+    /// The delivery agent of the user with this email.
+    pub async fn agent_of(&self, email: &str) -> entity::delivery_agent::Model {
+        use entity::delivery_agent;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let user = courier::domain::users::find_by_email(&self.db, email).await.expect("user exists");
+        delivery_agent::Entity::find()
+            .filter(delivery_agent::Column::UserId.eq(user.id))
+            .one(&self.db)
+            .await
+            .expect("q")
+            .expect("the user is an agent")
+    }
+
     /// Inserts a user directly (a fixture for roles the demo data lacks).
     pub async fn create_user(&self, email: &str, role: entity::UserRole) -> entity::user::Model {
         use sea_orm::{ActiveModelTrait, Set};

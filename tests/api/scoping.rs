@@ -1,6 +1,6 @@
 //! Who sees what, through lookups, `node` and connections.
 
-use entity::{AssignmentStatus, delivery_agent, order, payment, shipping_assignment, user};
+use entity::{AssignmentStatus, order, payment, shipping_assignment, user};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -111,17 +111,6 @@ async fn buyers_and_sellers_see_the_assignments_of_their_orders_only(backend: Ba
     }
 }
 
-/// The delivery agent of `agent@courier.test`.
-async fn demo_agent(app: &TestApp) -> delivery_agent::Model {
-    let me = user_id(app, "agent@courier.test").await;
-    delivery_agent::Entity::find()
-        .filter(delivery_agent::Column::UserId.eq(me))
-        .one(&app.db)
-        .await
-        .expect("q")
-        .expect("agent")
-}
-
 /// The ids a connection field lists for `token` (first 100).
 async fn listed_ids(app: &TestApp, field: &str, token: &str) -> Vec<String> {
     let res = app.graphql(&format!("{{ {field}(first: 100) {{ nodes {{ id }} }} }}"), Value::Null, Some(token)).await;
@@ -142,7 +131,7 @@ async fn the_payments_and_assignments_of_a_deleted_order_are_gone_until_it_is_re
     use courier::graphql::node::encode;
     let app = spawn_app(backend).await;
     app.seed(60).await;
-    let agent = demo_agent(&app).await;
+    let agent = app.agent_of("agent@courier.test").await;
     // An order of this agent's with a payment, and an open offer in its zip codes.
     let mut own = None;
     for a in shipping_assignment::Entity::find()
@@ -230,7 +219,7 @@ async fn a_seller_sees_the_orders_placed_with_them(backend: Backend) {
 async fn an_agent_sees_their_assignments_and_open_offers_in_their_zip_codes(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed(60).await;
-    let agent = demo_agent(&app).await;
+    let agent = app.agent_of("agent@courier.test").await;
     let token = app.token_for("agent@courier.test").await;
     let res = app
         .graphql("{ shippingAssignments(first: 100) { totalCount nodes { status agent { id } order { deliveryZipCode } } } }", Value::Null, Some(&token))

@@ -151,19 +151,12 @@ async fn an_agent_must_be_active_and_available(backend: Backend) {
     let assignment = offer(&app, &order, None).await.data()["createShippingAssignment"]["id"].clone();
     let emails = agents(&app, 2, "55555").await;
     let set_agent = |email: String, status: AgentStatus, available: bool| {
-        let db = app.db.clone();
+        let app = &app;
         async move {
-            let u = courier::domain::users::find_by_email(&db, &email).await.expect("user");
-            let a = delivery_agent::Entity::find()
-                .filter(delivery_agent::Column::UserId.eq(u.id))
-                .one(&db)
-                .await
-                .expect("q")
-                .expect("agent");
-            let mut active: delivery_agent::ActiveModel = a.into();
+            let mut active: delivery_agent::ActiveModel = app.agent_of(&email).await.into();
             active.status = Set(status);
             active.is_available = Set(available);
-            active.update(&db).await.expect("update");
+            active.update(&app.db).await.expect("update");
         }
     };
     set_agent(emails[0].clone(), AgentStatus::Suspended, true).await;
@@ -211,13 +204,7 @@ async fn an_offer_outside_the_agents_zip_codes_does_not_exist_for_them(backend: 
     // Offered by name to one agent and taken by it: another agent serving
     // the zip code was never offered it either.
     let direct = confirmed_order(&app, "55555").await;
-    let named = courier::domain::users::find_by_email(&app.db, &emails[0]).await.expect("user");
-    let named = delivery_agent::Entity::find()
-        .filter(delivery_agent::Column::UserId.eq(named.id))
-        .one(&app.db)
-        .await
-        .expect("q")
-        .expect("agent");
+    let named = app.agent_of(&emails[0]).await;
     let offered = offer(&app, &direct, Some(encode(EntityKind::DeliveryAgent, named.id).0)).await;
     let direct_id = offered.data()["createShippingAssignment"]["id"].clone();
     let other = app.token_for(&emails[1]).await;
@@ -304,13 +291,10 @@ async fn a_mutations_timestamps_are_the_ones_later_read(backend: Backend) {
     assert_eq!(read.data()["order"]["createdAt"], created["createdAt"]);
     assert_eq!(read.data()["order"]["updatedAt"], created["updatedAt"]);
 
+    let admin = app.token_for("admin@courier.test").await;
     // Seeded rows too keep microseconds (SQLite stored what it was given).
     let seeded = app
-        .graphql(
-            "{ shippingAssignments(first: 50) { nodes { createdAt acceptedAt } } }",
-            Value::Null,
-            Some(&admin_token(&app).await),
-        )
+        .graphql("{ shippingAssignments(first: 50) { nodes { createdAt acceptedAt } } }", Value::Null, Some(&admin))
         .await;
     for node in seeded.data()["shippingAssignments"]["nodes"].as_array().expect("nodes") {
         for at in [&node["createdAt"], &node["acceptedAt"]].into_iter().filter_map(Value::as_str) {
@@ -322,7 +306,6 @@ async fn a_mutations_timestamps_are_the_ones_later_read(backend: Backend) {
     // A top-up's credit is applied at commit, stamped with the time answered.
     let wallet = app.graphql("{ viewer { wallet { id } } }", Value::Null, Some(&buyer)).await;
     let wallet = wallet.data()["viewer"]["wallet"]["id"].clone();
-    let admin = app.token_for("admin@courier.test").await;
     let topped = app
         .graphql(
             "mutation($input: TopUpWalletInput!) { topUpWallet(input: $input) { version updatedAt } }",
@@ -338,10 +321,6 @@ async fn a_mutations_timestamps_are_the_ones_later_read(backend: Backend) {
         )
         .await;
     assert_eq!(read.data()["node"], topped.data()["topUpWallet"]);
-}
-
-async fn admin_token(app: &TestApp) -> String {
-    app.token_for("admin@courier.test").await
 }
 
 async fn step(app: &TestApp, token: &str, mutation: &str, id: &Value) -> crate::helpers::GqlResponse {

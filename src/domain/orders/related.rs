@@ -73,7 +73,8 @@ impl Columns {
     /// The columns `columns` of their entity.
     pub fn of<C: IdenStatic + Iterable>(columns: &[C]) -> Self {
         let mut bits = 0;
-        for (i, column) in C::iter().enumerate() {
+        // Past 64 columns `reads` reads every column anyway.
+        for (i, column) in C::iter().enumerate().take(64) {
             if columns.iter().any(|c| c.as_str() == column.as_str()) {
                 bits |= 1 << i;
             }
