@@ -712,10 +712,13 @@ fn reorder_with<'a>(value: &mut GqlValue, shape: &Shape<'a>, document: &'a Execu
     match value {
         GqlValue::List(items) => items.iter_mut().for_each(|item| reorder_with(item, shape, document)),
         GqlValue::Object(map) => {
-            // Usually already in document order: then only the values below may need it.
-            let mut wanted = shape.keys.iter().filter(|(k, ..)| map.contains_key(*k));
-            let in_order = map.len() == wanted.clone().count()
-                && map.keys().all(|k| wanted.next().is_some_and(|(w, ..)| *w == k.as_str()));
+            // Usually already in document order (its keys are the shape's,
+            // some left out, in the same order): then only the values below
+            // may need it. Matched by scanning forward, without hashing.
+            let in_order = {
+                let mut rest = shape.keys.iter();
+                map.keys().all(|k| rest.any(|(w, ..)| *w == k.as_str()))
+            };
             if !in_order {
                 let mut old = std::mem::take(map);
                 for (key, ..) in &shape.keys {
@@ -725,10 +728,16 @@ fn reorder_with<'a>(value: &mut GqlValue, shape: &Shape<'a>, document: &'a Execu
                 }
                 map.extend(old);
             }
-            for (key, subsets, below) in &shape.keys {
-                if let Some(inner) = map.get_mut(*key)
-                    && matches!(inner, GqlValue::Object(_) | GqlValue::List(_))
-                {
+            // The keys are now in the shape's order (any it does not know
+            // last): each found after the previous one's place.
+            let mut rest = shape.keys.iter();
+            for (key, inner) in map.iter_mut() {
+                if !matches!(inner, GqlValue::Object(_) | GqlValue::List(_)) {
+                    continue;
+                }
+                let mut probe = rest.clone();
+                if let Some((_, subsets, below)) = probe.find(|(w, ..)| *w == key.as_str()) {
+                    rest = probe;
                     reorder_with(inner, below.get_or_init(|| Shape::new(subsets, document)), document);
                 }
             }

@@ -15,7 +15,9 @@
 //!   ([`page_with_related`]). `order(id:)` reads the order's own row in the
 //!   same statement as its relations, each a JSON array ([`Rows::into_json`]),
 //!   which costs less than arrays for a few rows ([`by_id_with_related`]).
-//!   Both are read back into the same models. Measured in bench/RESULTS.md,
+//!   Both are read back into the same models: arrays column by column,
+//!   each decoded straight into its field ([`FromArrays`]), JSON by serde.
+//!   Measured in bench/RESULTS.md,
 //!   issue 14: for a page, rows as JSON objects (`json_agg(t)`) cost
 //!   PostgreSQL twice the separate statements, JSON arrays less than them,
 //!   binary arrays per column half of JSON arrays.
@@ -42,9 +44,8 @@ use sea_orm::sea_query::{
 use sea_orm::sqlx::postgres::{PgHasArrayType, PgRow};
 use sea_orm::sqlx::{self, Row};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ColumnType, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
-    FromQueryResult, IdenStatic, Iterable, QueryFilter, QueryResult, QueryTrait, Select, Statement, TryIntoModel,
-    Value,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic,
+    Iterable, QueryFilter, QueryResult, QueryTrait, Select, Statement,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -59,7 +60,7 @@ use crate::error::AppError;
 /// Which of a table's columns a read needs, by their position among its
 /// entity's columns. The one-statement page read ([`Rows::into_arrays`])
 /// reads only those and fills the others of each model with a placeholder
-/// ([`placeholder`]), which nothing may then read: whoever asks for a set
+/// ([`Element::placeholder`]), which nothing may then read: whoever asks for a set
 /// of columns answers for it. Every column a relation is keyed or assembled
 /// by, and every enum column (it has no placeholder), is read whatever is
 /// asked ([`relations`]).
@@ -485,7 +486,7 @@ pub async fn by_id_with_related(
             // an operator can write) is read again as arrays, in binary,
             // rather than failing the request.
             Err(e) => {
-                tracing::warn!(event = "order_relations_fallback", error = %e, "an order's relations were not readable as JSON; read as arrays instead");
+                tracing::warn!(event = "order_relations_fallback", order = %id, error = %e, "an order's relations were not readable as JSON; read as arrays instead");
             }
         }
     }
@@ -600,16 +601,14 @@ trait Reader {
     /// The rows of relation `name` (which was read).
     fn rows<E: EntityTrait>(&self, name: &str) -> Result<Vec<E::Model>, DbErr>
     where
-        E::Model: DeserializeOwned,
-        E::ActiveModel: TryIntoModel<E::Model>;
+        E::Model: DeserializeOwned + FromArrays;
 }
 
 /// The relations `selected` of a one-statement read, as [`Related`].
 fn assembled(reader: &impl Reader, selected: &[&str]) -> Result<Related, DbErr> {
     fn read<E: EntityTrait>(reader: &impl Reader, selected: &[&str], name: &str) -> Result<Vec<E::Model>, DbErr>
     where
-        E::Model: DeserializeOwned,
-        E::ActiveModel: TryIntoModel<E::Model>,
+        E::Model: DeserializeOwned + FromArrays,
     {
         if selected.contains(&name) { reader.rows::<E>(name) } else { Ok(Vec::new()) }
     }
@@ -638,93 +637,198 @@ struct Arrays<'a>(&'a QueryResult);
 impl Reader for Arrays<'_> {
     fn rows<E: EntityTrait>(&self, name: &str) -> Result<Vec<E::Model>, DbErr>
     where
-        E::ActiveModel: TryIntoModel<E::Model>,
+        E::Model: FromArrays,
     {
         self.models::<E>(name)
     }
 }
 
 impl Arrays<'_> {
-    /// The rows of `name`, each rebuilt through its entity's `ActiveModel`
-    /// from the arrays `name_0`, `name_1`, .. (one per column, in the order
-    /// of the entity's columns).
+    /// The rows of `name`, built from the arrays `name_0`, `name_1`, .. (one
+    /// per column, numbered by the column's position among its entity's).
     fn models<E: EntityTrait>(&self, name: &str) -> Result<Vec<E::Model>, DbErr>
     where
-        E::ActiveModel: TryIntoModel<E::Model>,
+        E::Model: FromArrays,
     {
         let Some(row) = self.0.try_as_pg_row() else {
             return Err(DbErr::Type("relations as arrays are read from PostgreSQL only".into()));
         };
-        let mut models: Vec<E::ActiveModel> = Vec::new();
-        for (i, column) in E::Column::iter().enumerate() {
-            let array = format!("{name}_{i}");
-            let def = column.def();
-            if i > 0 && row.try_column(array.as_str()).is_err() {
-                // Not read (`Rows::reading`): a placeholder, which no one reads.
-                let value = placeholder(def.get_column_type(), def.is_null())
-                    .ok_or_else(|| DbErr::Type(format!("{name}: column {i} must be read, it has no placeholder")))?;
-                for model in &mut models {
-                    model.try_set(column, value.clone())?;
-                }
-                continue;
-            }
-            let values = column_values(row, &array, def.get_column_type())?;
-            if i == 0 {
-                models = values.iter().map(|_| <E::ActiveModel as ActiveModelTrait>::default()).collect();
-            }
-            if values.len() != models.len() {
-                return Err(DbErr::Type(format!("{name}: arrays of different lengths")));
-            }
-            for (model, value) in models.iter_mut().zip(values) {
-                model.try_set(column, value)?;
+        E::Model::from_arrays(row, name)
+    }
+}
+
+/// A model built from one array per column, the rows' values in order.
+trait FromArrays: Sized {
+    /// The rows of relation `name` of `row`.
+    fn from_arrays(row: &PgRow, name: &str) -> Result<Vec<Self>, DbErr>;
+}
+
+/// The arrays of relation `name` in `row`, one per column of `E`, all as
+/// long as the first (the id, always read).
+struct ArrayColumns<'a> {
+    row: &'a PgRow,
+    name: &'a str,
+    len: usize,
+}
+
+impl<'a> ArrayColumns<'a> {
+    /// The arrays of `name`, as long as that of `key` (always read), and
+    /// its values.
+    fn keyed<C: ColumnTrait>(row: &'a PgRow, name: &'a str, key: C) -> Result<(Self, Vec<Uuid>), DbErr> {
+        let keys: Vec<Uuid> = Element::read(row, &format!("{name}_{}", Self::position(&key)))?;
+        Ok((Self { row, name, len: keys.len() }, keys))
+    }
+
+    /// The position of `column` among its entity's, which numbers its array.
+    fn position<C: ColumnTrait>(column: &C) -> usize {
+        C::iter().position(|c| c.as_str() == column.as_str()).unwrap_or_default()
+    }
+
+    /// The values of `column` of the `len` rows: its array's, or, when it
+    /// was not read ([`Rows::reading`]), the placeholder of its type, which
+    /// no one reads.
+    fn column<T: Element, C: ColumnTrait>(&self, column: C) -> Result<std::vec::IntoIter<T>, DbErr> {
+        let array = format!("{}_{}", self.name, Self::position(&column));
+        if self.row.try_column(array.as_str()).is_err() {
+            let placeholder = T::placeholder().ok_or_else(|| {
+                DbErr::Type(format!("{}: column {} must be read, it has no placeholder", self.name, column.as_str()))
+            })?;
+            return Ok(vec![placeholder; self.len].into_iter());
+        }
+        let values = T::read(self.row, &array)?;
+        if values.len() != self.len {
+            return Err(DbErr::Type(format!("{}: arrays of different lengths", self.name)));
+        }
+        Ok(values.into_iter())
+    }
+}
+
+/// `FromArrays` for each model read with a page: every field from the
+/// array of its column, so a field left out does not compile and each
+/// value is decoded straight into its field's type (no `Value` or
+/// `ActiveModel` per value: a page's relations are some 3,000 values).
+macro_rules! from_arrays {
+    ($($entity:ident { $first:ident: $first_column:ident, $($field:ident: $column:ident),* $(,)? })*) => {$(
+        impl FromArrays for $entity::Model {
+            fn from_arrays(row: &PgRow, name: &str) -> Result<Vec<Self>, DbErr> {
+                let (arrays, $first) = ArrayColumns::keyed(row, name, $entity::Column::$first_column)?;
+                $( let mut $field = arrays.column($entity::Column::$column)?; )*
+                $first
+                    .into_iter()
+                    .map(|$first| {
+                        Ok(Self {
+                            $first,
+                            $( $field: $field.next().ok_or_else(|| DbErr::Type(format!("{name}: arrays of different lengths")))?, )*
+                        })
+                    })
+                    .collect()
             }
         }
-        models.into_iter().map(TryIntoModel::try_into_model).collect()
+    )*};
+}
+
+from_arrays! {
+    order {
+        id: Id, order_number: OrderNumber, buyer_id: BuyerId, seller_id: SellerId, status: Status,
+        total_minor: TotalMinor, currency: Currency, delivery_zip_code: DeliveryZipCode, version: Version,
+        cancel_reason: CancelReason, created_at: CreatedAt, updated_at: UpdatedAt, deleted_at: DeletedAt,
+        deleted_by: DeletedBy,
+    }
+    order_item { id: Id, order_id: OrderId, name: Name, quantity: Quantity, unit_price_minor: UnitPriceMinor }
+    payment {
+        id: Id, order_id: OrderId, amount_minor: AmountMinor, currency: Currency, method: Method, status: Status,
+        refunded_minor: RefundedMinor, captured_at: CapturedAt, created_at: CreatedAt, updated_at: UpdatedAt,
+        processor_ref: ProcessorRef, processor_status: ProcessorStatus,
+    }
+    ledger_entry {
+        id: Id, wallet_id: WalletId, payment_id: PaymentId, amount_minor: AmountMinor, currency: Currency,
+        entry_type: EntryType, idempotency_key: IdempotencyKey, created_at: CreatedAt,
+    }
+    shipping_assignment {
+        id: Id, order_id: OrderId, agent_id: AgentId, status: Status, estimated_delivery_time: EstimatedDeliveryTime,
+        accepted_at: AcceptedAt, picked_up_at: PickedUpAt, delivered_at: DeliveredAt, failure_reason: FailureReason,
+        version: Version, created_at: CreatedAt, updated_at: UpdatedAt, open_offer: OpenOffer,
+    }
+    delivery_agent {
+        id: Id, user_id: UserId, agent_code: AgentCode, status: Status, is_available: IsAvailable,
+        created_at: CreatedAt, updated_at: UpdatedAt,
+    }
+    user {
+        id: Id, email: Email, display_name: DisplayName, role: Role, created_at: CreatedAt, updated_at: UpdatedAt,
+        deleted_at: DeletedAt, deleted_by: DeletedBy,
     }
 }
 
-/// What a column that was not read holds: NULL when it may, else a zero
-/// of its type; `None` for a type without one (enums: every enum column is
-/// read).
-fn placeholder(ty: &ColumnType, nullable: bool) -> Option<Value> {
-    fn zero<T>(nullable: bool, zero: T) -> Value
-    where
-        Value: From<Option<T>>,
-    {
-        Value::from((!nullable).then_some(zero))
-    }
-    Some(match ty {
-        ColumnType::Uuid => zero(nullable, Uuid::nil()),
-        ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => zero(nullable, String::new()),
-        ColumnType::Integer => zero(nullable, 0_i32),
-        ColumnType::BigInteger => zero(nullable, 0_i64),
-        ColumnType::Boolean => zero(nullable, false),
-        ColumnType::TimestampWithTimeZone => zero(nullable, DateTime::<Utc>::UNIX_EPOCH),
-        _ => return None,
-    })
+/// A column's type, as read from an array of a one-statement read.
+trait Element: Sized + Clone {
+    /// The values of array `name` of `row` (none when it is NULL: no rows).
+    fn read(row: &PgRow, name: &str) -> Result<Vec<Self>, DbErr>;
+    /// What a column that was not read holds: NULL when it may, else a
+    /// zero of its type; `None` for enums, whose columns are always read.
+    fn placeholder() -> Option<Self>;
 }
 
-/// The values of one array column of `row` (NULL: no rows), read as the
-/// type of the column it aggregates.
-fn column_values(row: &PgRow, name: &str, ty: &ColumnType) -> Result<Vec<Value>, DbErr> {
-    fn read<T>(row: &PgRow, name: &str) -> Result<Vec<Value>, DbErr>
-    where
-        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + PgHasArrayType,
-        Value: From<Option<T>>,
-    {
-        let values: Option<Vec<Option<T>>> = row.try_get(name).map_err(|e| DbErr::Type(format!("{name}: {e}")))?;
-        Ok(values.unwrap_or_default().into_iter().map(Value::from).collect())
-    }
-    match ty {
-        ColumnType::Uuid => read::<Uuid>(row, name),
-        ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => read::<String>(row, name),
-        ColumnType::Integer => read::<i32>(row, name),
-        ColumnType::BigInteger => read::<i64>(row, name),
-        ColumnType::Boolean => read::<bool>(row, name),
-        ColumnType::TimestampWithTimeZone => read::<DateTime<Utc>>(row, name),
-        other => Err(DbErr::Type(format!("{name}: no array reader for {other:?}"))),
-    }
+/// The values of array `name` of `row`, decoded by sqlx.
+fn decoded<T>(row: &PgRow, name: &str) -> Result<Vec<T>, DbErr>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + PgHasArrayType,
+{
+    let values: Option<Vec<T>> = row.try_get(name).map_err(|e| DbErr::Type(format!("{name}: {e}")))?;
+    Ok(values.unwrap_or_default())
 }
+
+macro_rules! elements {
+    ($($t:ty => $zero:expr),* $(,)?) => {$(
+        impl Element for $t {
+            fn read(row: &PgRow, name: &str) -> Result<Vec<Self>, DbErr> {
+                decoded(row, name)
+            }
+            fn placeholder() -> Option<Self> {
+                Some($zero)
+            }
+        }
+        impl Element for Option<$t> {
+            fn read(row: &PgRow, name: &str) -> Result<Vec<Self>, DbErr> {
+                decoded(row, name)
+            }
+            fn placeholder() -> Option<Self> {
+                Some(None)
+            }
+        }
+    )*};
+}
+
+elements! {
+    Uuid => Uuid::nil(),
+    String => String::new(),
+    i32 => 0,
+    i64 => 0,
+    bool => false,
+    DateTime<Utc> => DateTime::<Utc>::UNIX_EPOCH,
+}
+
+macro_rules! enum_elements {
+    ($($t:ty),* $(,)?) => {$(
+        impl Element for $t {
+            fn read(row: &PgRow, name: &str) -> Result<Vec<Self>, DbErr> {
+                decoded::<String>(row, name)?.iter().map(<$t as sea_orm::ActiveEnum>::try_from_value).collect()
+            }
+            fn placeholder() -> Option<Self> {
+                None
+            }
+        }
+    )*};
+}
+
+enum_elements!(
+    entity::OrderStatus,
+    entity::PaymentMethod,
+    entity::PaymentStatus,
+    entity::LedgerEntryType,
+    entity::AssignmentStatus,
+    entity::AgentStatus,
+    entity::UserRole,
+);
 
 /// A row holding relations as JSON ([`Rows::into_json`]), by relation.
 struct Json(HashMap<String, String>);
@@ -789,13 +893,14 @@ mod tests {
 
     #[test]
     fn a_column_not_read_has_a_placeholder_unless_it_is_an_enum() {
-        assert_eq!(placeholder(&ColumnType::Text, true), Some(Value::from(None::<String>)));
-        assert_eq!(placeholder(&ColumnType::BigInteger, false), Some(Value::from(Some(0_i64))));
-        assert_eq!(placeholder(&ColumnType::Double, false), None);
-        // Enum columns are strings a placeholder cannot fill: reading an
-        // entity with one left out fails rather than answering "".
-        let mut entry = <ledger_entry::ActiveModel as ActiveModelTrait>::default();
-        let empty = placeholder(&ColumnType::String(Default::default()), false).expect("string");
-        assert!(entry.try_set(ledger_entry::Column::EntryType, empty).is_err());
+        assert_eq!(<Option<String>>::placeholder(), Some(None));
+        assert_eq!(<Option<DateTime<Utc>>>::placeholder(), Some(None));
+        assert_eq!(i64::placeholder(), Some(0));
+        assert_eq!(String::placeholder(), Some(String::new()));
+        assert_eq!(Uuid::placeholder(), Some(Uuid::nil()));
+        // Enum columns have none: a relation read with one left out fails
+        // rather than answering a made-up status.
+        assert_eq!(entity::LedgerEntryType::placeholder(), None);
+        assert_eq!(entity::OrderStatus::placeholder(), None);
     }
 }
