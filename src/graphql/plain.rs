@@ -121,9 +121,13 @@ impl<T: OutputType> OutputType for PlainList<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        // Each item's future is boxed when it first runs: a plain object's
+        // future holds those of everything below it (an edge of W1's page,
+        // some kilobytes), and the join moves each future it holds, twice
+        // for a list of up to 30 (into its slot, then its output out of it).
         let items = self.0.iter().enumerate().map(|(i, item)| async move {
             let ctx = ctx.with_index(i);
-            item.resolve(&ctx, field).await
+            Box::pin(item.resolve(&ctx, field)).await
         });
         Ok(Value::List(futures_util::future::try_join_all(items).await?))
     }
