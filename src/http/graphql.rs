@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
+    Directive, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::{ServerError, Value as GqlValue, Variables};
 use axum::body::Body as HttpBody;
@@ -436,6 +436,8 @@ impl Call<'_> {
         }
         request.set_parsed_query(ExecutableDocument::clone(&document));
         let order = document;
+        // For the selections `@skip` and `@include` leave out of the answer.
+        let variables = request.variables.clone();
 
         let started = Instant::now();
         let batches = Batches::default();
@@ -475,7 +477,7 @@ impl Call<'_> {
             let mut data = response.data;
             let op = operation(&order, operation_name.as_deref());
             nulls::propagate(&mut data, &response.errors, &order, op, &state.field_types);
-            order_like_the_document(&mut data, &order, op);
+            order_like_the_document(&mut data, &order, op, &variables);
             data
         });
         if !response.errors.is_empty() {
@@ -641,30 +643,69 @@ fn engine_error_code(message: &str, ran: bool, has_path: bool) -> &'static str {
 
 /// Puts every object's keys in the order the document selected them (the
 /// engine inserts them as they finish). Fragments are expanded in place; a
-/// key selected more than once takes its first place, and its value is
-/// ordered by all its selections together.
-fn order_like_the_document(data: &mut GqlValue, document: &ExecutableDocument, op: Option<&OperationDefinition>) {
+/// key selected more than once takes its first place that `@skip` or
+/// `@include` leaves in, and its value is ordered by all its selections
+/// together.
+fn order_like_the_document(
+    data: &mut GqlValue,
+    document: &ExecutableDocument,
+    op: Option<&OperationDefinition>,
+    variables: &Variables,
+) {
     if let Some(op) = op {
-        reorder(data, &[&op.selection_set.node], document);
+        let doc = Doc { document, op, variables };
+        reorder_with(data, &Shape::new(&[&op.selection_set.node], &doc), &doc);
+    }
+}
+
+/// What ordering an answer needs of its request: the document, the
+/// operation that ran and its variables.
+struct Doc<'a> {
+    document: &'a ExecutableDocument,
+    op: &'a OperationDefinition,
+    variables: &'a Variables,
+}
+
+impl Doc<'_> {
+    /// Whether `directives` leave their selection in: no `@skip(if: true)`,
+    /// no `@include(if: false)`. An `if` that cannot be read (the engine
+    /// refuses such a document) leaves it in.
+    fn selects(&self, directives: &[async_graphql::Positioned<Directive>]) -> bool {
+        directives.iter().all(|directive| {
+            let condition = directive.node.get_argument("if").and_then(|value| match &value.node {
+                async_graphql_value::Value::Boolean(b) => Some(*b),
+                async_graphql_value::Value::Variable(name) => {
+                    let default = || {
+                        let definition = self.op.variable_definitions.iter().find(|d| d.node.name.node == *name)?;
+                        definition.node.default_value.as_ref().map(|v| &v.node)
+                    };
+                    match self.variables.get(name).or_else(default) {
+                        Some(GqlValue::Boolean(b)) => Some(*b),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            });
+            match directive.node.name.node.as_str() {
+                "skip" => condition != Some(true),
+                "include" => condition != Some(false),
+                _ => true,
+            }
+        })
     }
 }
 
 /// The response keys of `sets`, in order, each with every selection set
 /// that selects under it.
-fn response_keys<'a>(
-    sets: &[&'a SelectionSet],
-    document: &'a ExecutableDocument,
-) -> Vec<(&'a str, Vec<&'a SelectionSet>)> {
-    fn walk<'a>(
-        set: &'a SelectionSet,
-        document: &'a ExecutableDocument,
-        out: &mut Vec<(&'a str, Vec<&'a SelectionSet>)>,
-        depth: usize,
-    ) {
+fn response_keys<'a>(sets: &[&'a SelectionSet], doc: &Doc<'a>) -> Vec<(&'a str, Vec<&'a SelectionSet>)> {
+    fn walk<'a>(set: &'a SelectionSet, doc: &Doc<'a>, out: &mut Vec<(&'a str, Vec<&'a SelectionSet>)>, depth: usize) {
         if depth > limits::MAX_NESTING {
             return;
         }
         for item in &set.items {
+            if !doc.selects(item.node.directives()) {
+                continue;
+            }
             match &item.node {
                 Selection::Field(field) => {
                     let key = field.node.response_key().node.as_str();
@@ -674,10 +715,10 @@ fn response_keys<'a>(
                         None => out.push((key, vec![subset])),
                     }
                 }
-                Selection::InlineFragment(f) => walk(&f.node.selection_set.node, document, out, depth + 1),
+                Selection::InlineFragment(f) => walk(&f.node.selection_set.node, doc, out, depth + 1),
                 Selection::FragmentSpread(s) => {
-                    if let Some(f) = document.fragments.get(&s.node.fragment_name.node) {
-                        walk(&f.node.selection_set.node, document, out, depth + 1);
+                    if let Some(f) = doc.document.fragments.get(&s.node.fragment_name.node) {
+                        walk(&f.node.selection_set.node, doc, out, depth + 1);
                     }
                 }
             }
@@ -685,13 +726,9 @@ fn response_keys<'a>(
     }
     let mut out = Vec::new();
     for set in sets {
-        walk(set, document, &mut out, 0);
+        walk(set, doc, &mut out, 0);
     }
     out
-}
-
-fn reorder(value: &mut GqlValue, sets: &[&SelectionSet], document: &ExecutableDocument) {
-    reorder_with(value, &Shape::new(sets, document), document);
 }
 
 /// The response keys of some selection sets, in document order, each with
@@ -702,15 +739,15 @@ struct Shape<'a> {
 }
 
 impl<'a> Shape<'a> {
-    fn new(sets: &[&'a SelectionSet], document: &'a ExecutableDocument) -> Self {
-        let keys = response_keys(sets, document).into_iter().map(|(k, s)| (k, s, std::cell::OnceCell::new())).collect();
+    fn new(sets: &[&'a SelectionSet], doc: &Doc<'a>) -> Self {
+        let keys = response_keys(sets, doc).into_iter().map(|(k, s)| (k, s, std::cell::OnceCell::new())).collect();
         Self { keys }
     }
 }
 
-fn reorder_with<'a>(value: &mut GqlValue, shape: &Shape<'a>, document: &'a ExecutableDocument) {
+fn reorder_with<'a>(value: &mut GqlValue, shape: &Shape<'a>, doc: &Doc<'a>) {
     match value {
-        GqlValue::List(items) => items.iter_mut().for_each(|item| reorder_with(item, shape, document)),
+        GqlValue::List(items) => items.iter_mut().for_each(|item| reorder_with(item, shape, doc)),
         GqlValue::Object(map) => {
             // Usually already in document order (its keys are the shape's,
             // some left out, in the same order): then only the values below
@@ -738,7 +775,7 @@ fn reorder_with<'a>(value: &mut GqlValue, shape: &Shape<'a>, document: &'a Execu
                 let mut probe = rest.clone();
                 if let Some((_, subsets, below)) = probe.find(|(w, ..)| *w == key.as_str()) {
                     rest = probe;
-                    reorder_with(inner, below.get_or_init(|| Shape::new(subsets, document)), document);
+                    reorder_with(inner, below.get_or_init(|| Shape::new(subsets, doc)), doc);
                 }
             }
         }

@@ -151,6 +151,36 @@ async fn response_fields_come_in_the_order_of_the_query(backend: Backend) {
     assert!(at("\"totalCount\"") < at("\"nodes\""), "{text}");
     assert!(at("\"status\"") < at("\"id\""), "{text}");
     assert!(at("\"role\"") < at("\"email\""), "{text}");
+
+    // A selection `@skip` or `@include` leaves out takes no place: the key
+    // comes where it is first selected (a literal, a variable, a default).
+    let skipped = [
+        ("query($s: Boolean!) { viewer { email @skip(if: $s) id email } }", json!({ "s": true }), "id", "email"),
+        ("query($s: Boolean = true) { viewer { email @skip(if: $s) id email } }", json!({}), "id", "email"),
+        (
+            "query($s: Boolean!) { viewer { ...A @skip(if: $s) id ...A } } fragment A on User { displayName }",
+            json!({ "s": true }),
+            "id",
+            "displayName",
+        ),
+        ("{ viewer { ... @include(if: false) { role } id role } }", json!({}), "id", "role"),
+        // Kept in, it keeps its place.
+        ("query($s: Boolean!) { viewer { email @skip(if: $s) id email } }", json!({ "s": false }), "email", "id"),
+    ];
+    for (query, variables, first, then) in skipped {
+        let res = app
+            .client
+            .post(app.url("/graphql"))
+            .bearer_auth(&token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("sent");
+        let text = res.text().await.expect("body");
+        let at =
+            |needle: &str| text.find(&format!("\"{needle}\"")).unwrap_or_else(|| panic!("{needle} missing: {text}"));
+        assert!(at(first) < at(then), "{query} {variables}: {text}");
+    }
 }
 
 async fn a_mutation_in_a_simple_request_runs_nothing(backend: Backend) {
