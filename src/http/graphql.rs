@@ -434,6 +434,19 @@ impl Call<'_> {
             answer.kind = kind;
             return answer;
         }
+        // A variable not sent takes its default, as the spec coerces
+        // variables: async-graphql reads `@skip`/`@include` conditions
+        // without defaults (a missing one counts as false).
+        if let Some(op) = op {
+            for definition in &op.variable_definitions {
+                let (name, default) = (&definition.node.name.node, &definition.node.default_value);
+                if let Some(default) = default
+                    && !request.variables.contains_key(name)
+                {
+                    request.variables.insert(name.clone(), default.node.clone());
+                }
+            }
+        }
         request.set_parsed_query(ExecutableDocument::clone(&document));
         let order = document;
         // For the selections `@skip` and `@include` leave out of the answer.
@@ -653,37 +666,31 @@ fn order_like_the_document(
     variables: &Variables,
 ) {
     if let Some(op) = op {
-        let doc = Doc { document, op, variables };
+        let doc = Doc { document, variables };
         reorder_with(data, &Shape::new(&[&op.selection_set.node], &doc), &doc);
     }
 }
 
-/// What ordering an answer needs of its request: the document, the
-/// operation that ran and its variables.
+/// What ordering an answer needs of its request: the document and the
+/// variables.
 struct Doc<'a> {
     document: &'a ExecutableDocument,
-    op: &'a OperationDefinition,
     variables: &'a Variables,
 }
 
 impl Doc<'_> {
     /// Whether `directives` leave their selection in: no `@skip(if: true)`,
     /// no `@include(if: false)`. An `if` that cannot be read (the engine
-    /// refuses such a document) leaves it in.
+    /// refuses such a document) leaves it in. Variables hold their defaults
+    /// by now.
     fn selects(&self, directives: &[async_graphql::Positioned<Directive>]) -> bool {
         directives.iter().all(|directive| {
             let condition = directive.node.get_argument("if").and_then(|value| match &value.node {
                 async_graphql_value::Value::Boolean(b) => Some(*b),
-                async_graphql_value::Value::Variable(name) => {
-                    let default = || {
-                        let definition = self.op.variable_definitions.iter().find(|d| d.node.name.node == *name)?;
-                        definition.node.default_value.as_ref().map(|v| &v.node)
-                    };
-                    match self.variables.get(name).or_else(default) {
-                        Some(GqlValue::Boolean(b)) => Some(*b),
-                        _ => None,
-                    }
-                }
+                async_graphql_value::Value::Variable(name) => match self.variables.get(name) {
+                    Some(GqlValue::Boolean(b)) => Some(*b),
+                    _ => None,
+                },
                 _ => None,
             });
             match directive.node.name.node.as_str() {

@@ -181,6 +181,22 @@ async fn response_fields_come_in_the_order_of_the_query(backend: Backend) {
             |needle: &str| text.find(&format!("\"{needle}\"")).unwrap_or_else(|| panic!("{needle} missing: {text}"));
         assert!(at(first) < at(then), "{query} {variables}: {text}");
     }
+
+    // A variable not sent is its default in `@skip`/`@include`, as anywhere.
+    let defaults = [
+        ("query($i: Boolean = true) { viewer @include(if: $i) { role } me: viewer { role } }", json!({}), true),
+        (
+            "query($i: Boolean = true) { viewer @include(if: $i) { role } me: viewer { role } }",
+            json!({ "i": false }),
+            false,
+        ),
+        ("query($s: Boolean! = true) { viewer @skip(if: $s) { role } me: viewer { role } }", json!({}), false),
+    ];
+    for (query, variables, present) in defaults {
+        let res = app.graphql(query, variables.clone(), Some(&token)).await;
+        assert_eq!(res.data()["me"]["role"], "ADMIN", "{query} {variables}");
+        assert_eq!(res.data().get("viewer").is_some(), present, "{query} {variables}: {}", res.body);
+    }
 }
 
 async fn a_mutation_in_a_simple_request_runs_nothing(backend: Backend) {
