@@ -21,9 +21,7 @@ use entity::{
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::domain::new_id;
@@ -70,7 +68,10 @@ pub struct SeedReport {
 
 /// Seeds the demo data up to `orders` demo orders.
 pub async fn seed(db: &DatabaseConnection, orders: u64, fee_rate: Decimal) -> Result<SeedReport, AppError> {
-    let tx = db.begin().await?;
+    // A write transaction: on SQLite a deferred one that reads first could
+    // not take the write lock once another writer (the webhook worker)
+    // committed after its first read (SQLITE_BUSY at once, no waiting).
+    let tx = crate::db::begin_write(db, crate::db::Isolation::ReadCommitted).await?;
     let now = crate::domain::now();
 
     let (users, users_created) = ensure_users(&tx, now).await?;
