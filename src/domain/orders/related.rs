@@ -32,6 +32,7 @@
 //! access rules are written once.
 
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
 use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_assignment, user};
@@ -45,7 +46,7 @@ use sea_orm::sqlx::postgres::{PgHasArrayType, PgRow};
 use sea_orm::sqlx::{self, Row};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic,
-    Iterable, QueryFilter, QueryResult, QueryTrait, Select, Statement,
+    Iterable, QueryFilter, QueryResult, QueryTrait, Select, Statement, Value,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -461,23 +462,9 @@ pub async fn by_id_with_related(
     id: Uuid,
     include: Include,
 ) -> Result<Option<(order::Model, Related)>, AppError> {
-    use order::Column as O;
-    let Some(select) = super::by_ids_select(viewer, &[id]) else { return Ok(None) };
     if db.get_database_backend() == DatabaseBackend::Postgres && !include.is_empty() {
-        let mut statement = select.clone().into_query();
-        // The parties of the row being read, not of ids known beforehand.
-        let parties = user::Entity::find().filter(
-            Condition::any()
-                .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::BuyerId)))
-                .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::SellerId))),
-        );
-        let mut selected: Vec<&'static str> = Vec::new();
-        for rows in relations(viewer, Ids::listed(&[id]), parties, include) {
-            let name = rows.name;
-            selected.push(name);
-            statement.expr_as(rows.into_json(), Alias::new(name));
-        }
-        let Some(row) = db.query_one_raw(db.get_database_backend().build(&statement)).await? else { return Ok(None) };
+        let Some((statement, selected)) = by_id_statements().statement(viewer, id, include) else { return Ok(None) };
+        let Some(row) = db.query_one_raw(statement).await? else { return Ok(None) };
         let model = order::Model::from_query_result(&row, "")?;
         match assembled(&Json::of(&row, &selected)?, &selected) {
             Ok(related) => return Ok(Some((model, related))),
@@ -490,7 +477,96 @@ pub async fn by_id_with_related(
             }
         }
     }
+    let Some(select) = super::by_ids_select(viewer, &[id]) else { return Ok(None) };
     Box::pin(one_with_related(db, viewer, select, include)).await
+}
+
+/// The statement of [`by_id_with_related`] on PostgreSQL and the names of
+/// the relations it selects: the order's own row with each relation as a
+/// JSON column ([`Rows::into_json`]). `None` when the viewer may see no
+/// order.
+fn by_id_statement(viewer: Option<&Viewer>, id: Uuid, include: Include) -> Option<ByIdStatement> {
+    use order::Column as O;
+    let mut statement = super::by_ids_select(viewer, &[id])?.into_query();
+    // The parties of the row being read, not of ids known beforehand.
+    let parties = user::Entity::find().filter(
+        Condition::any()
+            .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::BuyerId)))
+            .add(Expr::col((user::Entity, user::Column::Id)).equals((order::Entity, O::SellerId))),
+    );
+    let mut selected: Vec<&'static str> = Vec::new();
+    // The agents and their users come joined to the assignments when
+    // every agent the viewer meets is visible to it: a subquery each
+    // (keyed by the order's assignments again) cost PostgreSQL a tenth
+    // of W2's statement (bench/RESULTS.md, issue 14).
+    let joined = include.agents && matches!(access::delivery_agents(viewer), access::Scope::All);
+    let separate = if joined { Include { assignments: false, agents: false, ..include } } else { include };
+    for rows in relations(viewer, Ids::listed(&[id]), parties, separate) {
+        let name = rows.name;
+        selected.push(name);
+        statement.expr_as(rows.into_json(), Alias::new(name));
+    }
+    if joined && let Some(json) = assignments_with_agents_json(viewer, Ids::listed(&[id])) {
+        selected.push(RELATED_ASSIGNMENTS_WITH_AGENTS);
+        statement.expr_as(json, Alias::new(RELATED_ASSIGNMENTS_WITH_AGENTS));
+    }
+    Some((DatabaseBackend::Postgres.build(&statement), selected))
+}
+
+/// [`by_id_statement`] built once per viewer role and set of relations
+/// (it reads every column whatever is asked), then kept: building it cost
+/// a tenth of W2's server CPU (bench/RESULTS.md, issue 14). It is built for
+/// stand-in ids, random per process, which each request's order and viewer
+/// ids replace among the statement's values; nothing else in it depends on
+/// the request (`a_kept_statement_is_the_statement_built_for_the_request`).
+struct ByIdStatements {
+    /// Stand-ins for the order's id and the viewer's.
+    order: Uuid,
+    viewer: Uuid,
+    /// At most 5 roles (and none) times 64 sets of relations.
+    built: RwLock<HashMap<ByIdShape, Option<Arc<ByIdStatement>>>>,
+}
+
+/// A statement and the names of the relations it selects.
+type ByIdStatement = (Statement, Vec<&'static str>);
+
+/// What [`by_id_statement`] depends on besides the ids.
+type ByIdShape = (Option<entity::UserRole>, [bool; 6]);
+
+fn by_id_statements() -> &'static ByIdStatements {
+    static KEPT: LazyLock<ByIdStatements> =
+        LazyLock::new(|| ByIdStatements { order: Uuid::new_v4(), viewer: Uuid::new_v4(), built: RwLock::default() });
+    &KEPT
+}
+
+impl ByIdStatements {
+    fn statement(&self, viewer: Option<&Viewer>, id: Uuid, include: Include) -> Option<ByIdStatement> {
+        let Include { parties, items, payments, entries, assignments, agents, .. } = include;
+        let shape = (viewer.map(|v| v.role), [parties, items, payments, entries, assignments, agents]);
+        let kept = self.built.read().unwrap_or_else(PoisonError::into_inner).get(&shape).cloned();
+        let built = match kept {
+            Some(built) => built,
+            None => {
+                let stand_in = viewer.map(|v| Viewer { id: self.viewer, role: v.role });
+                let built = by_id_statement(stand_in.as_ref(), self.order, include).map(Arc::new);
+                self.built.write().unwrap_or_else(PoisonError::into_inner).insert(shape, built.clone());
+                built
+            }
+        }?;
+        let (mut statement, selected) = (built.0.clone(), built.1.clone());
+        for value in statement.values.iter_mut().flat_map(|values| values.0.iter_mut()) {
+            if let Value::Uuid(Some(uuid)) = value {
+                if *uuid == self.order {
+                    *uuid = id;
+                } else if *uuid == self.viewer
+                    && let Some(viewer) = viewer
+                {
+                    *uuid = viewer.id;
+                }
+            }
+        }
+        Some((statement, selected))
+    }
 }
 
 /// The visible order `number` (not soft-deleted) and `include`, read
@@ -585,6 +661,35 @@ fn relations(viewer: Option<&Viewer>, ids: Ids<'_>, parties: Select<user::Entity
     relations
 }
 
+/// `(SELECT coalesce(json_agg(json_build_array(json_build_array(<assignment>),
+/// <agent or null>, <its user or null>)), '[]')::text FROM (..) t)`: the
+/// visible assignments of `orders`, oldest first, each joined with its agent
+/// and the agent's user (one-to-one levels), as
+/// [`shipping::assignments_with_agents_of_orders`] reads them; the agents'
+/// rule must let the viewer see every agent. `None` when no assignment is
+/// visible.
+fn assignments_with_agents_json(viewer: Option<&Viewer>, orders: Ids<'_>) -> Option<Expr> {
+    /// `t."<prefix><column>", ..` for every column of `E`, in its model's order.
+    fn row<E: EntityTrait>(prefix: &str) -> String {
+        E::Column::iter().map(|c| format!(r#"t."{prefix}{}""#, c.as_str())).collect::<Vec<_>>().join(", ")
+    }
+    let joined = shipping::assignments_of_orders_select(viewer, orders)?
+        .find_also_related(delivery_agent::Entity)
+        .and_also_related(user::Entity);
+    // sea-orm names the columns of the three tables `A_..`, `B_..`, `C_..`.
+    let json = format!(
+        r#"coalesce(json_agg(json_build_array(json_build_array({}), CASE WHEN t."B_id" IS NULL THEN NULL ELSE json_build_array({}) END, CASE WHEN t."C_id" IS NULL THEN NULL ELSE json_build_array({}) END)), '[]')::text"#,
+        row::<shipping_assignment::Entity>("A_"),
+        row::<delivery_agent::Entity>("B_"),
+        row::<user::Entity>("C_"),
+    );
+    let array = Query::select()
+        .expr(Expr::cust(json))
+        .from_subquery(QueryTrait::into_query(joined), Alias::new("t"))
+        .to_owned();
+    Some(Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(array))))
+}
+
 // The relations' names (and prefixes of their array columns, `name_0`,
 // ...): apart from every column of `orders`, which a statement reading an
 // order selects beside them.
@@ -595,6 +700,8 @@ const RELATED_ENTRIES: &str = "related_entries";
 const RELATED_ASSIGNMENTS: &str = "related_assignments";
 const RELATED_AGENTS: &str = "related_agents";
 const RELATED_AGENT_USERS: &str = "related_agent_users";
+/// Assignments joined with their agents and users ([`assignments_with_agents_json`]).
+const RELATED_ASSIGNMENTS_WITH_AGENTS: &str = "related_assignments_with_agents";
 
 /// Reads a relation's models out of the row of a one-statement read.
 trait Reader {
@@ -602,6 +709,12 @@ trait Reader {
     fn rows<E: EntityTrait>(&self, name: &str) -> Result<Vec<E::Model>, DbErr>
     where
         E::Model: DeserializeOwned + FromArrays;
+
+    /// The assignments read joined with their agents and users, when they
+    /// were ([`assignments_with_agents_json`]).
+    fn joined_assignments(&self) -> Result<Option<Vec<AssignmentWithAgent>>, DbErr> {
+        Ok(None)
+    }
 }
 
 /// The relations `selected` of a one-statement read, as [`Related`].
@@ -612,22 +725,32 @@ fn assembled(reader: &impl Reader, selected: &[&str]) -> Result<Related, DbErr> 
     {
         if selected.contains(&name) { reader.rows::<E>(name) } else { Ok(Vec::new()) }
     }
-    let agents: HashMap<Uuid, delivery_agent::Model> =
-        read::<delivery_agent::Entity>(reader, selected, RELATED_AGENTS)?.into_iter().map(|a| (a.id, a)).collect();
-    let agent_users: HashMap<Uuid, user::Model> =
-        read::<user::Entity>(reader, selected, RELATED_AGENT_USERS)?.into_iter().map(|u| (u.id, u)).collect();
-    let assignments =
-        read::<shipping_assignment::Entity>(reader, selected, RELATED_ASSIGNMENTS)?.into_iter().map(|a| {
-            let agent = a.agent_id.and_then(|id| agents.get(&id)).cloned();
-            let user = agent.as_ref().and_then(|g| agent_users.get(&g.user_id)).cloned();
-            (a, agent, user)
-        });
+    let assignments = match reader.joined_assignments()? {
+        Some(joined) => joined,
+        None => {
+            let agents: HashMap<Uuid, delivery_agent::Model> =
+                read::<delivery_agent::Entity>(reader, selected, RELATED_AGENTS)?
+                    .into_iter()
+                    .map(|a| (a.id, a))
+                    .collect();
+            let agent_users: HashMap<Uuid, user::Model> =
+                read::<user::Entity>(reader, selected, RELATED_AGENT_USERS)?.into_iter().map(|u| (u.id, u)).collect();
+            read::<shipping_assignment::Entity>(reader, selected, RELATED_ASSIGNMENTS)?
+                .into_iter()
+                .map(|a| {
+                    let agent = a.agent_id.and_then(|id| agents.get(&id)).cloned();
+                    let user = agent.as_ref().and_then(|g| agent_users.get(&g.user_id)).cloned();
+                    (a, agent, user)
+                })
+                .collect()
+        }
+    };
     Ok(Related::of(
         read::<user::Entity>(reader, selected, RELATED_PARTIES)?,
         read::<order_item::Entity>(reader, selected, RELATED_ITEMS)?,
         read::<payment::Entity>(reader, selected, RELATED_PAYMENTS)?,
         read::<ledger_entry::Entity>(reader, selected, RELATED_ENTRIES)?,
-        assignments.collect(),
+        assignments,
     ))
 }
 
@@ -850,10 +973,19 @@ impl Reader for Json {
     where
         E::Model: DeserializeOwned,
     {
-        self.0.get(name).map_or_else(
-            || Ok(Vec::new()),
-            |json| serde_json::from_str(json).map_err(|e| DbErr::Json(format!("{name}: {e}"))),
-        )
+        self.0.get(name).map_or_else(|| Ok(Vec::new()), |json| Self::decoded(name, json))
+    }
+
+    fn joined_assignments(&self) -> Result<Option<Vec<AssignmentWithAgent>>, DbErr> {
+        let name = RELATED_ASSIGNMENTS_WITH_AGENTS;
+        self.0.get(name).map(|json| Self::decoded(name, json)).transpose()
+    }
+}
+
+impl Json {
+    /// The rows of relation `name` from its JSON text.
+    fn decoded<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, DbErr> {
+        serde_json::from_str(json).map_err(|e| DbErr::Json(format!("{name}: {e}")))
     }
 }
 
@@ -868,6 +1000,44 @@ mod tests {
             .map(|rows| rows.into_arrays().to_string(PostgresQueryBuilder))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    #[test]
+    fn a_kept_statement_is_the_statement_built_for_the_request() {
+        use entity::UserRole;
+        let roles = [None, Some(UserRole::Buyer), Some(UserRole::Seller), Some(UserRole::Agent), Some(UserRole::Admin)];
+        let mut compared = 0;
+        for role in roles {
+            for bits in 0u8..64 {
+                let flag = |i: u8| bits & (1 << i) != 0;
+                let include = Include {
+                    parties: flag(0),
+                    items: flag(1),
+                    payments: flag(2),
+                    entries: flag(3),
+                    assignments: flag(4),
+                    agents: flag(5),
+                    columns: TableColumns::default(),
+                };
+                // Twice: built and kept, then kept; each time for other ids.
+                for _ in 0..2 {
+                    let viewer = role.map(|role| Viewer { id: Uuid::now_v7(), role });
+                    let id = Uuid::now_v7();
+                    let kept = by_id_statements().statement(viewer.as_ref(), id, include);
+                    let built = by_id_statement(viewer.as_ref(), id, include);
+                    assert_eq!(kept.is_some(), built.is_some(), "{role:?} {include:?}");
+                    if let (Some((kept, kept_names)), Some((built, built_names))) = (kept, built) {
+                        assert_eq!(kept.sql, built.sql, "{role:?} {include:?}");
+                        assert_eq!(kept.values, built.values, "{role:?} {include:?}");
+                        assert_eq!(kept_names, built_names);
+                        assert!(kept.values.iter().flat_map(|v| &v.0).any(|v| *v == Value::Uuid(Some(id))));
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        // Anonymous callers see no order; every role sees some.
+        assert_eq!(compared, 4 * 64 * 2);
     }
 
     #[test]
