@@ -14,7 +14,9 @@
 //!   array per column ([`Rows::into_arrays`]), sent in binary
 //!   ([`page_with_related`]). `order(id:)` reads the order's own row in the
 //!   same statement as its relations, each a JSON array ([`Rows::into_json`]),
-//!   which costs less than arrays for a few rows ([`by_id_with_related`]).
+//!   which costs less than arrays for a few rows ([`by_id_with_related`]);
+//!   that statement is built once per viewer role and set of relations and
+//!   kept ([`ByIdStatements`]).
 //!   Both are read back into the same models: arrays column by column,
 //!   each decoded straight into its field ([`FromArrays`]), JSON by serde.
 //!   Measured in bench/RESULTS.md,
@@ -514,8 +516,9 @@ fn by_id_statement(viewer: Option<&Viewer>, id: Uuid, include: Include) -> Optio
 }
 
 /// [`by_id_statement`] built once per viewer role and set of relations
-/// (it reads every column whatever is asked), then kept: building it cost
-/// a tenth of W2's server CPU (bench/RESULTS.md, issue 14). It is built for
+/// (it reads every column whatever is asked), then kept: building it on
+/// every request took 0.09 of W2's 0.31 ms of server CPU (bench/RESULTS.md,
+/// issue 14). It is built for
 /// stand-in ids, random per process, which each request's order and viewer
 /// ids replace among the statement's values; nothing else in it depends on
 /// the request (`a_kept_statement_is_the_statement_built_for_the_request`).
