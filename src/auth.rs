@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -38,7 +39,17 @@ pub struct TokenService {
     encoding: EncodingKey,
     decoding: DecodingKey,
     ttl_hours: u32,
+    /// Tokens that verified, with their user and expiry: checking a token's
+    /// signature and claims again on each of its requests cost 3% of W2's
+    /// server CPU (bench/RESULTS.md, issue 14). Only a token this service
+    /// signed can get in; its expiry is checked again on every use (nothing
+    /// else about a verified token changes with time).
+    verified: Cache<Box<str>, (Uuid, i64)>,
 }
+
+/// How many verified tokens are kept, and for how long at most.
+const VERIFIED_KEPT: u64 = 10_000;
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,6 +64,7 @@ impl TokenService {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             ttl_hours,
+            verified: Cache::builder().max_capacity(VERIFIED_KEPT).time_to_live(VERIFIED_FOR).build(),
         }
     }
 
@@ -79,6 +91,33 @@ impl TokenService {
     /// Like [`TokenService::verify`], with the token's expiry (for a
     /// session that outlives one request, such as a subscription).
     pub fn verify_session(&self, token: &str) -> Result<(Uuid, chrono::DateTime<Utc>), AppError> {
+        self.session_at(token, Utc::now().timestamp())
+    }
+
+    /// [`TokenService::verify_session`] at `now` (seconds since the epoch)
+    /// for a token verified before; a token not seen yet is verified in full
+    /// at the clock's time.
+    fn session_at(&self, token: &str, now: i64) -> Result<(Uuid, chrono::DateTime<Utc>), AppError> {
+        let leeway = i64::try_from(LEEWAY_SECONDS).unwrap_or(0);
+        let (user, exp) = match self.verified.get(token) {
+            // As jsonwebtoken judges `exp`.
+            Some((_, exp)) if exp < now - leeway => {
+                tracing::debug!(event = "auth_token_rejected", reason = "ExpiredSignature", "bearer token rejected");
+                return Err(AppError::Unauthenticated("Invalid or expired token".into()));
+            }
+            Some(verified) => verified,
+            None => {
+                let verified = self.verified_claims(token)?;
+                self.verified.insert(token.into(), verified);
+                verified
+            }
+        };
+        let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+        Ok((user, expires))
+    }
+
+    /// The user and expiry of `token`, verified in full.
+    fn verified_claims(&self, token: &str) -> Result<(Uuid, i64), AppError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "iat"]);
@@ -95,8 +134,7 @@ impl TokenService {
         if claims.iat > Utc::now().timestamp() + i64::try_from(LEEWAY_SECONDS).unwrap_or(0) {
             return Err(rejected(&"iat is in the future"));
         }
-        let expires = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
-        Ok((claims.sub, expires))
+        Ok((claims.sub, claims.exp))
     }
 }
 
@@ -122,6 +160,22 @@ mod tests {
         let claims = Claims { sub: Uuid::now_v7(), iss: ISSUER.into(), iat: 0, exp: 1, nbf: None };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &service.encoding).expect("sign");
         assert!(service.verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_kept_token_expires_as_a_new_one_would() {
+        let service = TokenService::new("a-secret-of-sufficient-length", 1);
+        let now = Utc::now().timestamp();
+        let user = Uuid::now_v7();
+        let claims = Claims { sub: user, iss: ISSUER.into(), iat: now, exp: now + 60, nbf: None };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &service.encoding).expect("sign");
+        assert_eq!(service.session_at(&token, now).expect("verified in full").0, user);
+        assert_eq!(service.session_at(&token, now + 60 + 30).expect("kept, within the leeway").0, user);
+        assert!(service.session_at(&token, now + 60 + 31).is_err(), "kept, expired");
+        // A token that did not verify is not kept.
+        let forged = TokenService::new("another-secret-of-sufficient-length", 1).mint(user).expect("mint");
+        assert!(service.session_at(&forged, now).is_err());
+        assert!(service.session_at(&forged, now).is_err());
     }
 
     #[test]
