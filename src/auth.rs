@@ -33,6 +33,17 @@ struct Claims {
     nbf: Option<i64>,
 }
 
+/// The token of an `Authorization` value `Bearer <token>`: the scheme's
+/// name in any case (RFC 9110, 11.1), the token after any spaces. `None`
+/// for another scheme or no token.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
 /// Signs and verifies tokens with one shared secret.
 #[derive(Clone)]
 pub struct TokenService {
@@ -160,6 +171,16 @@ mod tests {
         let claims = Claims { sub: Uuid::now_v7(), iss: ISSUER.into(), iat: 0, exp: 1, nbf: None };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &service.encoding).expect("sign");
         assert!(service.verify(&token).is_err());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR   abc  "] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "Bearer\tabc", "abc", ""] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
     }
 
     #[test]

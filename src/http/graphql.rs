@@ -249,11 +249,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// Resolves the bearer token, if any, into a viewer.
 pub(crate) async fn authenticate(state: &AppState, authorization: Option<&str>) -> Result<Option<Viewer>, AppError> {
     let Some(value) = authorization else { return Ok(None) };
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    let token = crate::auth::bearer_token(value)
         .ok_or_else(|| AppError::Unauthenticated("Authorization must be `Bearer <token>`".into()))?;
     let user_id = state.tokens.verify(token)?;
     // Through the request reader, so a dead pooled connection is retried.

@@ -63,12 +63,9 @@ impl RateLimiter {
 }
 
 fn client(tokens: &TokenService, request: &Request) -> Client {
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    if let Some(user) = bearer.and_then(|token| tokens.verify(token.trim()).ok()) {
+    let bearer =
+        request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(crate::auth::bearer_token);
+    if let Some(user) = bearer.and_then(|token| tokens.verify(token).ok()) {
         return Client::User(user);
     }
     let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());

@@ -170,8 +170,8 @@ async fn connection_data(state: &AppState, payload: &serde_json::Value) -> Resul
         .find_map(|k| payload.get(*k).or_else(|| payload.get("headers").and_then(|h| h.get(*k))))
         .and_then(|v| v.as_str());
     let expires = authorization
-        .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
-        .and_then(|token| state.tokens.verify_session(token.trim()).ok())
+        .and_then(crate::auth::bearer_token)
+        .and_then(|token| state.tokens.verify_session(token).ok())
         .map(|(_, expires)| SessionExpiry(expires));
     let viewer = super::graphql::authenticate(state, authorization).await?.ok_or_else(|| {
         AppError::Unauthenticated(

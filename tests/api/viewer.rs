@@ -32,11 +32,18 @@ async fn viewer_is_the_token_user_with_role_and_wallet(backend: Backend) {
     let admin = app.token_for("admin@courier.test").await;
     let res = app.graphql(VIEWER, Value::Null, Some(&admin)).await;
     assert_eq!(res.data()["viewer"]["role"], "ADMIN");
+
+    // The scheme's name in any case (RFC 9110), the token after any spaces.
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let header = format!("{scheme}  {admin} ");
+        let res = app.graphql_with(VIEWER, Value::Null, None, &[("authorization", &header)]).await;
+        assert_eq!(res.data()["viewer"]["role"], "ADMIN", "{scheme}: {}", res.body);
+    }
 }
 
 async fn a_bad_token_is_unauthenticated_not_anonymous(backend: Backend) {
     let app = spawn_app(backend).await;
-    for header in ["Bearer not-a-jwt", "Basic dXNlcjpwYXNz", "Bearer "] {
+    for header in ["Bearer not-a-jwt", "Basic dXNlcjpwYXNz", "Bearer ", "Bearertoken", "Bearer\tnot-a-jwt"] {
         let res = app.graphql_with(VIEWER, Value::Null, None, &[("authorization", header)]).await;
         assert_eq!(res.code(), "UNAUTHENTICATED", "{header}: {}", res.body);
         assert_eq!(res.body["data"], Value::Null);
