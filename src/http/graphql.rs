@@ -72,7 +72,7 @@ pub async fn post(State(state): State<AppState>, caller: Caller, headers: Header
         Err(rejection) => return refuse(rejection),
     };
     let counter = StatementCounter::default();
-    let viewer = match counter.clone().scope(authenticate(&state, caller.authorization.as_deref())).await {
+    let viewer = match counter.clone().scope(caller.viewer(&state)).await {
         Ok(viewer) => viewer,
         Err(err) => return refuse(unauthenticated(&err)),
     };
@@ -112,7 +112,7 @@ pub async fn get(
         Err(rejection) => return refuse(rejection),
     };
     let counter = StatementCounter::default();
-    let viewer = match counter.clone().scope(authenticate(&state, caller.authorization.as_deref())).await {
+    let viewer = match counter.clone().scope(caller.viewer(&state)).await {
         Ok(viewer) => viewer,
         Err(err) => return refuse(unauthenticated(&err)),
     };
@@ -228,6 +228,20 @@ pub struct Caller {
     meta: RequestMeta,
     correlation_id: String,
     authorization: Option<String>,
+    /// How many `Authorization` headers came (more than one is refused).
+    authorizations: usize,
+}
+
+impl Caller {
+    /// The viewer the request's bearer token names, if it sent one. The
+    /// header may come once only (HTTP does not allow it as a list), rather
+    /// than one of two tokens winning.
+    async fn viewer(&self, state: &AppState) -> Result<Option<Viewer>, AppError> {
+        if self.authorizations > 1 {
+            return Err(AppError::Unauthenticated("Send one Authorization header, not several".into()));
+        }
+        authenticate(state, self.authorization.as_deref()).await
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -242,7 +256,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             user_agent: header_text(header::USER_AGENT),
         };
         let correlation_id = parts.extensions.get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_default();
-        Ok(Self { meta, correlation_id, authorization: header_text(header::AUTHORIZATION) })
+        let authorizations = parts.headers.get_all(header::AUTHORIZATION).iter().count();
+        Ok(Self { meta, correlation_id, authorization: header_text(header::AUTHORIZATION), authorizations })
     }
 }
 

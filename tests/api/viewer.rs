@@ -49,6 +49,15 @@ async fn a_bad_token_is_unauthenticated_not_anonymous(backend: Backend) {
         assert_eq!(res.body["data"], Value::Null);
         assert_eq!(res.error()["extensions"]["requestId"], res.request_id());
     }
+    // Two Authorization headers, whichever comes first.
+    app.seed(0).await;
+    let (buyer, admin) = (app.token_for("buyer@courier.test").await, app.token_for("admin@courier.test").await);
+    for (first, second) in [(&buyer, &admin), (&admin, &buyer)] {
+        let second = format!("Bearer {second}");
+        let res = app.graphql_with(VIEWER, Value::Null, Some(first), &[("authorization", &second)]).await;
+        assert_eq!(res.code(), "UNAUTHENTICATED", "{}", res.body);
+        assert_eq!(res.body["data"], Value::Null);
+    }
     // A well-formed token signed with another secret.
     let forged =
         courier::auth::TokenService::new("some-other-secret-entirely", 1).mint(uuid::Uuid::now_v7()).expect("mint");
