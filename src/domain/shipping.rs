@@ -20,8 +20,9 @@ pub use agents::{
 };
 pub use assignments::{
     AssignmentFilter, AssignmentSort, AssignmentWithAgent, assignment_sort_key, assignments_of_agents,
-    assignments_of_orders, assignments_of_orders_select, assignments_with_agents_of_orders, count_assignments,
-    count_assignments_of_agents, is_active, list_assignments,
+    assignments_of_orders, assignments_of_orders_select, assignments_with_agents_of_orders,
+    assignments_with_agents_of_orders_select, count_assignments, count_assignments_of_agents, is_active,
+    list_assignments,
 };
 pub use lifecycle::{
     NewAssignment, accept, acceptable_offer, advance, offer, require_agent, step_allowed, withdraw_all_for_order,

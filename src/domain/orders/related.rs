@@ -667,18 +667,15 @@ fn relations(viewer: Option<&Viewer>, ids: Ids<'_>, parties: Select<user::Entity
 /// `(SELECT coalesce(json_agg(json_build_array(json_build_array(<assignment>),
 /// <agent or null>, <its user or null>)), '[]')::text FROM (..) t)`: the
 /// visible assignments of `orders`, oldest first, each joined with its agent
-/// and the agent's user (one-to-one levels), as
-/// [`shipping::assignments_with_agents_of_orders`] reads them; the agents'
-/// rule must let the viewer see every agent. `None` when no assignment is
-/// visible.
+/// and the agent's user (one-to-one levels): the statement of
+/// [`shipping::assignments_with_agents_of_orders`]; the agents' rule must
+/// let the viewer see every agent. `None` when no assignment is visible.
 fn assignments_with_agents_json(viewer: Option<&Viewer>, orders: Ids<'_>) -> Option<Expr> {
     /// `t."<prefix><column>", ..` for every column of `E`, in its model's order.
     fn row<E: EntityTrait>(prefix: &str) -> String {
         E::Column::iter().map(|c| format!(r#"t."{prefix}{}""#, c.as_str())).collect::<Vec<_>>().join(", ")
     }
-    let joined = shipping::assignments_of_orders_select(viewer, orders)?
-        .find_also_related(delivery_agent::Entity)
-        .and_also_related(user::Entity);
+    let joined = shipping::assignments_with_agents_of_orders_select(viewer, orders)?;
     // sea-orm names the columns of the three tables `A_..`, `B_..`, `C_..`.
     let json = format!(
         r#"coalesce(json_agg(json_build_array(json_build_array({}), CASE WHEN t."B_id" IS NULL THEN NULL ELSE json_build_array({}) END, CASE WHEN t."C_id" IS NULL THEN NULL ELSE json_build_array({}) END)), '[]')::text"#,

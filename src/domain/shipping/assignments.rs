@@ -2,7 +2,7 @@
 //! and per-order and per-agent batches.
 
 use entity::{AssignmentStatus, delivery_agent, shipping_assignment, user};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select, SelectThree, TopologyChain};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -97,6 +97,17 @@ pub fn assignments_of_orders_select(
 /// agent's user.
 pub type AssignmentWithAgent = (shipping_assignment::Model, Option<delivery_agent::Model>, Option<user::Model>);
 
+/// The statement of [`assignments_with_agents_of_orders`], before the
+/// agents' own rule is applied to its rows; `None` when no assignment is
+/// visible.
+pub fn assignments_with_agents_of_orders_select(
+    viewer: Option<&Viewer>,
+    orders: Ids<'_>,
+) -> Option<SelectThree<shipping_assignment::Entity, delivery_agent::Entity, user::Entity, TopologyChain>> {
+    assignments_of_orders_select(viewer, orders)
+        .map(|select| select.find_also_related(delivery_agent::Entity).and_also_related(user::Entity))
+}
+
 /// Visible assignments of `orders`, oldest first, each joined with its agent
 /// and the agent's user (one-to-one levels), in one statement.
 pub async fn assignments_with_agents_of_orders(
@@ -104,8 +115,10 @@ pub async fn assignments_with_agents_of_orders(
     viewer: Option<&Viewer>,
     orders: &[Uuid],
 ) -> Result<Vec<AssignmentWithAgent>, AppError> {
-    let Some(select) = assignments_of_orders_select(viewer, Ids::listed(orders)) else { return Ok(Vec::new()) };
-    let mut rows = select.find_also_related(delivery_agent::Entity).and_also_related(user::Entity).all(db).await?;
+    let Some(select) = assignments_with_agents_of_orders_select(viewer, Ids::listed(orders)) else {
+        return Ok(Vec::new());
+    };
+    let mut rows = select.all(db).await?;
     // The agents' own rule, applied to the joined rows.
     match access::delivery_agents(viewer) {
         access::Scope::All => {}
