@@ -207,7 +207,11 @@ pub struct Related {
 }
 
 impl Related {
-    /// The rows read, keyed for assembly.
+    /// The rows read, keyed for assembly, each group in its relation's
+    /// order. The order is set here, whatever order the rows were read in:
+    /// a one-statement read does not sort them in SQL, where the sorts cost
+    /// PostgreSQL a tenth of W1's statement (bench/RESULTS.md, issue 14),
+    /// and a page's groups are a few rows each.
     fn of(
         users: Vec<user::Model>,
         items: Vec<order_item::Model>,
@@ -217,20 +221,28 @@ impl Related {
     ) -> Self {
         Self {
             users: users.into_iter().map(|u| (u.id, u)).collect(),
-            items: grouped(items, |i| Some(i.order_id)),
-            payments: grouped(payments, |p| Some(p.order_id)),
-            entries: grouped(entries, |e| e.payment_id),
-            assignments: grouped(assignments, |a| Some(a.0.order_id)),
+            items: grouped(items, |i| Some(i.order_id), |i| i.id),
+            payments: grouped(payments, |p| Some(p.order_id), |p| (p.created_at, p.id)),
+            entries: grouped(entries, |e| e.payment_id, |e| (e.created_at, e.id)),
+            assignments: grouped(assignments, |a| Some(a.0.order_id), |a| (a.0.created_at, a.0.id)),
         }
     }
 }
 
-fn grouped<M>(rows: Vec<M>, key: impl Fn(&M) -> Option<Uuid>) -> HashMap<Uuid, Vec<M>> {
+/// `rows` by `key`, each group sorted by `order` (unique per row).
+fn grouped<M, O: Ord>(
+    rows: Vec<M>,
+    key: impl Fn(&M) -> Option<Uuid>,
+    order: impl Fn(&M) -> O,
+) -> HashMap<Uuid, Vec<M>> {
     let mut out: HashMap<Uuid, Vec<M>> = HashMap::new();
     for row in rows {
         if let Some(k) = key(&row) {
             out.entry(k).or_default().push(row);
         }
+    }
+    for group in out.values_mut() {
+        group.sort_unstable_by_key(&order);
     }
     out
 }
@@ -329,8 +341,12 @@ struct Rows {
 }
 
 impl Rows {
+    /// Rows of `E` that `rows` reads, in no particular order: [`Related::of`]
+    /// sorts them.
     fn of<E: EntityTrait>(name: &'static str, rows: Select<E>) -> Self {
-        Self::of_statement::<E>(name, rows.into_query())
+        let mut query = rows.into_query();
+        query.clear_order_by();
+        Self::of_statement::<E>(name, query)
     }
 
     /// Rows of `E` that `query` reads (every column, by its name).
@@ -348,7 +364,7 @@ impl Rows {
 
     /// `SELECT array_agg(t.c1) AS "name_0", array_agg(t.c2) AS "name_1", ..
     /// FROM (<rows>) t`: the rows as one array per column, each in the order
-    /// in which the subquery hands the rows over (its own `ORDER BY`); every
+    /// in which the subquery hands the rows over; every
     /// aggregate of one level sees the rows in the same order, so the arrays
     /// line up. One row whatever the number of rows (NULL arrays when there
     /// are none). Sent in binary, they cost PostgreSQL no text at all, where
@@ -683,10 +699,10 @@ fn assignments_with_agents_json(viewer: Option<&Viewer>, orders: Ids<'_>) -> Opt
         row::<delivery_agent::Entity>("B_"),
         row::<user::Entity>("C_"),
     );
-    let array = Query::select()
-        .expr(Expr::cust(json))
-        .from_subquery(QueryTrait::into_query(joined), Alias::new("t"))
-        .to_owned();
+    // In no particular order: `Related::of` sorts them.
+    let mut joined = QueryTrait::into_query(joined);
+    joined.clear_order_by();
+    let array = Query::select().expr(Expr::cust(json)).from_subquery(joined, Alias::new("t")).to_owned();
     Some(Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(array))))
 }
 
@@ -1059,6 +1075,50 @@ mod tests {
         // Asked for every column, every column is read.
         let all = Include { columns: TableColumns { entries: Columns::ALL, ..asked.columns }, ..asked };
         assert!(arrays_sql(all).contains(r#"array_agg(t."idempotency_key")"#));
+    }
+
+    #[test]
+    fn related_rows_come_in_their_relations_order_whatever_order_they_were_read_in() {
+        let order = Uuid::now_v7();
+        // Created in id order, read newest first.
+        let mut items: Vec<order_item::Model> = (0..5)
+            .map(|i| order_item::Model {
+                id: Uuid::now_v7(),
+                order_id: order,
+                name: format!("item {i}"),
+                quantity: 1,
+                unit_price_minor: 100,
+            })
+            .collect();
+        items.reverse();
+        // Oldest first, then by id: the newer id is created first here.
+        let at = |seconds: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + seconds, 0).unwrap_or_default();
+        let assignment = |created_at| shipping_assignment::Model {
+            id: Uuid::now_v7(),
+            order_id: order,
+            agent_id: None,
+            status: entity::AssignmentStatus::Offered,
+            estimated_delivery_time: None,
+            accepted_at: None,
+            picked_up_at: None,
+            delivered_at: None,
+            failure_reason: None,
+            version: 1,
+            created_at,
+            updated_at: created_at,
+            open_offer: true,
+        };
+        let (late, early, early_too) = (assignment(at(10)), assignment(at(0)), assignment(at(0)));
+        let expected = [early.id, early_too.id, late.id];
+        let assignments = vec![(early_too, None, None), (late, None, None), (early, None, None)];
+        let related = Related::of(Vec::new(), items, Vec::new(), Vec::new(), assignments);
+        let ids: Vec<Uuid> = related.items[&order].iter().map(|i| i.id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert_eq!(related.items[&order][0].name, "item 0");
+        let ids: Vec<Uuid> = related.assignments[&order].iter().map(|a| a.0.id).collect();
+        assert_eq!(ids, expected);
     }
 
     #[test]
