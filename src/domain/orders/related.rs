@@ -41,8 +41,8 @@ use entity::{delivery_agent, ledger_entry, order, order_item, payment, shipping_
 use std::fmt::Write as _;
 
 use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, ExprTrait, JoinType, PostgresQueryBuilder, Query, SelectStatement, SqlWriterValues,
-    SubQueryStatement,
+    Alias, Asterisk, Expr, ExprTrait, JoinType, PostgresQueryBuilder, Query, QueryBuilder, SelectStatement, SqlWriter,
+    SqlWriterValues, SubQueryStatement,
 };
 use sea_orm::sqlx::postgres::{PgHasArrayType, PgRow};
 use sea_orm::sqlx::{self, Row};
@@ -67,7 +67,7 @@ use crate::error::AppError;
 /// of columns answers for it. Every column a relation is keyed or assembled
 /// by, and every enum column (it has no placeholder), is read whatever is
 /// asked ([`relations`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Columns(u64);
 
 impl Columns {
@@ -102,7 +102,7 @@ impl std::ops::BitOr for Columns {
 
 /// The columns to read of each table of a page read as arrays (none asked
 /// by default: the union of two asks is what either needs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct TableColumns {
     /// The orders themselves.
     pub orders: Columns,
@@ -140,7 +140,7 @@ impl std::ops::BitOr for TableColumns {
 }
 
 /// Which relations to read, and which of their columns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Include {
     /// Buyers and sellers.
     pub parties: bool,
@@ -430,6 +430,28 @@ async fn page_in_one_statement(
     query: PageQuery<order::Entity>,
     include: Include,
 ) -> Result<(Vec<order::Model>, Related), AppError> {
+    let (relations, values) = page_relations_kept().of(viewer, include);
+    let statement = page_statement(&relations, values, &query);
+    let Some(row) = db.query_one_raw(statement).await? else {
+        return Err(DbErr::RecordNotFound("a page read as arrays answered no row".into()).into());
+    };
+    let arrays = Arrays(&row);
+    Ok((arrays.models::<order::Entity>(PAGE_ORDERS)?, assembled(&arrays, &relations.selected)?))
+}
+
+/// What a page's statement reads besides its page of orders: the text from
+/// `"page_ids"` on (the page's own arrays and every relation's), its
+/// parameters (numbered from `$1`, before the page's), and the names of the
+/// relations it selects. It depends on the viewer and `include` only.
+#[derive(Debug, Clone, PartialEq)]
+struct PageRelations {
+    sql: String,
+    values: Vec<Value>,
+    selected: Vec<&'static str>,
+}
+
+/// The part of [`page_in_one_statement`]'s statement after its page.
+fn page_relations(viewer: Option<&Viewer>, include: Include) -> PageRelations {
     use order::Column as O;
     let page = Query::select().column(Asterisk).from(Alias::new("page")).to_owned();
     let page = Rows::of_statement::<order::Entity>(PAGE_ORDERS, page)
@@ -447,20 +469,96 @@ async fn page_in_one_statement(
             statement.join_subquery(JoinType::InnerJoin, rows.into_arrays(), name, Expr::cust("true"));
         }
     }
-    // One writer numbers the parameters of both parts in turn; writing
-    // into its string cannot fail.
+    // Writing into the writer's string cannot fail.
     let mut sql = SqlWriterValues::new("$", true);
-    let _ = sql.write_str(r#"WITH "page" AS MATERIALIZED ("#);
-    QueryTrait::as_query(&query.select).build_collect_into(PostgresQueryBuilder, &mut sql);
-    let _ = write!(sql, "{}), {PAGE_IDS_CTE} ", query.limit_clause());
+    let _ = write!(sql, "{PAGE_IDS_CTE} ");
     statement.build_collect_into(PostgresQueryBuilder, &mut sql);
     let (sql, values) = sql.into_parts();
-    let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
-    let Some(row) = db.query_one_raw(statement).await? else {
-        return Err(DbErr::RecordNotFound("a page read as arrays answered no row".into()).into());
-    };
-    let arrays = Arrays(&row);
-    Ok((arrays.models::<order::Entity>(PAGE_ORDERS)?, assembled(&arrays, &selected)?))
+    PageRelations { sql, values: values.0, selected }
+}
+
+/// The statement reading `query`'s page and `relations`, with `values` for
+/// the relations' parameters: the page's select numbers its own after them
+/// (PostgreSQL takes them in any order in the text).
+fn page_statement(relations: &PageRelations, values: Vec<Value>, query: &PageQuery<order::Entity>) -> Statement {
+    let mut sql = NumberedAfter { sql: String::with_capacity(relations.sql.len() + 1024), values };
+    sql.sql.push_str(r#"WITH "page" AS MATERIALIZED ("#);
+    QueryTrait::as_query(&query.select).build_collect_into(PostgresQueryBuilder, &mut sql);
+    sql.sql.push_str(&query.limit_clause());
+    sql.sql.push_str("), ");
+    sql.sql.push_str(&relations.sql);
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, sql.sql, sql.values)
+}
+
+/// A sea-query writer that numbers PostgreSQL parameters after the values
+/// it starts with.
+struct NumberedAfter {
+    sql: String,
+    values: Vec<Value>,
+}
+
+impl std::fmt::Write for NumberedAfter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.sql.write_str(s)
+    }
+}
+
+impl std::fmt::Display for NumberedAfter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.sql)
+    }
+}
+
+impl SqlWriter for NumberedAfter {
+    fn push_param<T: QueryBuilder>(&mut self, value: Value, _: &T) {
+        self.values.push(value);
+        let _ = write!(self.sql, "${}", self.values.len());
+    }
+
+    fn as_writer(&mut self) -> &mut dyn std::fmt::Write {
+        self as _
+    }
+}
+
+/// [`page_relations`] built once per viewer role and `include`, then kept,
+/// as `order(id:)`'s statement is ([`ByIdStatements`]): building it took
+/// about a tenth of W1's server CPU (bench/RESULTS.md, issue 14). It is
+/// built for a stand-in viewer id, random per process, which each request's
+/// viewer id replaces among its values
+/// (`a_kept_page_statement_is_the_statement_built_for_the_request`). The
+/// sets of columns a client can ask for are many, so at most 1,000 are kept,
+/// the least used dropped first.
+struct PageRelationsKept {
+    viewer: Uuid,
+    built: moka::sync::Cache<(Option<entity::UserRole>, Include), Arc<PageRelations>>,
+}
+
+fn page_relations_kept() -> &'static PageRelationsKept {
+    static KEPT: LazyLock<PageRelationsKept> =
+        LazyLock::new(|| PageRelationsKept { viewer: Uuid::new_v4(), built: moka::sync::Cache::new(1_000) });
+    &KEPT
+}
+
+impl PageRelationsKept {
+    /// The kept relations for the viewer's role and `include`, and their
+    /// values for the viewer.
+    fn of(&self, viewer: Option<&Viewer>, include: Include) -> (Arc<PageRelations>, Vec<Value>) {
+        let built = self.built.get_with((viewer.map(|v| v.role), include), || {
+            let stand_in = viewer.map(|v| Viewer { id: self.viewer, role: v.role });
+            Arc::new(page_relations(stand_in.as_ref(), include))
+        });
+        let mut values = built.values.clone();
+        if let Some(viewer) = viewer {
+            for value in &mut values {
+                if let Value::Uuid(Some(uuid)) = value
+                    && *uuid == self.viewer
+                {
+                    *uuid = viewer.id;
+                }
+            }
+        }
+        (built, values)
+    }
 }
 
 /// The visible order `id` (not soft-deleted) and `include`, read together
@@ -1018,6 +1116,20 @@ mod tests {
             .join("\n")
     }
 
+    /// The relations whose bits are set in `bits` (six of them), reading `columns`.
+    fn include_of(bits: u8, columns: TableColumns) -> Include {
+        let flag = |i: u8| bits & (1 << i) != 0;
+        Include {
+            parties: flag(0),
+            items: flag(1),
+            payments: flag(2),
+            entries: flag(3),
+            assignments: flag(4),
+            agents: flag(5),
+            columns,
+        }
+    }
+
     #[test]
     fn a_kept_statement_is_the_statement_built_for_the_request() {
         use entity::UserRole;
@@ -1025,16 +1137,7 @@ mod tests {
         let mut compared = 0;
         for role in roles {
             for bits in 0u8..64 {
-                let flag = |i: u8| bits & (1 << i) != 0;
-                let include = Include {
-                    parties: flag(0),
-                    items: flag(1),
-                    payments: flag(2),
-                    entries: flag(3),
-                    assignments: flag(4),
-                    agents: flag(5),
-                    columns: TableColumns::default(),
-                };
+                let include = include_of(bits, TableColumns::default());
                 // Twice: built and kept, then kept; each time for other ids.
                 for _ in 0..2 {
                     let viewer = role.map(|role| Viewer { id: Uuid::now_v7(), role });
@@ -1054,6 +1157,59 @@ mod tests {
         }
         // Anonymous callers see no order; every role sees some.
         assert_eq!(compared, 4 * 64 * 2);
+    }
+
+    #[test]
+    fn a_kept_page_statement_is_the_statement_built_for_the_request() {
+        use entity::UserRole;
+        let roles = [None, Some(UserRole::Buyer), Some(UserRole::Seller), Some(UserRole::Agent), Some(UserRole::Admin)];
+        let all = Columns::ALL;
+        let every_column = TableColumns {
+            orders: all,
+            parties: all,
+            items: all,
+            payments: all,
+            entries: all,
+            assignments: all,
+            agents: all,
+            agent_users: all,
+        };
+        let (mut compared, mut with_viewer) = (0, 0);
+        for role in roles {
+            for bits in 0u8..64 {
+                for columns in [TableColumns::default(), every_column] {
+                    let include = include_of(bits, columns);
+                    // Twice: built and kept, then kept; each time for other ids.
+                    for _ in 0..2 {
+                        let viewer = role.map(|role| Viewer { id: Uuid::now_v7(), role });
+                        let (page_value, limit) = (Uuid::now_v7(), 1 + bits as u64);
+                        let select = order::Entity::find().filter(order::Column::BuyerId.ne(page_value));
+                        let query = PageQuery { select, limit };
+                        let (kept, values) = page_relations_kept().of(viewer.as_ref(), include);
+                        let kept = page_statement(&kept, values, &query);
+                        let built = page_relations(viewer.as_ref(), include);
+                        let built = page_statement(&built, built.values.clone(), &query);
+                        assert_eq!(kept.sql, built.sql, "{role:?} {include:?}");
+                        assert_eq!(kept.values, built.values, "{role:?} {include:?}");
+                        // Numbered $1 to $n, the page's value last.
+                        let values = kept.values.map(|v| v.0).unwrap_or_default();
+                        let n = values.len();
+                        assert!(kept.sql.contains(&format!("${n}")) && !kept.sql.contains(&format!("${}", n + 1)));
+                        assert_eq!(values.last(), Some(&Value::Uuid(Some(page_value))));
+                        assert!(!values.contains(&Value::Uuid(Some(page_relations_kept().viewer))));
+                        if let Some(viewer) = viewer
+                            && values.contains(&Value::Uuid(Some(viewer.id)))
+                        {
+                            with_viewer += 1;
+                        }
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 5 * 64 * 2 * 2);
+        // Some roles' relations depend on who the viewer is.
+        assert!(with_viewer > 0);
     }
 
     #[test]
