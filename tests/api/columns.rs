@@ -108,12 +108,33 @@ async fn every_listed_field_answers_what_a_full_read_answers_postgres() {
     // A value in every nullable column the seed leaves empty, so that a
     // placeholder (NULL) would show. Only reads are tested here.
     let fill = [
+        // A failed earlier assignment beside some orders' assignment.
+        "INSERT INTO shipping_assignments (id, order_id, agent_id, status, failure_reason, version, created_at, updated_at, open_offer) \
+         SELECT gen_random_uuid(), order_id, agent_id, 'FAILED', 'Nobody home', 1, created_at, updated_at, false \
+         FROM shipping_assignments WHERE agent_id IS NOT NULL ORDER BY id LIMIT 10",
         "UPDATE payments SET processor_status = 'APPROVED' WHERE method = 'CARD' OR status = 'CAPTURED'",
         "UPDATE shipping_assignments SET failure_reason = 'Nobody home ' || left(id::text, 4), delivered_at = coalesce(delivered_at, created_at + interval '1 hour')",
         "UPDATE users SET deleted_at = now() WHERE email IN ('buyer2@courier.test', 'seller2@courier.test', 'agent2@courier.test')",
     ];
     for sql in fill {
         app.db.execute_unprepared(sql).await.expect(sql);
+    }
+    // Creation order against id order: each later row of a group made a
+    // second older than the one before, so a list sorted by id alone (or
+    // by a creation time that was not read) shows.
+    for (table, group) in
+        [("payments", "order_id"), ("ledger_entries", "payment_id"), ("shipping_assignments", "order_id")]
+    {
+        let skew = format!(
+            "UPDATE {table} t SET created_at = t.created_at - (SELECT count(*) FROM {table} x WHERE x.{group} = t.{group} AND x.id < t.id) * interval '1 second'"
+        );
+        app.db.execute_unprepared(&skew).await.expect(&skew);
+        let groups = app
+            .query_strings(&format!(
+                "SELECT {group}::text FROM {table} WHERE {group} IS NOT NULL GROUP BY {group} HAVING count(*) > 1"
+            ))
+            .await;
+        assert!(!groups.is_empty() || table == "payments", "some {group} has several {table}");
     }
     // Deleted orders are not on a page read by `nodes`, so `Order.deletedAt`
     // is null on both sides.

@@ -718,7 +718,8 @@ async fn one_with_related(
 /// is left out.
 ///
 /// Read as arrays, each reads the columns `include.columns` asks for, and
-/// always those it is keyed and assembled by and its enum columns.
+/// always those it is keyed, sorted ([`Related::of`]) and assembled by and
+/// its enum columns.
 fn relations(viewer: Option<&Viewer>, ids: Ids<'_>, parties: Select<user::Entity>, include: Include) -> Vec<Rows> {
     use shipping_assignment::Column as A;
     use {delivery_agent::Column as D, ledger_entry::Column as L, order_item::Column as I, payment::Column as P};
@@ -740,14 +741,14 @@ fn relations(viewer: Option<&Viewer>, ids: Ids<'_>, parties: Select<user::Entity
         );
     }
     if include.entries {
-        let keys = [L::Id, L::PaymentId, L::EntryType];
+        let keys = [L::Id, L::PaymentId, L::EntryType, L::CreatedAt];
         relations.extend(
             wallets::entries_of_orders_select(viewer, ids)
                 .map(|r| Rows::of(RELATED_ENTRIES, r).reading::<ledger_entry::Entity>(columns.entries, &keys)),
         );
     }
     if include.assignments || include.agents {
-        let keys = [A::Id, A::OrderId, A::AgentId, A::Status];
+        let keys = [A::Id, A::OrderId, A::AgentId, A::Status, A::CreatedAt];
         relations.extend(shipping::assignments_of_orders_select(viewer, ids).map(|r| {
             Rows::of(RELATED_ASSIGNMENTS, r).reading::<shipping_assignment::Entity>(columns.assignments, &keys)
         }));
