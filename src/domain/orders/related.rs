@@ -443,7 +443,7 @@ async fn page_in_one_statement(
 /// `"page_ids"` on (the page's own arrays and every relation's), its
 /// parameters (numbered from `$1`, before the page's), and the names of the
 /// relations it selects. It depends on the viewer and `include` only.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 struct PageRelations {
     sql: String,
     values: Vec<Value>,
@@ -548,16 +548,21 @@ impl PageRelationsKept {
             Arc::new(page_relations(stand_in.as_ref(), include))
         });
         let mut values = built.values.clone();
-        if let Some(viewer) = viewer {
-            for value in &mut values {
-                if let Value::Uuid(Some(uuid)) = value
-                    && *uuid == self.viewer
-                {
-                    *uuid = viewer.id;
-                }
-            }
-        }
+        put_ids(values.iter_mut(), &[(self.viewer, viewer.map(|v| v.id))]);
         (built, values)
+    }
+}
+
+/// Puts each request's id in place of its stand-in among a kept statement's
+/// `values`: `(stand-in, id)` pairs; a stand-in without an id stays (no
+/// viewer: the statement has no viewer's value).
+fn put_ids<'a>(values: impl Iterator<Item = &'a mut Value>, ids: &[(Uuid, Option<Uuid>)]) {
+    for value in values {
+        if let Value::Uuid(Some(uuid)) = value
+            && let Some((_, Some(id))) = ids.iter().find(|(stand_in, _)| stand_in == uuid)
+        {
+            *uuid = *id;
+        }
     }
 }
 
@@ -671,17 +676,8 @@ impl ByIdStatements {
             }
         }?;
         let (mut statement, selected) = (built.0.clone(), built.1.clone());
-        for value in statement.values.iter_mut().flat_map(|values| values.0.iter_mut()) {
-            if let Value::Uuid(Some(uuid)) = value {
-                if *uuid == self.order {
-                    *uuid = id;
-                } else if *uuid == self.viewer
-                    && let Some(viewer) = viewer
-                {
-                    *uuid = viewer.id;
-                }
-            }
-        }
+        let values = statement.values.iter_mut().flat_map(|values| values.0.iter_mut());
+        put_ids(values, &[(self.order, Some(id)), (self.viewer, viewer.map(|v| v.id))]);
         Some((statement, selected))
     }
 }
